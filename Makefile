@@ -1,0 +1,50 @@
+# Scaleboard: `make run` (the dashboard on the embedded default) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+# `make test` uses the local PostgreSQL and Redis when they answer and the variables
+# are unset (CI sets them explicitly); otherwise service tests skip loudly.
+TEST_ENV := $(shell $(PYTHON) tests/detect_services.py 2>/dev/null)
+
+.PHONY: run test venv lint format bench check-deploy clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	DEBUG=true $(BIN)/python manage.py migrate --noinput
+	DEBUG=true $(BIN)/python manage.py load_examples
+	DEBUG=true $(BIN)/python manage.py ensure_local_account
+	@echo "Scaleboard on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	DEBUG=true EMBEDDED_WORKER=true $(BIN)/daphne -b $(HOST) -p $(PORT) dashboard.asgi:application
+
+test: venv
+	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv
+	$(BIN)/python bench/engine.py
+
+check-deploy: venv
+	DEBUG=false HTTPS=true SECRET_KEY=$$($(BIN)/python -c 'import secrets;print(secrets.token_urlsafe(50))') \
+	  ALLOWED_HOSTS=scaleboard.example.com $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

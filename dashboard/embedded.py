@@ -1,0 +1,37 @@
+"""The in-process Celery worker of the embedded default (`make run`).
+
+One thread consumes the memory transport inside the ASGI server, so a laptop needs no
+Redis and no second process. Started from `asgi.py` after Django is set up (starting it
+in `AppConfig.ready()` re-enters `populate()`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from celery.contrib.testing.worker import start_worker
+
+from dashboard.celery import app
+
+log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_worker_cm = None  # keep a reference: a collected context manager stops the worker
+
+
+def start_embedded_worker() -> None:
+    global _worker_cm
+    with _lock:
+        if _worker_cm is not None:
+            return
+        cm = start_worker(
+            app,
+            pool="solo",
+            concurrency=1,
+            perform_ping_check=False,
+            loglevel="WARNING",
+            shutdown_timeout=5.0,
+        )
+        cm.__enter__()
+        _worker_cm = cm
+        log.warning("Embedded Celery worker started (memory transport, one thread).")

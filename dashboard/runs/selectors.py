@@ -1,0 +1,40 @@
+"""Reads of runs; `_get_run_for_user` is the one place that authorizes a run."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+from django.http import Http404
+
+from dashboard.runs.models import Run, RunSnapshot
+
+
+def runs_for_user(*, user: AbstractBaseUser) -> QuerySet[Run]:
+    return Run.objects.filter(owner=user)
+
+
+def run_get_for_user_or_none(*, user: AbstractBaseUser, run_id: uuid.UUID | str) -> Run | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    try:
+        return runs_for_user(user=user).get(pk=run_id)
+    except (Run.DoesNotExist, ValueError):
+        return None
+
+
+def _get_run_for_user(*, user: AbstractBaseUser, run_id: uuid.UUID | str) -> Run:
+    run = run_get_for_user_or_none(user=user, run_id=run_id)
+    if run is None:
+        raise Http404("No such run.")
+    return run
+
+
+def run_snapshots(*, run_id: uuid.UUID | str, after_seq: int = -1) -> list[dict]:
+    rows = RunSnapshot.objects.filter(run_id=run_id, seq__gt=after_seq).order_by("seq")
+    return [row.data for row in rows.only("data")]
+
+
+def runs_active_count(*, user: AbstractBaseUser) -> int:
+    return runs_for_user(user=user).filter(status__in=Run.ACTIVE).count()

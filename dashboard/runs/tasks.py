@@ -1,0 +1,20 @@
+"""Celery tasks: take an id, call a service. The database owns the run's state."""
+
+from __future__ import annotations
+
+import socket
+
+from celery import shared_task
+
+from dashboard.runs import services
+
+
+@shared_task(ignore_result=True)
+def run_simulation(run_id: str) -> str:
+    """Simulate one run. Retries after a lost worker are the reaper's job."""
+    return services.run_execute(run_id=run_id, worker=socket.gethostname())
+
+
+@shared_task(ignore_result=True)
+def runs_reap() -> dict[str, int]:
+    return services.runs_reap_stale()

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from django import template
+from django.urls import reverse
+
+register = template.Library()
+
+
+@register.simple_tag
+def run_meta(run) -> dict:
+    """What run.js needs: where to listen and where to fetch the final report."""
+    return {
+        "id": str(run.pk),
+        "status": run.status,
+        "final": run.is_final,
+        "ws_path": f"/ws/runs/{run.pk}/",
+        "report_url": reverse("run_report", kwargs={"run_id": run.pk}),
+    }
+
+
+@register.filter
+def pct(value) -> str:
+    try:
+        return f"{float(value) * 100:.1f}%"
+    except (TypeError, ValueError):
+        return "–"
+
+
+@register.filter
+def ms(value) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return f"{v:.0f} ms" if v >= 100 else f"{v:.2f} ms"
+
+
+@register.filter
+def get(mapping, key):
+    if isinstance(mapping, dict):
+        return mapping.get(key)
+    return None

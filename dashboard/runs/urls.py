@@ -1,0 +1,10 @@
+from django.urls import path
+
+from dashboard.runs import views
+
+urlpatterns = [
+    path("runs/", views.run_list, name="run_list"),
+    path("runs/<uuid:run_id>/", views.run_detail, name="run_detail"),
+    path("runs/<uuid:run_id>/report", views.run_report, name="run_report"),
+    path("runs/<uuid:run_id>/cancel", views.run_cancel, name="run_cancel"),
+]

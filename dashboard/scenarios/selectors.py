@@ -1,0 +1,39 @@
+"""Reads of scenarios: the one place that decides who may see what."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+from django.http import Http404
+
+from dashboard.scenarios.models import Scenario, ScenarioVersion
+
+
+def scenarios_for_user(*, user: AbstractBaseUser) -> QuerySet[Scenario]:
+    return Scenario.objects.filter(owner=user, is_example=False)
+
+
+def examples_list() -> QuerySet[Scenario]:
+    return Scenario.objects.filter(is_example=True).order_by("slug")
+
+
+def _get_scenario_for_user(*, user: AbstractBaseUser, pk: int) -> Scenario:
+    """The user's own scenario, or 404 (never 403: existence is not revealed)."""
+    try:
+        return scenarios_for_user(user=user).get(pk=pk)
+    except Scenario.DoesNotExist:
+        raise Http404("No such scenario.") from None
+
+
+def _get_example(*, slug: str) -> Scenario:
+    try:
+        return examples_list().get(slug=slug)
+    except Scenario.DoesNotExist:
+        raise Http404("No such example.") from None
+
+
+def scenario_version_get(*, scenario: Scenario, number: int) -> ScenarioVersion:
+    try:
+        return scenario.versions.get(number=number)
+    except ScenarioVersion.DoesNotExist:
+        raise Http404("No such version.") from None

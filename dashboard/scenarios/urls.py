@@ -1,0 +1,17 @@
+from django.urls import path
+
+from dashboard.scenarios import views
+
+urlpatterns = [
+    path("", views.scenario_list, name="scenario_list"),
+    path("scenarios/new", views.scenario_new, name="scenario_new"),
+    path("scenarios/<int:pk>/", views.scenario_detail, name="scenario_detail"),
+    path("scenarios/<int:pk>/validate", views.scenario_validate, name="scenario_validate"),
+    path("scenarios/<int:pk>/run", views.scenario_run, name="scenario_run"),
+    path(
+        "scenarios/<int:pk>/versions/<int:number>/",
+        views.scenario_version,
+        name="scenario_version",
+    ),
+    path("examples/<slug:slug>/copy", views.example_copy, name="example_copy"),
+]

@@ -1,0 +1,165 @@
+"""Scenario pages: list, editor (YAML for now), versions, examples, start a run."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+import simengine
+from dashboard.runs.services import RunLimitExceeded, run_create
+from dashboard.scenarios import selectors, services
+from dashboard.scenarios.models import Scenario
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+@login_required
+@require_GET
+def scenario_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()
+    mine = selectors.scenarios_for_user(user=request.user)
+    examples = selectors.examples_list()
+    if query:
+        mine = mine.filter(name__icontains=query)
+        examples = examples.filter(name__icontains=query)
+    return render(
+        request,
+        "scenarios/list.html",
+        {"scenarios": mine, "examples": examples, "query": query},
+    )
+
+
+@login_required
+@require_POST
+def scenario_new(request: HttpRequest) -> HttpResponse:
+    scenario = services.scenario_create(owner=request.user)
+    return redirect("scenario_detail", pk=scenario.pk)
+
+
+@login_required
+@require_POST
+def example_copy(request: HttpRequest, slug: str) -> HttpResponse:
+    example = selectors._get_example(slug=slug)
+    scenario = services.scenario_copy_example(example=example, owner=request.user)
+    return redirect("scenario_detail", pk=scenario.pk)
+
+
+def _editor_context(scenario: Scenario, text: str, errors=None, **extra) -> dict:
+    return {
+        "scenario": scenario,
+        "text": text,
+        "errors": errors or [],
+        "versions": scenario.versions.all()[:50],
+        "runs": scenario.runs.all()[:10],
+        **extra,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The editor. POST saves the text as a new version (or shows field errors)."""
+    scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
+    if request.method == "GET":
+        latest = scenario.latest_version
+        return render(
+            request,
+            "scenarios/detail.html",
+            _editor_context(scenario, latest.document_text if latest else ""),
+        )
+    text = request.POST.get("document", "")
+    message = request.POST.get("message", "").strip() or "Saved"
+    try:
+        version = services.scenario_version_create(
+            scenario=scenario, text=text, author=request.user, message=message
+        )
+    except simengine.DocumentError as exc:
+        return render(
+            request,
+            "scenarios/detail.html",
+            _editor_context(scenario, text, exc.errors),
+            status=400,
+        )
+    ctx = _editor_context(scenario, text, saved=version)
+    if request.htmx:
+        return render(request, "scenarios/detail.html#editor", ctx)
+    return redirect("scenario_detail", pk=scenario.pk)
+
+
+@login_required
+@require_POST
+def scenario_validate(request: HttpRequest, pk: int) -> HttpResponse:
+    """htmx: validate the editor's text as the user types; nothing is saved."""
+    scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
+    text = request.POST.get("document", "")
+    try:
+        services.document_validate(text=text)
+        errors = []
+    except simengine.DocumentError as exc:
+        errors = exc.errors
+    return render(
+        request,
+        "scenarios/detail.html#validation",
+        {"scenario": scenario, "errors": errors, "validated": True},
+    )
+
+
+@login_required
+@require_POST
+def scenario_run(request: HttpRequest, pk: int) -> HttpResponse:
+    """Run the editor's text: saved as a new version first when it changed."""
+    scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
+    if request.POST.get("version"):
+        # "Run this version" from a version's page: run it as it was stored.
+        try:
+            number = int(request.POST["version"])
+        except ValueError:
+            number = -1
+        latest = selectors.scenario_version_get(scenario=scenario, number=number)
+        text = latest.document_text
+    else:
+        text = request.POST.get("document", "")
+        latest = scenario.latest_version
+    try:
+        if latest is None or latest.document_text != text:
+            latest = services.scenario_version_create(
+                scenario=scenario, text=text, author=request.user, message="Saved to run"
+            )
+        run = run_create(
+            owner=request.user, document_text=text, scenario=scenario, version=latest
+        )
+    except simengine.DocumentError as exc:
+        return render(
+            request,
+            "scenarios/detail.html",
+            _editor_context(scenario, text, exc.errors),
+            status=400,
+        )
+    except RunLimitExceeded as exc:
+        return render(
+            request,
+            "scenarios/detail.html",
+            _editor_context(scenario, text, run_error=str(exc)),
+            status=429,
+        )
+    return _redirect(request, reverse("run_detail", kwargs={"run_id": run.pk}))
+
+
+@login_required
+@require_GET
+def scenario_version(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
+    version = selectors.scenario_version_get(scenario=scenario, number=number)
+    return render(
+        request,
+        "scenarios/version.html",
+        {"scenario": scenario, "version": version, "latest": scenario.latest_version},
+    )

@@ -1,0 +1,130 @@
+// The live run page: stored snapshots first, then live ones over a WebSocket.
+// Snapshots carry sequence numbers; a gap asks the server to resync from storage.
+(function () {
+  "use strict";
+  const meta = JSON.parse(document.getElementById("run-meta").textContent);
+  const stored = JSON.parse(document.getElementById("snapshots-data").textContent);
+
+  const bySeq = new Map();
+  let lastContiguous = -1;
+  let status = meta.status;
+  let socket = null;
+  let retryMs = 500;
+  let drawPending = false;
+
+  const statusEl = document.getElementById("run-status");
+  const errorEl = document.getElementById("run-error");
+  const progressEl = document.getElementById("progress-bar");
+  const infoEl = document.getElementById("live-info");
+  const cancelForm = document.getElementById("cancel-form");
+
+  function width(el) { return Math.max(320, el.clientWidth - 8); }
+
+  const rpsEl = document.getElementById("chart-rps");
+  const latEl = document.getElementById("chart-latency");
+  const axes = [{ label: "simulated s" }, { label: "" }];
+  const rpsChart = new uPlot({
+    width: width(rpsEl), height: 220, axes,
+    scales: { x: { time: false } },
+    series: [{}, { label: "throughput rps", stroke: "#2563eb", width: 2 },
+                 { label: "errors/s", stroke: "#dc2626", width: 1 }],
+  }, [[], [], []], rpsEl);
+  const latChart = new uPlot({
+    width: width(latEl), height: 220, axes,
+    scales: { x: { time: false } },
+    series: [{}, { label: "p50 ms", stroke: "#16a34a", width: 2 },
+                 { label: "p99 ms", stroke: "#ea580c", width: 2 }],
+  }, [[], [], []], latEl);
+
+  function xOf(s) { return s.x_s !== undefined ? s.x_s : s.t_s; }
+
+  function redraw() {
+    drawPending = false;
+    const seqs = Array.from(bySeq.keys()).sort((a, b) => a - b);
+    const x = [], rps = [], err = [], p50 = [], p99 = [];
+    let offset = 0, prevRep = null, prevT = 0;
+    for (const q of seqs) {
+      const s = bySeq.get(q);
+      // Replications restart simulated time: lay them end to end.
+      if (prevRep !== null && s.replication !== prevRep) offset = prevT;
+      prevRep = s.replication;
+      const t = offset + s.t_s;
+      prevT = t;
+      const span = s.window_s || 1;
+      x.push(t); rps.push(s.rps);
+      err.push(((s.errors || 0) + (s.timeouts || 0) + (s.rejected || 0)) / span);
+      p50.push(s.latency_ms ? s.latency_ms.p50 : null);
+      p99.push(s.latency_ms ? s.latency_ms.p99 : null);
+    }
+    rpsChart.setData([x, rps, err]);
+    latChart.setData([x, p50, p99]);
+    const last = seqs.length ? bySeq.get(seqs[seqs.length - 1]) : null;
+    if (last && progressEl) progressEl.style.width = Math.round(100 * (last.progress || 0)) + "%";
+    infoEl.textContent = seqs.length + " snapshots" + (last ? " · last seq " + last.seq : "");
+    infoEl.dataset.count = String(seqs.length);
+  }
+
+  function scheduleDraw() {
+    if (!drawPending) { drawPending = true; requestAnimationFrame(redraw); }
+  }
+
+  function add(items) {
+    let gap = false;
+    for (const s of items) {
+      if (s.seq > lastContiguous + 1 && !bySeq.has(lastContiguous + 1)) gap = true;
+      bySeq.set(s.seq, s);
+    }
+    while (bySeq.has(lastContiguous + 1)) lastContiguous += 1;
+    scheduleDraw();
+    return gap;
+  }
+
+  function setStatus(next, error) {
+    status = next;
+    statusEl.textContent = next;
+    statusEl.className = "status status-" + next;
+    if (error) { errorEl.textContent = error; errorEl.hidden = false; }
+    else if (next === "running" || next === "succeeded") { errorEl.hidden = true; }
+    const final = ["succeeded", "failed", "cancelled"].includes(next);
+    if (final) {
+      if (cancelForm) cancelForm.remove();
+      if (progressEl && next === "succeeded") progressEl.style.width = "100%";
+      htmx.ajax("GET", meta.report_url, { target: "#report", swap: "outerHTML" });
+      if (socket) socket.close(1000);
+    }
+    return final;
+  }
+
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss://" : "ws://";
+    socket = new WebSocket(proto + location.host + meta.ws_path + "?after=" + lastContiguous);
+    socket.onopen = () => { retryMs = 500; };
+    socket.onmessage = (ev) => {
+      const msg = JSON.parse(ev.data);
+      if (msg.type === "snapshots") {
+        if (add(msg.items) && !msg.backlog) {
+          socket.send(JSON.stringify({ type: "resync", after: lastContiguous }));
+        }
+      } else if (msg.type === "status") {
+        if (msg.restarted) { bySeq.clear(); lastContiguous = -1; scheduleDraw(); }
+        setStatus(msg.status, msg.error);
+      }
+    };
+    socket.onclose = () => {
+      socket = null;
+      if (!["succeeded", "failed", "cancelled"].includes(status)) {
+        setTimeout(connect, retryMs);
+        retryMs = Math.min(retryMs * 2, 8000);
+      }
+    };
+  }
+
+  add(stored);
+  redraw();
+  if (!meta.final) connect();
+
+  window.addEventListener("resize", () => {
+    rpsChart.setSize({ width: width(rpsEl), height: 220 });
+    latChart.setSize({ width: width(latEl), height: 220 });
+  });
+})();
