@@ -1,0 +1,168 @@
+"""Command line: ``python -m simengine schema | validate FILE | run FILE``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from .document import Document, document_schema, parse_document
+from .errors import BudgetExceeded, DocumentError
+from .runner import simulate
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_DOCUMENT = 0, 1, 2
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+def _load(path: str, err: TextIO) -> Document | None:
+    try:
+        data = _read(path)
+    except OSError as exc:
+        print(f"{path}: cannot read ({exc.strerror or exc})", file=err)
+        return None
+    try:
+        return parse_document(data)
+    except DocumentError as exc:
+        print(f"{path}: invalid document", file=err)
+        for e in exc.errors:
+            print(f"  {e.path}: {e.message}", file=err)
+        return None
+
+
+class _Progress:
+    """A one-line progress bar on a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.last = -1
+
+    def __call__(self, snap: dict[str, Any]) -> None:
+        pct = int(snap["progress"] * 100)
+        if pct == self.last:
+            return
+        self.last = pct
+        bar = "#" * (pct // 4) + "." * (25 - pct // 4)
+        p99 = snap["latency_ms"]["p99"]
+        tail = f"p99 {p99:8.1f} ms" if p99 is not None else "p99        - ms"
+        self.stream.write(
+            f"\r[{bar}] {pct:3d}%  t={snap['t_s']:8.1f}s  "
+            f"{snap['rps']:9.1f} rps  {tail}"
+        )
+        self.stream.flush()
+
+    def done(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def summary(report: dict[str, Any]) -> str:
+    """A readable summary table of a report."""
+    lines = []
+    req = report["requests"]
+    lat = report["latency_ms"]
+    name = report.get("name") or "(unnamed)"
+    lines.append(
+        f"{name}: {report['duration_s']:g} s simulated after {report['warmup_s']:g} s "
+        f"warm-up, seed {report['seed']}, {report['replications']} replication(s)"
+    )
+    lines.append("")
+    lines.append(
+        f"requests   offered {_fmt(req['offered'], 0)}  completed "
+        f"{_fmt(req['completed'], 0)}  errors {_fmt(req['errors'], 0)}  timeouts "
+        f"{_fmt(req['timeouts'], 0)}  rejected {_fmt(req['rejected'], 0)}"
+    )
+    lines.append(f"throughput {report['throughput_rps']:,.1f} requests/s")
+    lines.append(
+        "latency ms mean {}  p50 {}  p90 {}  p95 {}  p99 {}  max {}".format(
+            *(_fmt(lat[k], 2) for k in ("mean", "p50", "p90", "p95", "p99", "max"))
+        )
+    )
+    lines.append("")
+    header = f"{'component':<16}{'type':<15}{'util':>7}{'rps':>11}{'queue':>9}"
+    header += f"{'mean ms':>10}{'p99 ms':>10}"
+    lines.append(header)
+    lines.append("-" * len(header))
+    for cid, comp in report["components"].items():
+        clat = comp.get("latency_ms") or {}
+        lines.append(
+            f"{cid:<16}{comp['type']:<15}{comp['utilization'] * 100:>6.1f}%"
+            f"{comp['throughput_rps']:>11,.1f}{comp.get('queue_mean', 0.0):>9.2f}"
+            f"{_fmt(clat.get('mean'), 2):>10}{_fmt(clat.get('p99'), 2):>10}"
+        )
+        if comp["type"] == "load_balancer" and comp.get("share"):
+            shares = ", ".join(f"{k} {v:.1%}" for k, v in comp["share"].items())
+            lines.append(f"{'':<16}share: {shares}")
+    lines.append("")
+    neck = report["bottleneck"]
+    lines.append(f"bottleneck: {neck['advice']}")
+    for w in report.get("warnings", []):
+        lines.append(f"warning: {w}")
+    if report.get("ci95"):
+        ci = report["ci95"]
+        for key in ("throughput_rps", "latency_ms.mean", "latency_ms.p99"):
+            if key in ci:
+                lo, hi = ci[key]
+                lines.append(f"ci95 {key}: {lo:,.2f} .. {hi:,.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m simengine", description="Scaleboard simulation engine"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("schema", help="print the JSON Schema of format 1")
+    p_val = sub.add_parser("validate", help="check a document")
+    p_val.add_argument("file", help="YAML or JSON document ('-' for stdin)")
+    p_run = sub.add_parser("run", help="simulate a document and print its report")
+    p_run.add_argument("file", help="YAML or JSON document ('-' for stdin)")
+    p_run.add_argument("--json", action="store_true", help="print the report as JSON")
+    p_run.add_argument("--seed", type=int, default=None, help="override the seed")
+    args = parser.parse_args(argv)
+
+    if args.command == "schema":
+        print(json.dumps(document_schema(), indent=2, sort_keys=True))
+        return EXIT_OK
+    doc = _load(args.file, sys.stderr)
+    if doc is None:
+        return EXIT_BAD_DOCUMENT
+    if args.command == "validate":
+        print(
+            f"{args.file}: valid (format 1, {len(doc.components)} components, "
+            f"{doc.simulation.replications} replication(s))"
+        )
+        return EXIT_OK
+    progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
+    try:
+        report = simulate(doc, seed=args.seed, on_snapshot=progress)
+    except BudgetExceeded as exc:
+        if progress:
+            progress.done()
+        print(f"{args.file}: stopped: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        if progress:
+            progress.done()
+        return 130
+    if progress:
+        progress.done()
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+    else:
+        print(summary(report))
+    return EXIT_OK

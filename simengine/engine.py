@@ -1,0 +1,1343 @@
+"""The runtime: plain-Python stations driven by callbacks on SimPy's event calendar.
+
+How a request moves
+-------------------
+Every object that waits for something in simulated time (a client request, a visit to
+a server, a visit to a balancer) *is itself the event*: it carries ``callbacks`` and
+``_ok`` and is put on SimPy's calendar with ``env.schedule(obj, priority, delay)``.
+When SimPy pops it, the callback runs (``Instance._finish``, ``_fire_pending``, ...).
+No SimPy process and no generator exists per request; processes are kept for rare
+logic (rate changes, faults, health checks, autoscaling).
+
+A caller hands work to a component with ``component.call(req, parent)``; the component
+answers later with ``parent.resume(status)``. ``status`` is one of OK, ERROR,
+REJECTED (queue or connection limit: a 503) and DEAD (the instance is down: a refused
+connection, which a balancer may retry elsewhere; anyone else sees an error).
+
+Stations (service instances, the database primary) are a busy-core count, a deque and
+time-integrals (busy core-time, number present) updated only when their state changes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import simpy
+
+from .balancing import STRATEGIES
+from .document import (
+    Cache,
+    Database,
+    Document,
+    LoadBalancer,
+    ReadWriteWork,
+    Service,
+    as_distribution,
+)
+from .errors import BudgetExceeded, Cancelled
+from .metrics import LatencyStats
+from .variates import (
+    Streams,
+    duration_sampler,
+    exponential_sampler,
+    integer_sampler,
+    uniform_sampler,
+    zipf_keys,
+)
+
+OK, ERROR, REJECTED, DEAD = 0, 1, 2, 3
+_URGENT, _NORMAL = 0, 1
+_CHUNK = 16_384  # events between polls of should_stop, the budget and memory spills
+_NO_LIMIT = 1 << 62
+
+
+def _fire_pending(ev: Any) -> None:
+    """A delayed call arrives: the caller object was the event, ``pending`` the callee."""
+    ev.pending.call(ev.req, ev)
+
+
+def _fire_entry(ev: ClientRequest) -> None:
+    ev.pending.call(ev, ev)
+
+
+_FIRE_PENDING = (_fire_pending,)
+_FIRE_ENTRY = (_fire_entry,)
+
+
+class _Boundary(Exception):
+    """Raised by the window sentinel to hand control back to the driver loop."""
+
+
+def _raise_boundary(ev: Any) -> None:
+    raise _Boundary
+
+
+class _Sentinel:
+    __slots__ = ("callbacks",)
+    _ok = True
+
+
+class _Tick:
+    """The next arrival of one arrival stream (``gen`` invalidates stale ticks)."""
+
+    __slots__ = ("callbacks", "gen")
+    _ok = True
+
+
+# --- requests and visits ------------------------------------------------------------
+
+
+class ClientRequest:
+    """One request from a client; it is its own parent at the top of the call tree."""
+
+    __slots__ = (
+        "callbacks",
+        "client",
+        "done",
+        "is_read",
+        "key",
+        "pending",
+        "src",
+        "t0",
+    )
+    _ok = True
+
+    def resume(self, status: int) -> None:
+        if self.done:
+            return  # the client gave up already (counted as a timeout then)
+        self.done = True
+        src = self.src
+        src.inflight -= 1
+        latency = src.env.now - self.t0
+        if latency > src.timeout_s:
+            src.w_timeouts += 1
+        elif status == OK:
+            src.w_completed += 1
+            src.lat_append(latency)
+        elif status == REJECTED:
+            src.w_rejected += 1
+        else:
+            src.w_errors += 1
+
+
+class Visit:
+    """A request at a station: waiting, in service, or waiting on its calls."""
+
+    __slots__ = (
+        "callbacks",
+        "epoch",
+        "inst",
+        "parent",
+        "pending",
+        "req",
+        "step",
+        "t_arr",
+    )
+    _ok = True
+
+    def __init__(self, req: Any, parent: Any, inst: Instance, t: float) -> None:
+        self.req = req
+        self.parent = parent
+        self.inst = inst
+        self.t_arr = t
+        self.epoch = inst.epoch
+        self.step = 0
+
+    def resume(self, status: int) -> None:
+        """The CPU work is done (status OK) or a dependency answered."""
+        inst = self.inst
+        if self.epoch != inst.epoch:  # the instance died while this waited on a call
+            inst.errors += 1
+            self.parent.resume(ERROR)
+            return
+        if status:
+            self.parent.resume(ERROR if status == DEAD else status)
+            return
+        calls = inst.calls
+        i = self.step
+        if i < len(calls):
+            self.step = i + 1
+            target, delay = calls[i]
+            if delay:
+                self.pending = target
+                self.callbacks = _FIRE_PENDING
+                inst.schedule(self, _NORMAL, delay)
+            else:
+                target.call(self.req, self)
+        else:
+            self.parent.resume(OK)
+
+
+class Relay:
+    """Carries a call across a network delay for components without a station."""
+
+    __slots__ = ("callbacks", "parent", "pending", "req")
+    _ok = True
+
+    def resume(self, status: int) -> None:
+        self.parent.resume(status)
+
+
+class LbVisit:
+    __slots__ = (
+        "callbacks",
+        "inst",
+        "lb",
+        "parent",
+        "pending",
+        "req",
+        "t_sent",
+        "tries",
+    )
+    _ok = True
+
+    def resume(self, status: int) -> None:
+        lb = self.lb
+        inst = self.inst
+        lb.active[inst.uid] -= 1
+        if lb.learns:
+            lb.strategy.done(inst, lb.env.now - self.t_sent)
+        if status == DEAD:
+            if self.tries < lb.retries:
+                self.tries += 1
+                lb.retried += 1
+                lb.retry(self)
+                return
+            lb.errors += 1
+            self.parent.resume(ERROR)
+        else:
+            self.parent.resume(status)
+
+
+# --- stations ----------------------------------------------------------------------------
+
+
+class Instance:
+    """A server: ``cores`` cores serving one FCFS queue.
+
+    Universal Scalability Law: a job starting while k cores are busy (itself
+    included) takes work x (1 + a(k-1) + b k(k-1)) / speed, so a fully busy instance
+    delivers C(N) = N / (1 + a(N-1) + b N(N-1)) core-equivalents.
+    """
+
+    __slots__ = (
+        "_done",
+        "active",
+        "busy",
+        "busy_area",
+        "calls",
+        "comp",
+        "completions",
+        "cores",
+        "down_count",
+        "env",
+        "epoch",
+        "errors",
+        "index",
+        "last",
+        "lat_append",
+        "n",
+        "n_area",
+        "name",
+        "qlimit",
+        "queue",
+        "read_work",
+        "rejected",
+        "schedule",
+        "service_name",
+        "sessions",
+        "sessions_lost",
+        "stretch",
+        "uid",
+        "up",
+        "work_read",
+        "work_sum",
+        "work_write",
+    )
+
+    def __init__(
+        self,
+        comp: StationComponent,
+        name: str,
+        index: int,
+        uid: int,
+        cores: int,
+        stretch: list[float],
+        work_read: Callable[[], float],
+        work_write: Callable[[], float],
+        queue_limit: int | None,
+        stateful: bool,
+    ) -> None:
+        self.comp = comp
+        self.env = comp.env
+        self.schedule = comp.env.schedule
+        self.service_name = comp.id
+        self.name = name
+        self.index = index
+        self.uid = uid
+        self.cores = cores
+        self.stretch = stretch
+        self.work_read = work_read
+        self.work_write = work_write
+        self.qlimit = _NO_LIMIT if queue_limit is None else queue_limit
+        self.queue: deque[Visit] = deque()
+        self.calls: tuple[tuple[Any, float], ...] = ()
+        self.busy = 0
+        self.n = 0
+        self.last = 0.0
+        self.busy_area = 0.0
+        self.n_area = 0.0
+        self.work_sum = 0.0
+        self.read_work = 0.0
+        self.completions = 0
+        self.rejected = 0
+        self.errors = 0
+        self.up = True
+        self.active = False
+        self.down_count = 0
+        self.epoch = 0
+        self.lat_append = comp.lat.values.append
+        self.sessions: set[int] | None = set() if stateful else None
+        self.sessions_lost = 0
+        self._done = (self._finish,)
+
+    def call(self, req: Any, parent: Any) -> None:
+        if not self.up:
+            parent.resume(DEAD)
+            return
+        busy = self.busy
+        if busy >= self.cores and len(self.queue) >= self.qlimit:
+            self.rejected += 1
+            parent.resume(REJECTED)
+            return
+        now = self.env.now
+        v = Visit(req, parent, self, now)
+        dt = now - self.last
+        if dt:
+            self.busy_area += busy * dt
+            self.n_area += self.n * dt
+            self.last = now
+        self.n += 1
+        if self.sessions is not None:
+            self.sessions.add(req.client)
+        if busy < self.cores:
+            self._start(v)
+        else:
+            self.queue.append(v)
+
+    def _start(self, v: Visit) -> None:
+        busy = self.busy + 1
+        self.busy = busy
+        if v.req.is_read:
+            t = self.work_read() * self.stretch[busy]
+            self.read_work += t
+        else:
+            t = self.work_write() * self.stretch[busy]
+        self.work_sum += t
+        v.callbacks = self._done
+        self.schedule(v, _NORMAL, t)
+
+    def _finish(self, v: Visit) -> None:
+        if v.epoch != self.epoch:  # the instance died during this job
+            self.errors += 1
+            v.parent.resume(ERROR)
+            return
+        now = self.env.now
+        dt = now - self.last
+        if dt:
+            self.busy_area += self.busy * dt
+            self.n_area += self.n * dt
+            self.last = now
+        self.n -= 1
+        self.busy -= 1
+        self.completions += 1
+        self.lat_append(now - v.t_arr)
+        if self.queue:
+            self._start(self.queue.popleft())
+        v.resume(OK)
+
+    def touch(self, now: float) -> None:
+        dt = now - self.last
+        if dt:
+            self.busy_area += self.busy * dt
+            self.n_area += self.n * dt
+            self.last = now
+
+    def go_down(self) -> None:
+        self.down_count += 1
+        if not self.up:
+            return
+        self.touch(self.env.now)
+        self.up = False
+        self.epoch += 1
+        self.busy = 0
+        self.n = 0
+        queued, self.queue = self.queue, deque()
+        if self.sessions:
+            self.sessions_lost += len(self.sessions)
+            self.sessions.clear()
+        self.comp.capacity_changed()
+        for v in queued:
+            self.errors += 1
+            v.parent.resume(ERROR)
+
+    def come_up(self) -> None:
+        self.down_count = max(0, self.down_count - 1)
+        if self.up or self.down_count:
+            return
+        self.touch(self.env.now)
+        self.up = True
+        self.comp.capacity_changed()
+
+
+class Counters:
+    """Cumulative counters of a component, differenced per window."""
+
+    __slots__ = (
+        "busy",
+        "cap",
+        "completions",
+        "errors",
+        "n",
+        "read_work",
+        "rejected",
+        "work",
+    )
+
+    def __init__(self) -> None:
+        self.busy = self.cap = self.n = self.work = self.read_work = 0.0
+        self.completions = self.errors = self.rejected = 0
+
+
+class StationComponent:
+    """Shared by services and databases: instances, capacity and window statistics."""
+
+    type = ""
+
+    def __init__(self, sim: Sim, cid: str) -> None:
+        self.sim = sim
+        self.env = sim.env
+        self.id = cid
+        self.lat = LatencyStats()
+        self.instances: list[Instance] = []
+        self.active: list[Instance] = []
+        self.cap_rate = 0.0
+        self.cap_area = 0.0
+        self.cap_last = 0.0
+        self.prev = Counters()
+        self.total = Counters()
+        self.listeners: list[Balancer] = []
+        self.count_changes: list[tuple[float, int]] = []
+        self.count_area = 0.0
+        self.count_last = 0.0
+        self.count_measured_from = 0.0
+
+    def capacity_changed(self) -> None:
+        now = self.env.now
+        self.cap_area += self.cap_rate * (now - self.cap_last)
+        self.cap_last = now
+        self.cap_rate = float(sum(inst.cores for inst in self.active if inst.up))
+
+    def set_active(self, inst: Instance, active: bool) -> None:
+        now = self.env.now
+        self.count_area += len(self.active) * (now - self.count_last)
+        self.count_last = now
+        if active and not inst.active:
+            inst.active = True
+            inst.touch(now)
+            self.active.append(inst)
+        elif not active and inst.active:
+            inst.active = False
+            self.active.remove(inst)
+        self.count_changes.append((now, len(self.active)))
+        self.capacity_changed()
+        for lb in self.listeners:
+            lb.rebuild()
+
+    def cumulative(self, now: float) -> Counters:
+        c = Counters()
+        for inst in self.instances:
+            inst.touch(now)
+            c.busy += inst.busy_area
+            c.n += inst.n_area
+            c.work += inst.work_sum
+            c.read_work += inst.read_work
+            c.completions += inst.completions
+            c.errors += inst.errors
+            c.rejected += inst.rejected
+        c.cap = self.cap_area + self.cap_rate * (now - self.cap_last)
+        return c
+
+    def window(self, now: float, dt: float, measured: bool) -> dict[str, Any]:
+        cur = self.cumulative(now)
+        prev = self.prev
+        d_busy = cur.busy - prev.busy
+        d_cap = cur.cap - prev.cap
+        d_n = cur.n - prev.n
+        d_done = cur.completions - prev.completions
+        if measured:
+            t = self.total
+            t.busy += d_busy
+            t.cap += d_cap
+            t.n += d_n
+            t.work += cur.work - prev.work
+            t.read_work += cur.read_work - prev.read_work
+            t.completions += d_done
+            t.errors += cur.errors - prev.errors
+            t.rejected += cur.rejected - prev.rejected
+        self.prev = cur
+        self.lat.close_window(measured)
+        out = {
+            "utilization": _ratio(d_busy, d_cap),
+            "throughput_rps": d_done / dt if dt > 0 else 0.0,
+            "queue_mean": max(d_n - d_busy, 0.0) / dt if dt > 0 else 0.0,
+        }
+        return out
+
+    def start_measuring(self, now: float) -> None:
+        self.count_area += len(self.active) * (now - self.count_last)
+        self.count_last = now
+        self.count_area = 0.0
+        self.count_measured_from = now
+
+    def station_report(self, duration: float) -> dict[str, Any]:
+        t = self.total
+        return {
+            "type": self.type,
+            "utilization": _ratio(t.busy, t.cap),
+            "throughput_rps": t.completions / duration,
+            "queue_mean": max(t.n - t.busy, 0.0) / duration,
+            "concurrency_mean": t.n / duration,
+            "latency_ms": self.lat.summary_ms(),
+            "rejected": int(t.rejected),
+            "errors": int(t.errors),
+            "read_work_share": _ratio(t.read_work, t.work),
+        }
+
+
+def _ratio(a: float, b: float) -> float:
+    return min(max(a / b, 0.0), 1.0) if b > 0 else 0.0
+
+
+def _stretch(cores: int, speed: float, a: float, b: float) -> list[float]:
+    return [0.0] + [
+        (1.0 + a * (k - 1) + b * k * (k - 1)) / speed for k in range(1, cores + 1)
+    ]
+
+
+class ServiceRt(StationComponent):
+    type = "service"
+
+    def __init__(self, sim: Sim, cid: str, spec: Service) -> None:
+        super().__init__(sim, cid)
+        self.spec = spec
+        rng = sim.streams.generator()
+        if isinstance(spec.work_ms, ReadWriteWork):
+            work_read = duration_sampler(as_distribution(spec.work_ms.read), rng)
+            work_write = duration_sampler(as_distribution(spec.work_ms.write), rng)
+        else:
+            work_read = work_write = duration_sampler(
+                as_distribution(spec.work_ms), rng
+            )
+        a = spec.scaling.contention if spec.scaling else 0.0
+        b = spec.scaling.coherency if spec.scaling else 0.0
+        stretch = _stretch(spec.cores, spec.speed, a, b)
+        top = spec.autoscale.max if spec.autoscale else spec.instances
+        for i in range(max(top, spec.instances)):
+            inst = Instance(
+                self,
+                f"{cid}-{i}",
+                i,
+                sim.new_uid(),
+                spec.cores,
+                stretch,
+                work_read,
+                work_write,
+                spec.queue_limit,
+                spec.stateful,
+            )
+            self.instances.append(inst)
+        for inst in self.instances[: spec.instances]:
+            inst.active = True
+            self.active.append(inst)
+        self.count_changes.append((0.0, len(self.active)))
+        self.capacity_changed()
+        self.rr = 0
+        self.booting = 0
+
+    def call(self, req: Any, parent: Any) -> None:
+        """A direct call (no balancer): round robin over the active instances."""
+        active = self.active
+        if not active:
+            parent.resume(DEAD)
+            return
+        i = self.rr
+        if i >= len(active):
+            i = 0
+        self.rr = i + 1
+        active[i].call(req, parent)
+
+    def window(self, now: float, dt: float, measured: bool) -> dict[str, Any]:
+        out = super().window(now, dt, measured)
+        out["instances"] = len(self.active)
+        return out
+
+    def report(self, duration: float, end: float) -> dict[str, Any]:
+        out = self.station_report(duration)
+        area = self.count_area + len(self.active) * (end - self.count_last)
+        counts = [n for _, n in self.count_changes]
+        out["instances"] = {
+            "initial": self.spec.instances,
+            "final": len(self.active),
+            "min": min(counts),
+            "max": max(counts),
+            "mean": area / duration if duration > 0 else float(len(self.active)),
+            "over_time": [[t, n] for t, n in self.count_changes],
+        }
+        out["cores"] = self.spec.cores
+        out["sessions_lost"] = sum(inst.sessions_lost for inst in self.instances)
+        return out
+
+
+class DatabaseRt(StationComponent):
+    """Part 1: the primary only (reads and writes, cores, a connection limit)."""
+
+    type = "database"
+
+    def __init__(self, sim: Sim, cid: str, spec: Database) -> None:
+        super().__init__(sim, cid)
+        self.spec = spec
+        p = spec.primary
+        rng = sim.streams.generator()
+        read = duration_sampler(as_distribution(p.read_ms), rng)
+        write = duration_sampler(as_distribution(p.write_ms), rng)
+        cores = min(p.cores, p.connections)
+        self.primary = Instance(
+            self,
+            "primary",
+            0,
+            sim.new_uid(),
+            cores,
+            _stretch(cores, 1.0, 0.0, 0.0),
+            read,
+            write,
+            p.connections - cores,
+            False,
+        )
+        self.primary.active = True
+        self.instances.append(self.primary)
+        self.active.append(self.primary)
+        self.capacity_changed()
+        self.call = self.primary.call
+
+    def report(self, duration: float, end: float) -> dict[str, Any]:
+        out = self.station_report(duration)
+        out.update(
+            {
+                "replication_lag_ms": {"mean": None, "max": None},
+                "stale_reads": 0,
+                "lost_writes": 0,
+                "conflicts": 0,
+                "nodes": {"primary": {"utilization": out["utilization"]}},
+                "shards": [{"utilization": out["utilization"], "share": 1.0}],
+                "keys_moved": 0.0,
+            }
+        )
+        return out
+
+
+class CacheRt:
+    """Part 1 placeholder: every request passes through to the backing store."""
+
+    type = "cache"
+
+    def __init__(self, sim: Sim, cid: str, spec: Cache) -> None:
+        self.sim = sim
+        self.env = sim.env
+        self.id = cid
+        self.spec = spec
+        self.backing: Any = None
+        self.delay = 0.0
+        self.count = 0
+        self.prev = 0
+        self.total = 0
+
+    def call(self, req: Any, parent: Any) -> None:
+        self.count += 1
+        if self.delay:
+            r = Relay()
+            r.req = req
+            r.parent = parent
+            r.pending = self.backing
+            r.callbacks = _FIRE_PENDING
+            self.env.schedule(r, _NORMAL, self.delay)
+        else:
+            self.backing.call(req, parent)
+
+    def window(self, now: float, dt: float, measured: bool) -> dict[str, Any]:
+        d = self.count - self.prev
+        self.prev = self.count
+        if measured:
+            self.total += d
+        return {"utilization": 0.0, "throughput_rps": d / dt if dt > 0 else 0.0}
+
+    def start_measuring(self, now: float) -> None:
+        pass
+
+    def report(self, duration: float, end: float) -> dict[str, Any]:
+        return {
+            "type": "cache",
+            "utilization": 0.0,
+            "throughput_rps": self.total / duration,
+            "queue_mean": 0.0,
+            "latency_ms": _constant_latency(0.0),
+            "hit_ratio": 0.0,
+            "stale_reads": 0,
+            "evictions": 0,
+            "lost_writes": 0,
+        }
+
+
+def _constant_latency(ms: float) -> dict[str, float]:
+    return {k: ms for k in ("mean", "p50", "p90", "p95", "p99", "max")}
+
+
+class Balancer:
+    type = "load_balancer"
+
+    def __init__(self, sim: Sim, cid: str, spec: LoadBalancer) -> None:
+        self.sim = sim
+        self.env = sim.env
+        self.schedule = sim.env.schedule
+        self.id = cid
+        self.spec = spec
+        self.overhead = spec.overhead_ms / 1000.0 if spec.layer == 7 else 0.0
+        self.retries = spec.retries
+        self.lb_up = [True] * spec.instances
+        self.lb_down_count = [0] * spec.instances
+        self.up_instances = spec.instances
+        self.targets: list[ServiceRt] = []
+        self.delay_to: dict[str, float] = {}
+        self.healthy: dict[int, bool] = {}
+        self.fails: dict[int, int] = {}
+        self.oks: dict[int, int] = {}
+        self.active: list[int] = []
+        self.sent: list[int] = []
+        self.sent_prev: list[int] = []
+        self.sent_measured: list[int] = []
+        self.strategy: Any = None
+        self.learns = spec.algorithm == "least_response_time"
+        self.errors = 0
+        self.retried = 0
+        self.arrivals = 0
+        self.prev = (0, 0, 0)
+        self.total = [0, 0, 0]  # arrivals, errors, retries
+        self._fwd = (self._forward,)
+        self.pool: list[Instance] = []
+
+    def link(self, targets: list[ServiceRt], uniform: Callable[[], float]) -> None:
+        self.targets = targets
+        n = self.sim.uid_count
+        self.active = [0] * n
+        self.sent = [0] * n
+        self.sent_prev = [0] * n
+        self.sent_measured = [0] * n
+        weights = dict(self.spec.weights or {})
+        for t in targets:
+            weights.setdefault(t.id, t.spec.cores * t.spec.speed)
+        self.strategy = STRATEGIES[self.spec.algorithm](self.active, uniform, weights)
+        for t in targets:
+            t.listeners.append(self)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        self.pool = [inst for t in self.targets for inst in t.active]
+        eligible = [i for i in self.pool if self.healthy.get(i.uid, True)]
+        self.strategy.reset(eligible, self.pool)
+
+    def call(self, req: Any, parent: Any) -> None:
+        self.arrivals += 1
+        if not self.up_instances:
+            self.errors += 1
+            parent.resume(ERROR)
+            return
+        v = LbVisit()
+        v.lb = self
+        v.req = req
+        v.parent = parent
+        v.tries = 0
+        if self.overhead:
+            v.callbacks = self._fwd
+            self.schedule(v, _NORMAL, self.overhead)
+        else:
+            self._forward(v)
+
+    def _forward(self, v: LbVisit) -> None:
+        strategy = self.strategy
+        if not strategy.eligible:
+            self.errors += 1
+            v.parent.resume(ERROR)
+            return
+        self._send(v, strategy.pick(v.req))
+
+    def _send(self, v: LbVisit, inst: Instance) -> None:
+        v.inst = inst
+        uid = inst.uid
+        self.active[uid] += 1
+        self.sent[uid] += 1
+        delay = self.delay_to[inst.service_name]
+        if delay:
+            v.t_sent = self.env.now
+            v.pending = inst
+            v.callbacks = _FIRE_PENDING
+            self.schedule(v, _NORMAL, delay)
+        else:
+            v.t_sent = self.env.now
+            inst.call(v.req, v)
+
+    def retry(self, v: LbVisit) -> None:
+        """Retry on the next eligible instance after the one that failed."""
+        eligible = self.strategy.eligible
+        if not eligible:
+            self.errors += 1
+            v.parent.resume(ERROR)
+            return
+        try:
+            i = eligible.index(v.inst) + 1
+        except ValueError:
+            i = 0
+        self._send(v, eligible[i % len(eligible)])
+
+    # health checks ----------------------------------------------------------------
+    def probe_result(self, inst: Instance, ok: bool) -> None:
+        hc = self.spec.health_check
+        assert hc is not None
+        uid = inst.uid
+        changed = False
+        if ok:
+            self.fails[uid] = 0
+            self.oks[uid] = self.oks.get(uid, 0) + 1
+            if not self.healthy.get(uid, True) and self.oks[uid] >= hc.healthy_after:
+                self.healthy[uid] = True
+                changed = True
+        else:
+            self.oks[uid] = 0
+            self.fails[uid] = self.fails.get(uid, 0) + 1
+            if self.healthy.get(uid, True) and self.fails[uid] >= hc.unhealthy_after:
+                self.healthy[uid] = False
+                changed = True
+        if changed:
+            self.rebuild()
+
+    def health_process(self) -> Iterator[Any]:
+        hc = self.spec.health_check
+        assert hc is not None
+        env = self.env
+        timeout_s = hc.timeout_ms / 1000.0
+        while True:
+            for inst in list(self.pool):
+                if inst.up:
+                    self.probe_result(inst, True)
+                else:
+                    ev = env.timeout(timeout_s)
+                    ev.callbacks.append(
+                        lambda _ev, inst=inst: self.probe_result(inst, False)
+                    )
+            yield env.timeout(hc.interval_s)
+
+    # statistics ---------------------------------------------------------------------
+    def window(self, now: float, dt: float, measured: bool) -> dict[str, Any]:
+        cur = (self.arrivals, self.errors, self.retried)
+        d = [c - p for c, p in zip(cur, self.prev, strict=True)]
+        self.prev = cur
+        if measured:
+            for i in range(3):
+                self.total[i] += d[i]
+            sent, prev, meas = self.sent, self.sent_prev, self.sent_measured
+            for i in range(len(sent)):
+                meas[i] += sent[i] - prev[i]
+        self.sent_prev = list(self.sent)
+        return {
+            "utilization": 0.0,
+            "throughput_rps": d[0] / dt if dt > 0 else 0.0,
+            "errors": d[1],
+        }
+
+    def start_measuring(self, now: float) -> None:
+        pass
+
+    def report(self, duration: float, end: float) -> dict[str, Any]:
+        total_sent = sum(self.sent_measured)
+        share: dict[str, float] = {}
+        for t in self.targets:
+            for inst in t.instances:
+                count = self.sent_measured[inst.uid]
+                if count or inst.active:
+                    share[inst.name] = count / total_sent if total_sent else 0.0
+        return {
+            "type": "load_balancer",
+            "utilization": 0.0,
+            "throughput_rps": self.total[0] / duration,
+            "queue_mean": 0.0,
+            "latency_ms": _constant_latency(self.overhead * 1000.0),
+            "share": share,
+            "errors": self.total[1],
+            "retries": self.total[2],
+            "instances": self.spec.instances,
+        }
+
+    def lb_fault(self, index: int | None, down: bool) -> None:
+        indexes = range(self.spec.instances) if index is None else [index]
+        for i in indexes:
+            if down:
+                self.lb_down_count[i] += 1
+                self.lb_up[i] = False
+            else:
+                self.lb_down_count[i] = max(0, self.lb_down_count[i] - 1)
+                self.lb_up[i] = self.lb_down_count[i] == 0
+        self.up_instances = sum(self.lb_up)
+
+
+# --- the client side -------------------------------------------------------------------
+
+
+class Source:
+    """Clients: arrivals at a (changing) rate, each request with client, key, mix."""
+
+    def __init__(self, sim: Sim, doc: Document) -> None:
+        self.sim = sim
+        self.env = sim.env
+        self.schedule = sim.env.schedule
+        wl = doc.workload
+        self.wl = wl
+        self.kind = "constant" if wl.arrivals == "constant" else "poisson"
+        self.exp = exponential_sampler(sim.streams.generator())
+        self.uniform = uniform_sampler(sim.streams.generator())
+        self.client_of = integer_sampler(sim.streams.generator(), wl.clients)
+        keys_rng = sim.streams.generator()
+        self.key_of: Callable[[], int] | None = None
+        if wl.keys is not None:
+            self.key_of = zipf_keys(
+                keys_rng, wl.keys.count, wl.keys.zipf_s, wl.keys.shuffle
+            )
+        self.read_ratio = wl.read_ratio
+        self.timeout_s = wl.timeout_ms / 1000.0 if wl.timeout_ms else math.inf
+        self.sweep: deque[ClientRequest] | None = deque() if wl.timeout_ms else None
+        self.entry: Any = None
+        self.delay = 0.0
+        self.region_bounds: list[tuple[int, float]] = []
+        self.rate = 0.0
+        self.gen = 0
+        self._arrive_cb = (self._arrive,)
+        self.lat = LatencyStats()
+        self.lat_append = self.lat.values.append
+        self.inflight = 0
+        self.w_offered = self.w_completed = self.w_errors = 0
+        self.w_timeouts = self.w_rejected = 0
+
+    def set_rate(self, rate: float) -> None:
+        self.rate = rate
+        self.gen += 1
+        if rate > 0:
+            tick = _Tick()
+            tick.gen = self.gen
+            tick.callbacks = self._arrive_cb
+            self.schedule(tick, _NORMAL, self._gap())
+
+    def _gap(self) -> float:
+        if self.kind == "constant":
+            return 1.0 / self.rate
+        return self.exp() / self.rate
+
+    def _arrive(self, tick: _Tick) -> None:
+        if tick.gen != self.gen:
+            return
+        tick.callbacks = self._arrive_cb
+        rate = self.rate
+        self.schedule(
+            tick,
+            _NORMAL,
+            1.0 / rate if self.kind == "constant" else self.exp() / rate,
+        )
+        req = ClientRequest()
+        req.t0 = self.env.now
+        req.src = self
+        req.done = False
+        client = req.client = self.client_of()
+        rr = self.read_ratio
+        req.is_read = rr >= 1.0 or (rr > 0.0 and self.uniform() < rr)
+        req.key = self.key_of() if self.key_of is not None else 0
+        self.w_offered += 1
+        self.inflight += 1
+        if self.sweep is not None:
+            self.sweep.append(req)
+        delay = self.delay
+        if self.region_bounds:
+            for bound, d in self.region_bounds:
+                if client < bound:
+                    delay = d
+                    break
+        if delay:
+            req.pending = self.entry
+            req.callbacks = _FIRE_ENTRY
+            self.schedule(req, _NORMAL, delay)
+        else:
+            self.entry.call(req, req)
+
+    def sweep_timeouts(self, now: float) -> None:
+        """Count as timeouts the requests whose deadline has passed (the client gave
+        up then, whatever the servers still do with them)."""
+        sweep = self.sweep
+        if sweep is None:
+            return
+        limit = now - self.timeout_s
+        while sweep:
+            req = sweep[0]
+            if req.done:
+                sweep.popleft()
+            elif req.t0 < limit:
+                sweep.popleft()
+                req.done = True
+                self.inflight -= 1
+                self.w_timeouts += 1
+            else:
+                break
+
+    def rate_changes(self, horizon: float) -> Iterator[tuple[float, float]]:
+        """(time, rate) changes: phases, multiplied by the bursty on/off pattern."""
+        wl = self.wl
+        phases = [(0.0, wl.rps)] + [(p.at_s, p.rps) for p in wl.phases]
+        if wl.arrivals != "bursty":
+            yield from phases
+            return
+        b = wl.bursty
+        if b is None:
+            from .document import Bursty
+
+            b = Bursty()
+        on_factor = b.factor
+        off_factor = max(0.0, (b.on_s + b.off_s - b.factor * b.on_s) / b.off_s)
+        cycle = b.on_s + b.off_s
+        pi = 0
+        k = 0
+        next_edge, edge_on = 0.0, True
+        state_on = True
+        while True:
+            next_phase = phases[pi + 1][0] if pi + 1 < len(phases) else math.inf
+            t = min(next_edge, next_phase)
+            if t >= horizon:
+                return
+            if next_phase <= t:
+                pi += 1
+            if next_edge <= t:
+                state_on = edge_on
+                if edge_on:
+                    next_edge, edge_on = k * cycle + b.on_s, False
+                else:
+                    k += 1
+                    next_edge, edge_on = k * cycle, True
+            yield t, phases[pi][1] * (on_factor if state_on else off_factor)
+
+
+# --- the simulation ----------------------------------------------------------------------
+
+
+class Sim:
+    """One replication of one document."""
+
+    def __init__(self, doc: Document, seed: int, replication: int) -> None:
+        self.doc = doc
+        self.env = simpy.Environment()
+        self.streams = Streams(seed, replication)
+        self.uid_count = 0
+        self.warnings: list[str] = []
+        sim_spec = doc.simulation
+        self.warmup = sim_spec.warmup_s
+        self.duration = sim_spec.duration_s
+        self.horizon = self.warmup + self.duration
+        self.components: dict[str, Any] = {}
+        for cid, spec in doc.components.items():
+            if isinstance(spec, Service):
+                self.components[cid] = ServiceRt(self, cid, spec)
+            elif isinstance(spec, Database):
+                self.components[cid] = DatabaseRt(self, cid, spec)
+            elif isinstance(spec, Cache):
+                self.components[cid] = CacheRt(self, cid, spec)
+            elif isinstance(spec, LoadBalancer):
+                self.components[cid] = Balancer(self, cid, spec)
+        self.source = Source(self, doc)
+        self._link()
+        self._part2_warnings()
+        self.events = 0
+
+    def new_uid(self) -> int:
+        self.uid_count += 1
+        return self.uid_count - 1
+
+    def delay(self, a: str | None, b: str | None) -> float:
+        net = self.doc.network
+        d = net.hop_ms
+        if a is not None and b is not None and a != b:
+            d += net.cross_region_ms
+        return d / 1000.0
+
+    def _link(self) -> None:
+        doc = self.doc
+        comps = self.components
+        for cid, rt in comps.items():
+            spec = doc.components[cid]
+            if isinstance(rt, ServiceRt):
+                calls = tuple(
+                    (comps[c], self.delay(spec.region, doc.components[c].region))
+                    for c in spec.calls
+                )
+                for inst in rt.instances:
+                    inst.calls = calls
+            elif isinstance(rt, CacheRt):
+                rt.backing = comps[spec.backing]
+                rt.delay = self.delay(spec.region, doc.components[spec.backing].region)
+            elif isinstance(rt, Balancer):
+                targets = [comps[t] for t in spec.targets]
+                for t in targets:
+                    rt.delay_to[t.id] = self.delay(spec.region, t.spec.region)
+                rt.link(targets, uniform_sampler(self.streams.generator()))
+        src = self.source
+        wl = doc.workload
+        src.entry = comps[wl.target]
+        entry_region = doc.components[wl.target].region
+        src.delay = self.delay(None, None)
+        if wl.regions:
+            acc = 0.0
+            bounds = []
+            names = list(wl.regions)
+            for i, name in enumerate(names):
+                acc += wl.regions[name]
+                bound = wl.clients if i == len(names) - 1 else round(acc * wl.clients)
+                bounds.append((bound, self.delay(name, entry_region)))
+            if len({d for _, d in bounds}) > 1:
+                src.region_bounds = bounds
+            else:
+                src.delay = bounds[0][1]
+
+    def _part2_warnings(self) -> None:
+        doc = self.doc
+        for cid, spec in doc.components.items():
+            if isinstance(spec, Cache):
+                self.warnings.append(
+                    f"{cid}: caches are not simulated yet (engine part 2): every "
+                    "request passes through to its backing store (hit_ratio 0)"
+                )
+            elif isinstance(spec, Database):
+                parts = []
+                if spec.replicas is not None and spec.replicas.count > 0:
+                    parts.append("replicas")
+                if spec.primaries > 1:
+                    parts.append("primaries > 1")
+                if spec.shards is not None and spec.shards.count > 1:
+                    parts.append("shards")
+                if spec.failover is not None:
+                    parts.append("failover")
+                if parts:
+                    self.warnings.append(
+                        f"{cid}: {', '.join(parts)} not simulated yet (engine part 2): "
+                        "the primary serves every read and write"
+                    )
+        if doc.workload.scatter_ratio > 0:
+            self.warnings.append(
+                "workload.scatter_ratio is not simulated yet (engine part 2)"
+            )
+        for i, fault in enumerate(doc.faults):
+            spec = doc.components[fault.component]
+            if isinstance(spec, Cache) or (
+                isinstance(spec, Database) and fault.node not in (None, "primary")
+            ):
+                self.warnings.append(
+                    f"faults[{i}]: faults of {fault.component} node {fault.node} are "
+                    "not simulated yet (engine part 2)"
+                )
+
+    # processes ------------------------------------------------------------------------
+    def _rates_process(self) -> Iterator[Any]:
+        env = self.env
+        for t, rate in self.source.rate_changes(self.horizon):
+            if t >= self.horizon:
+                return
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            self.source.set_rate(rate)
+
+    def _fault_process(self, index: int) -> Iterator[Any]:
+        fault = self.doc.faults[index]
+        rt = self.components[fault.component]
+        env = self.env
+        yield env.timeout(fault.at_s)
+        self._apply_fault(rt, fault, down=True)
+        if fault.for_s is not None:
+            yield env.timeout(fault.for_s)
+            self._apply_fault(rt, fault, down=False)
+
+    def _apply_fault(self, rt: Any, fault: Any, down: bool) -> None:
+        if isinstance(rt, Balancer):
+            rt.lb_fault(fault.instance, down)
+            return
+        if isinstance(rt, ServiceRt):
+            targets = (
+                rt.instances
+                if fault.instance is None
+                else [rt.instances[fault.instance]]
+            )
+        elif isinstance(rt, DatabaseRt) and fault.node in (None, "primary"):
+            targets = [rt.primary]
+        else:
+            return  # part 2
+        for inst in targets:
+            if down:
+                inst.go_down()
+            else:
+                inst.come_up()
+
+    def _autoscale_process(self, rt: ServiceRt) -> Iterator[Any]:
+        spec = rt.spec.autoscale
+        assert spec is not None
+        env = self.env
+        last_change = -math.inf
+        prev = rt.cumulative(env.now)
+        while True:
+            yield env.timeout(spec.check_s)
+            now = env.now
+            cur = rt.cumulative(now)
+            util = _ratio(cur.busy - prev.busy, cur.cap - prev.cap)
+            prev = cur
+            current = len(rt.active)
+            planned = current + rt.booting
+            desired = math.ceil(current * util / spec.target_utilization - 1e-9)
+            desired = min(max(desired, spec.min), spec.max)
+            if now - last_change < spec.cooldown_s:
+                continue
+            if desired > planned:
+                spare = [
+                    i
+                    for i in rt.instances
+                    if not i.active and not getattr(i, "_booting", False)
+                ]
+                for inst in spare[: desired - planned]:
+                    rt.booting += 1
+                    ev = env.timeout(spec.boot_s)
+                    ev.callbacks.append(lambda _e, inst=inst: self._booted(rt, inst))
+                last_change = now
+            elif desired < current and rt.booting == 0:
+                for inst in list(reversed(rt.active))[: current - desired]:
+                    rt.set_active(inst, False)
+                last_change = now
+
+    def _booted(self, rt: ServiceRt, inst: Instance) -> None:
+        rt.booting -= 1
+        inst.epoch += 1
+        rt.set_active(inst, True)
+
+    # driver ----------------------------------------------------------------------------
+    def boundaries(self) -> list[float]:
+        snap = self.doc.simulation.snapshot_s
+        out: list[float] = []
+        k = 1
+        while k * snap < self.warmup - 1e-9:
+            out.append(k * snap)
+            k += 1
+        if self.warmup > 0:
+            out.append(self.warmup)
+        k = 1
+        while self.warmup + k * snap < self.horizon - 1e-9:
+            out.append(self.warmup + k * snap)
+            k += 1
+        out.append(self.horizon)
+        return out
+
+    def run(
+        self,
+        on_window: Callable[[dict[str, Any], bool], None],
+        should_stop: Callable[[], bool] | None,
+        budget: int,
+    ) -> None:
+        env = self.env
+        env.process(self._rates_process())
+        for i in range(len(self.doc.faults)):
+            env.process(self._fault_process(i))
+        for rt in self.components.values():
+            if isinstance(rt, Balancer) and rt.spec.health_check is not None:
+                env.process(rt.health_process())
+            if isinstance(rt, ServiceRt) and rt.spec.autoscale is not None:
+                env.process(self._autoscale_process(rt))
+        step = env.step
+        stats = [self.source.lat] + [
+            rt.lat for rt in self.components.values() if hasattr(rt, "lat")
+        ]
+        t_prev = 0.0
+        if self.warmup == 0:
+            self._start_measuring(0.0)
+        for boundary in self.boundaries():
+            sentinel = _Sentinel()
+            sentinel.callbacks = (_raise_boundary,)
+            env.schedule(sentinel, _URGENT, boundary - env.now)
+            i = 0
+            try:
+                while True:
+                    for i in range(_CHUNK):  # noqa: B007 (i is read after the loop)
+                        step()
+                    self.events += _CHUNK
+                    if self.events > budget:
+                        raise BudgetExceeded(
+                            f"the run took more than {budget} events "
+                            "(Limits.max_events)"
+                        )
+                    if should_stop is not None and should_stop():
+                        raise Cancelled("stopped by the caller")
+                    for s in stats:
+                        s.maybe_spill()
+            except _Boundary:
+                self.events += i + 1
+            now = env.now
+            measured = t_prev >= self.warmup - 1e-9
+            on_window(self._close_window(t_prev, now, measured), measured)
+            if abs(now - self.warmup) < 1e-9 and self.warmup > 0:
+                self._start_measuring(now)
+            t_prev = now
+            if should_stop is not None and should_stop():
+                raise Cancelled("stopped by the caller")
+
+    def _start_measuring(self, now: float) -> None:
+        for rt in self.components.values():
+            rt.start_measuring(now)
+
+    def _close_window(self, t0: float, t1: float, measured: bool) -> dict[str, Any]:
+        src = self.source
+        src.sweep_timeouts(t1)
+        dt = t1 - t0
+        p50, p99 = src.lat.close_window(measured, (0.5, 0.99))
+        counts = {
+            "offered": src.w_offered,
+            "completed": src.w_completed,
+            "errors": src.w_errors,
+            "timeouts": src.w_timeouts,
+            "rejected": src.w_rejected,
+        }
+        src.w_offered = src.w_completed = src.w_errors = 0
+        src.w_timeouts = src.w_rejected = 0
+        comps = {
+            cid: rt.window(t1, dt, measured) for cid, rt in self.components.items()
+        }
+        return {
+            "t_s": t1,
+            "rps": counts["completed"] / dt if dt > 0 else 0.0,
+            "latency_ms": {
+                "p50": None if p50 is None else p50 * 1000.0,
+                "p99": None if p99 is None else p99 * 1000.0,
+            },
+            "errors": counts["errors"],
+            "timeouts": counts["timeouts"],
+            "rejected": counts["rejected"],
+            "components": comps,
+            "_counts": counts,
+        }

@@ -1,0 +1,118 @@
+"""Streaming statistics: nothing here keeps a record per request for the whole run.
+
+Latencies are appended to a per-window Python list (the cheapest thing to do per
+request); when the window closes the list becomes a numpy array, gives the window's
+percentiles, and is folded into a fixed-size log-bucket histogram (0.5% wide
+buckets, so a percentile read from it is within 0.25% of the exact value).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+_MIN_S = 1e-7  # 0.1 microsecond
+_GROWTH = 1.005
+_LOG_MIN = math.log(_MIN_S)
+_INV_LOG_GROWTH = 1.0 / math.log(_GROWTH)
+_BUCKETS = int(math.log(1e7 / _MIN_S) * _INV_LOG_GROWTH) + 2  # up to 10^7 s
+_FLUSH = 262_144  # fold a window's list into its histogram beyond this many values
+
+
+def _bucket_index(values: np.ndarray) -> np.ndarray:
+    idx = (np.log(np.maximum(values, _MIN_S)) - _LOG_MIN) * _INV_LOG_GROWTH
+    return np.clip(idx.astype(np.int64), 0, _BUCKETS - 1)
+
+
+def _hist_percentile(
+    counts: np.ndarray, total: int, q: float, lo: float, hi: float
+) -> float:
+    """The q-quantile (0..1) from bucket counts, interpolated inside the bucket."""
+    rank = q * total
+    cum = np.cumsum(counts)
+    i = int(np.searchsorted(cum, rank, side="left"))
+    i = min(i, _BUCKETS - 1)
+    before = float(cum[i - 1]) if i > 0 else 0.0
+    inside = float(counts[i]) or 1.0
+    frac = min(max((rank - before) / inside, 0.0), 1.0)
+    value = math.exp(_LOG_MIN + (i + frac) / _INV_LOG_GROWTH)
+    return min(max(value, lo), hi)
+
+
+class LatencyStats:
+    """Latency (seconds) of one measured quantity: window lists + a run histogram."""
+
+    __slots__ = ("_spill", "count", "counts", "max", "min", "sum", "values")
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self._spill: np.ndarray | None = None  # the window's overflow, as a histogram
+        self.counts = np.zeros(_BUCKETS, dtype=np.int64)
+        self.count = 0
+        self.sum = 0.0
+        self.max = 0.0
+        self.min = math.inf
+
+    def maybe_spill(self) -> None:
+        """Bound the window list's memory (called at least every few thousand events)."""
+        if len(self.values) >= _FLUSH:
+            arr = np.asarray(self.values, dtype=np.float64)
+            self.values.clear()
+            spill = np.bincount(_bucket_index(arr), minlength=_BUCKETS)
+            self._spill = spill if self._spill is None else self._spill + spill
+
+    def close_window(
+        self, measured: bool, percentiles: tuple[float, ...] = ()
+    ) -> list[float | None]:
+        """Close the window: return its percentiles (seconds) and, when measured,
+        fold it into the run's statistics."""
+        arr = np.asarray(self.values, dtype=np.float64)
+        self.values.clear()
+        spill = self._spill
+        self._spill = None
+        out: list[float | None] = []
+        if percentiles:
+            if spill is None:
+                if arr.size:
+                    out = [float(v) for v in np.quantile(arr, percentiles)]
+                else:
+                    out = [None] * len(percentiles)
+            else:
+                counts = spill + np.bincount(_bucket_index(arr), minlength=_BUCKETS)
+                total = int(counts.sum())
+                out = [
+                    _hist_percentile(counts, total, q, 0.0, math.inf)
+                    for q in percentiles
+                ]
+        if measured and (arr.size or spill is not None):
+            if arr.size:
+                self.counts += np.bincount(_bucket_index(arr), minlength=_BUCKETS)
+                self.count += int(arr.size)
+                self.sum += float(arr.sum())
+                self.max = max(self.max, float(arr.max()))
+                self.min = min(self.min, float(arr.min()))
+            if spill is not None:
+                # sums of spilled values are estimated from bucket midpoints
+                n = int(spill.sum())
+                mids = np.exp(_LOG_MIN + (np.arange(_BUCKETS) + 0.5) / _INV_LOG_GROWTH)
+                self.counts += spill
+                self.count += n
+                self.sum += float((spill * mids).sum())
+                nz = np.nonzero(spill)[0]
+                self.max = max(self.max, float(mids[nz[-1]]))
+                self.min = min(self.min, float(mids[nz[0]]))
+        return out
+
+    def summary_ms(self) -> dict[str, float | None]:
+        """mean, p50, p90, p95, p99, max in milliseconds (None when no data)."""
+        if self.count == 0:
+            return {k: None for k in ("mean", "p50", "p90", "p95", "p99", "max")}
+        total = self.count
+        out: dict[str, float | None] = {"mean": self.sum / total * 1000.0}
+        for name, q in (("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99)):
+            out[name] = (
+                _hist_percentile(self.counts, total, q, self.min, self.max) * 1000.0
+            )
+        out["max"] = self.max * 1000.0
+        return out

@@ -1,0 +1,285 @@
+"""Running documents: one replication, all of them, and combining their reports."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from .advice import bottleneck, run_warnings
+from .document import Document
+from .engine import Sim
+from .limits import Limits
+
+ENGINE_VERSION = "0.1.0"
+
+SnapshotCallback = Callable[[dict[str, Any]], None]
+StopCallback = Callable[[], bool]
+
+
+def replication_seed(seed: int, replication: int) -> tuple[int, int]:
+    """The numpy SeedSequence entropy of a replication (documented, stable)."""
+    return (seed, replication)
+
+
+def run_replication(
+    doc: Document,
+    *,
+    seed: int,
+    replication: int = 0,
+    on_snapshot: SnapshotCallback | None = None,
+    should_stop: StopCallback | None = None,
+    limits: Limits | None = None,
+) -> dict[str, Any]:
+    """Run one replication and return its report (see docs/engine.md).
+
+    Replication r of seed s draws from ``numpy.random.SeedSequence([s, r])``, so the
+    web side can run replications on different workers and combine them with
+    :func:`combine_reports` into exactly what :func:`simulate` returns.
+    """
+    return _run(
+        doc,
+        seed=seed,
+        replication=replication,
+        on_snapshot=on_snapshot,
+        should_stop=should_stop,
+        limits=limits,
+        seq_start=0,
+        progress_span=(0.0, 1.0),
+    )[0]
+
+
+def _run(
+    doc: Document,
+    *,
+    seed: int,
+    replication: int,
+    on_snapshot: SnapshotCallback | None,
+    should_stop: StopCallback | None,
+    limits: Limits | None,
+    seq_start: int,
+    progress_span: tuple[float, float],
+) -> tuple[dict[str, Any], int]:
+    limits = limits or Limits()
+    budget = max(limits.max_events // max(doc.simulation.replications, 1), 1)
+    sim = Sim(doc, seed, replication)
+    horizon = sim.horizon
+    p0, p1 = progress_span
+    seq = seq_start
+    timeline: list[dict[str, Any]] = []
+    totals = {"offered": 0, "completed": 0, "errors": 0, "timeouts": 0, "rejected": 0}
+
+    def on_window(window: dict[str, Any], measured: bool) -> None:
+        nonlocal seq
+        counts = window.pop("_counts")
+        if measured:
+            for key in totals:
+                totals[key] += counts[key]
+            timeline.append(window)
+        if on_snapshot is not None:
+            snap = {
+                "seq": seq,
+                "replication": replication,
+                "warmup": not measured,
+                "progress": p0 + (p1 - p0) * min(window["t_s"] / horizon, 1.0),
+                **window,
+            }
+            on_snapshot(snap)
+        seq += 1
+
+    sim.run(on_window, should_stop, budget)
+    report = build_report(sim, totals, timeline, seed=seed, replication=replication)
+    return report, seq
+
+
+def build_report(
+    sim: Sim,
+    totals: dict[str, int],
+    timeline: list[dict[str, Any]],
+    *,
+    seed: int,
+    replication: int,
+) -> dict[str, Any]:
+    duration = sim.duration
+    end = sim.horizon
+    src = sim.source
+    components = {cid: rt.report(duration, end) for cid, rt in sim.components.items()}
+    report: dict[str, Any] = {
+        "format": 1,
+        "engine_version": ENGINE_VERSION,
+        "name": sim.doc.name,
+        "seed": seed,
+        "replication": replication,
+        "replications": 1,
+        "duration_s": duration,
+        "warmup_s": sim.warmup,
+        "requests": {**totals, "in_flight": src.inflight},
+        "throughput_rps": totals["completed"] / duration,
+        "latency_ms": src.lat.summary_ms(),
+        "components": components,
+        "timeline": timeline,
+        "events": sim.events,
+    }
+    report["bottleneck"] = bottleneck(sim.doc, components)
+    report["warnings"] = sim.warnings + run_warnings(sim.doc, report)
+    return _plain(report)
+
+
+def _plain(value: Any) -> Any:
+    """Plain JSON types only (no numpy scalars, no tuples, no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float) or hasattr(value, "__float__"):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value
+
+
+def simulate(
+    doc: Document,
+    *,
+    seed: int | None = None,
+    on_snapshot: SnapshotCallback | None = None,
+    should_stop: StopCallback | None = None,
+    limits: Limits | None = None,
+) -> dict[str, Any]:
+    """Run every replication of ``doc`` in turn and return the combined report."""
+    base = doc.simulation.seed if seed is None else seed
+    n = doc.simulation.replications
+    reports = []
+    seq = 0
+    for r in range(n):
+        report, seq = _run(
+            doc,
+            seed=base,
+            replication=r,
+            on_snapshot=on_snapshot,
+            should_stop=should_stop,
+            limits=limits,
+            seq_start=seq,
+            progress_span=(r / n, (r + 1) / n),
+        )
+        reports.append(report)
+    return combine_reports(reports)
+
+
+# --- combining replications -------------------------------------------------------------
+
+# Two-sided 95% Student t quantiles for 1..30 degrees of freedom.
+_T95 = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+]  # fmt: skip
+
+
+def t95(df: int) -> float:
+    """Two-sided 95% quantile of Student's t with ``df`` degrees of freedom."""
+    if df <= 0:
+        return math.inf
+    if df <= 30:
+        return _T95[df - 1]
+    # Cornish-Fisher style expansion around the normal quantile, good to 1e-3
+    z = 1.959964
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+_CI_SKIP = {"format", "seed", "replication", "replications", "duration_s", "warmup_s"}
+
+
+def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Means over replications, plus ``ci95`` (Student t) for every scalar metric.
+
+    A single report passes through unchanged.
+    """
+    if not reports:
+        raise ValueError("combine_reports needs at least one report")
+    if len(reports) == 1:
+        return reports[0]
+    combined = _mean_tree(reports)
+    n = len(reports)
+    ci: dict[str, list[float]] = {}
+    for path in _scalar_paths(reports[0]):
+        if path.split(".")[0] in _CI_SKIP or path.startswith("timeline"):
+            continue
+        values = [_get(r, path) for r in reports]
+        if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in values):
+            continue
+        mean = sum(values) / n
+        var = sum((v - mean) ** 2 for v in values) / (n - 1)
+        half = t95(n - 1) * math.sqrt(var / n)
+        ci[path] = [mean - half, mean + half]
+    combined["ci95"] = ci
+    combined["replications"] = n
+    combined["replication_seeds"] = [[r["seed"], r["replication"]] for r in reports]
+    combined.pop("replication", None)
+    combined["seed"] = reports[0]["seed"]
+    comps = combined.get("components", {})
+    if comps:
+        best = max(comps, key=lambda c: comps[c].get("utilization") or 0.0)
+        chosen = next(
+            (r["bottleneck"] for r in reports if r["bottleneck"]["component"] == best),
+            reports[0]["bottleneck"],
+        )
+        combined["bottleneck"] = {
+            **chosen,
+            "component": best,
+            "utilization": comps[best].get("utilization"),
+        }
+    warnings: list[str] = []
+    for r in reports:
+        for w in r.get("warnings", []):
+            if w not in warnings:
+                warnings.append(w)
+    combined["warnings"] = warnings
+    return combined
+
+
+def _mean_tree(values: list[Any]) -> Any:
+    first = values[0]
+    if isinstance(first, dict):
+        keys = list(first)
+        out = {}
+        for k in keys:
+            present = [v[k] for v in values if isinstance(v, dict) and k in v]
+            out[k] = _mean_tree(present) if len(present) == len(values) else first[k]
+        return out
+    if isinstance(first, list):
+        if (
+            all(isinstance(v, list) and len(v) == len(first) for v in values)
+            and first
+            and all(isinstance(x, dict) for x in first)
+        ):
+            return [_mean_tree([v[i] for v in values]) for i in range(len(first))]
+        return first
+    if isinstance(first, bool) or not isinstance(first, (int, float)):
+        return first
+    if any(v is None or isinstance(v, bool) for v in values):
+        return first
+    return sum(values) / len(values)
+
+
+def _scalar_paths(tree: Any, prefix: str = "") -> list[str]:
+    out = []
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            path = f"{prefix}.{k}" if prefix else str(k)
+            if isinstance(v, dict):
+                out.extend(_scalar_paths(v, path))
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                out.append(path)
+    return out
+
+
+def _get(tree: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return None
+        tree = tree[part]
+    return tree

@@ -1,0 +1,137 @@
+"""Random variates from a per-run ``numpy.random.Generator``, drawn in blocks.
+
+Every stream is a zero-argument callable returning a Python float (or int). Streams
+are independent children of one ``SeedSequence([seed, replication])`` and are created
+in a fixed order, so the same document and seed give the same numbers. There is no
+module-level random state: concurrent runs in one process never share a generator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from itertools import chain, count, repeat
+
+import numpy as np
+
+from .document import Distribution
+
+BLOCK = 4096
+
+
+class Streams:
+    """Hands out independent generators for one replication."""
+
+    def __init__(self, seed: int, replication: int) -> None:
+        self._seq = np.random.SeedSequence([int(seed), int(replication)])
+
+    def generator(self) -> np.random.Generator:
+        (child,) = self._seq.spawn(1)
+        return np.random.Generator(np.random.PCG64(child))
+
+
+def _stream(blocks: Iterator[list]) -> Callable[[], float]:
+    # chain.from_iterable(...).__next__ is a C-level call: the per-variate cost is a
+    # list iteration step; the numpy work happens once per BLOCK draws.
+    return chain.from_iterable(blocks).__next__
+
+
+def duration_sampler(
+    dist: Distribution, rng: np.random.Generator, scale: float = 0.001
+) -> Callable[[], float]:
+    """Samples of a duration distribution (ms in the document), times ``scale``."""
+    mean = dist.mean * scale
+    if dist.dist == "constant" or mean == 0.0:
+        return repeat(mean).__next__
+    if dist.dist == "exponential":
+        return _stream(rng.exponential(mean, BLOCK).tolist() for _ in count())
+    if dist.dist == "uniform":
+        return _stream(rng.uniform(0.0, 2.0 * mean, BLOCK).tolist() for _ in count())
+    # lognormal with the given mean and coefficient of variation
+    sigma2 = math.log1p(dist.cv * dist.cv)
+    mu = math.log(mean) - sigma2 / 2.0
+    sigma = math.sqrt(sigma2)
+    return _stream(rng.lognormal(mu, sigma, BLOCK).tolist() for _ in count())
+
+
+def exponential_sampler(rng: np.random.Generator) -> Callable[[], float]:
+    """Standard exponential variates (mean 1)."""
+    return _stream(rng.standard_exponential(BLOCK).tolist() for _ in count())
+
+
+def uniform_sampler(rng: np.random.Generator) -> Callable[[], float]:
+    """Uniform variates on [0, 1)."""
+    return _stream(rng.random(BLOCK).tolist() for _ in count())
+
+
+def integer_sampler(rng: np.random.Generator, high: int) -> Callable[[], int]:
+    """Uniform integers on [0, high)."""
+    if high <= 1:
+        return repeat(0).__next__
+    return _stream(rng.integers(0, high, BLOCK).tolist() for _ in count())
+
+
+def zipf_keys(
+    rng: np.random.Generator, n: int, s: float, shuffle: bool = False
+) -> Callable[[], int]:
+    """Keys 0..n-1 with P(k) proportional to 1/(k+1)^s, in O(1) memory.
+
+    Rejection-inversion sampling (Hormann and Derflinger, 1996), vectorised over
+    blocks; exact for any s >= 0 and any n. ``shuffle`` maps ranks to key numbers
+    with a fixed bijection (a*k + b mod n) so popularity is spread over the space.
+    """
+    if s == 0.0:
+        blocks: Iterator[np.ndarray] = (rng.integers(0, n, BLOCK) for _ in count())
+    else:
+        blocks = _zipf_blocks(rng, n, s)
+    if shuffle and n > 2:
+        a = _coprime_multiplier(n)
+        b = n // 3
+        return _stream(((blk * a + b) % n).tolist() for blk in blocks)
+    return _stream(blk.tolist() for blk in blocks)
+
+
+def _coprime_multiplier(n: int) -> int:
+    for a in (2_654_435_761, 2_246_822_519, 3_266_489_917, 668_265_263, 374_761_393):
+        a %= n
+        if a > 1 and math.gcd(a, n) == 1:
+            return a
+    return 1
+
+
+def _zipf_blocks(rng: np.random.Generator, n: int, s: float) -> Iterator[np.ndarray]:
+    one_minus_s = 1.0 - s
+
+    def h(x: np.ndarray | float) -> np.ndarray | float:
+        return np.exp(-s * np.log(x))
+
+    def h_integral(x: np.ndarray | float) -> np.ndarray | float:
+        log_x = np.log(x)
+        t = one_minus_s * log_x
+        # expm1(t)/t, with its limit 1 at t = 0
+        safe = np.where(np.abs(t) > 1e-8, t, 1.0)
+        ratio = np.where(np.abs(t) > 1e-8, np.expm1(safe) / safe, 1.0 + t / 2.0)
+        return ratio * log_x
+
+    def h_integral_inverse(x: np.ndarray) -> np.ndarray:
+        t = np.maximum(x * one_minus_s, -1.0)
+        safe = np.where(np.abs(t) > 1e-8, t, 1.0)
+        ratio = np.where(np.abs(t) > 1e-8, np.log1p(safe) / safe, 1.0 - t / 2.0)
+        return np.exp(ratio * x)
+
+    hx1 = float(h_integral(1.5)) - 1.0
+    hn = float(h_integral(n + 0.5))
+    s_const = 2.0 - float(h_integral_inverse(np.array(h_integral(2.5) - h(2.0))))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        while True:
+            out: list[np.ndarray] = []
+            have = 0
+            while have < BLOCK:
+                u = hn + rng.random(BLOCK) * (hx1 - hn)
+                x = h_integral_inverse(u)
+                k = np.clip(np.floor(x + 0.5), 1, n)
+                ok = (k - x <= s_const) | (u >= h_integral(k + 0.5) - h(k))
+                got = k[ok].astype(np.int64) - 1
+                out.append(got)
+                have += got.size
+            yield np.concatenate(out)[:BLOCK]
