@@ -8,6 +8,7 @@ switch to PostgreSQL and Redis; `HTTPS=true` turns on the production security he
 from __future__ import annotations
 
 import secrets
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -104,7 +105,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -127,8 +130,10 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-# Serve straight from the source folders: `make run` needs no collectstatic step.
+# Serve straight from the source folders: `make run` needs no collectstatic step
+# (whitenoise then warns that STATIC_ROOT does not exist: expected, so silenced).
 WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at")
 
 # --- Security: HTTPS=true in production (behind TLS) -------------------------------
 HTTPS = envbool("HTTPS", False)

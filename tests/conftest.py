@@ -90,7 +90,11 @@ def mallory(db):
 
 def pytest_terminal_summary(terminalreporter) -> None:
     if _loud_skips:
-        terminalreporter.section("TESTS SKIPPED FOR MISSING SERVICES", sep="!", red=True)
+        terminalreporter.section(
+            "TESTS SKIPPED FOR MISSING SERVICES", sep="!", red=True
+        )
         for reason in sorted(set(_loud_skips)):
-            terminalreporter.write_line(f"  {reason}  ({_loud_skips.count(reason)} tests)")
+            terminalreporter.write_line(
+                f"  {reason}  ({_loud_skips.count(reason)} tests)"
+            )
         terminalreporter.write_line("  Under CI=true these tests run and must pass.")

@@ -87,3 +87,6 @@ class RunSnapshot(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "seq"], name="unique_run_seq")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} #{self.seq}"

@@ -33,8 +33,15 @@ def publish_snapshots(run_id, items: list[dict]) -> None:
         _send(run_id, {"type": "run.snapshots", "items": items})
 
 
-def publish_status(run_id, *, status: str, error: str = "", restarted: bool = False) -> None:
+def publish_status(
+    run_id, *, status: str, error: str = "", restarted: bool = False
+) -> None:
     _send(
         run_id,
-        {"type": "run.status", "status": status, "error": error, "restarted": restarted},
+        {
+            "type": "run.status",
+            "status": status,
+            "error": error,
+            "restarted": restarted,
+        },
     )

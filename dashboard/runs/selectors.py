@@ -15,7 +15,9 @@ def runs_for_user(*, user: AbstractBaseUser) -> QuerySet[Run]:
     return Run.objects.filter(owner=user)
 
 
-def run_get_for_user_or_none(*, user: AbstractBaseUser, run_id: uuid.UUID | str) -> Run | None:
+def run_get_for_user_or_none(
+    *, user: AbstractBaseUser, run_id: uuid.UUID | str
+) -> Run | None:
     if not getattr(user, "is_authenticated", False):
         return None
     try:

@@ -63,7 +63,11 @@ def run_create(
             "wait for one to finish or cancel one."
         )
     if seed is None:
-        seed = doc.simulation.seed if doc.simulation.seed is not None else secrets.randbelow(2**31)
+        seed = (
+            doc.simulation.seed
+            if doc.simulation.seed is not None
+            else secrets.randbelow(2**31)
+        )
     with transaction.atomic():
         run = Run.objects.create(
             owner=owner,
@@ -109,7 +113,9 @@ class _RunStream:
 
     def on_snapshot(self, snapshot: dict) -> None:
         self.to_send.append(snapshot)
-        self.to_store.append(RunSnapshot(run_id=self.run_id, seq=snapshot["seq"], data=snapshot))
+        self.to_store.append(
+            RunSnapshot(run_id=self.run_id, seq=snapshot["seq"], data=snapshot)
+        )
         self.last_seq = snapshot["seq"]
         self.progress = float(snapshot.get("progress", self.progress))
         now = time.monotonic()
@@ -119,7 +125,10 @@ class _RunStream:
             self.beat()
 
     def should_stop(self) -> bool:
-        if not self.stop_reason and time.monotonic() - self.last_beat >= settings.RUN_HEARTBEAT_S:
+        if (
+            not self.stop_reason
+            and time.monotonic() - self.last_beat >= settings.RUN_HEARTBEAT_S
+        ):
             self.beat()
         return bool(self.stop_reason)
 
@@ -141,7 +150,9 @@ class _RunStream:
             return
         alive = Run.objects.filter(
             pk=self.run_id, status=Run.Status.RUNNING, attempt_token=self.token
-        ).update(heartbeat_at=timezone.now(), progress=self.progress, last_seq=self.last_seq)
+        ).update(
+            heartbeat_at=timezone.now(), progress=self.progress, last_seq=self.last_seq
+        )
         if alive:
             self.store()
         else:
@@ -195,12 +206,17 @@ def run_execute(*, run_id: uuid.UUID | str, worker: str = "") -> str:
     publish.publish_status(run_id, status=Run.Status.RUNNING, restarted=restarted)
 
     stream = _RunStream(
-        run_id=run_id, token=token, deadline=time.monotonic() + settings.RUN_TIME_LIMIT_S
+        run_id=run_id,
+        token=token,
+        deadline=time.monotonic() + settings.RUN_TIME_LIMIT_S,
     )
     try:
         doc = simengine.parse_document(run.document_text, limits=engine_limits())
         report = simengine.simulate(
-            doc, seed=run.seed, on_snapshot=stream.on_snapshot, should_stop=stream.should_stop
+            doc,
+            seed=run.seed,
+            on_snapshot=stream.on_snapshot,
+            should_stop=stream.should_stop,
         )
     except simengine.Cancelled:
         if stream.stop_reason == "time_limit":
@@ -213,11 +229,18 @@ def run_execute(*, run_id: uuid.UUID | str, worker: str = "") -> str:
         return _fail(run_id, token, _time_limit_message())
     except Exception as exc:
         log.exception("Run %s failed", run_id)
-        return _fail(run_id, token, f"The simulation failed: {type(exc).__name__}: {exc}")
+        return _fail(
+            run_id, token, f"The simulation failed: {type(exc).__name__}: {exc}"
+        )
     stream.flush()
     if _finish(
-        run_id, token, status=Run.Status.SUCCEEDED, report=report, progress=1.0,
-        last_seq=stream.last_seq, heartbeat_at=timezone.now(),
+        run_id,
+        token,
+        status=Run.Status.SUCCEEDED,
+        report=report,
+        progress=1.0,
+        last_seq=stream.last_seq,
+        heartbeat_at=timezone.now(),
     ):
         publish.publish_status(run_id, status=Run.Status.SUCCEEDED)
         return Run.Status.SUCCEEDED

@@ -81,7 +81,7 @@ def example_upsert(*, slug: str, text: str) -> tuple[Scenario, bool]:
     """Create or update a built-in example; returns (scenario, changed)."""
     doc = document_validate(text=text)
     with transaction.atomic():
-        scenario, created = Scenario.objects.get_or_create(
+        scenario, _created = Scenario.objects.get_or_create(
             is_example=True,
             slug=slug,
             defaults={"name": doc.name or slug, "description": doc.description or ""},

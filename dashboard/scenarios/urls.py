@@ -6,7 +6,9 @@ urlpatterns = [
     path("", views.scenario_list, name="scenario_list"),
     path("scenarios/new", views.scenario_new, name="scenario_new"),
     path("scenarios/<int:pk>/", views.scenario_detail, name="scenario_detail"),
-    path("scenarios/<int:pk>/validate", views.scenario_validate, name="scenario_validate"),
+    path(
+        "scenarios/<int:pk>/validate", views.scenario_validate, name="scenario_validate"
+    ),
     path("scenarios/<int:pk>/run", views.scenario_run, name="scenario_run"),
     path(
         "scenarios/<int:pk>/versions/<int:number>/",

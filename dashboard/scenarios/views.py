@@ -131,7 +131,10 @@ def scenario_run(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         if latest is None or latest.document_text != text:
             latest = services.scenario_version_create(
-                scenario=scenario, text=text, author=request.user, message="Saved to run"
+                scenario=scenario,
+                text=text,
+                author=request.user,
+                message="Saved to run",
             )
         run = run_create(
             owner=request.user, document_text=text, scenario=scenario, version=latest

@@ -23,7 +23,7 @@ def pct(value) -> str:
     try:
         return f"{float(value) * 100:.1f}%"
     except (TypeError, ValueError):
-        return "–"
+        return "-"
 
 
 @register.filter
@@ -31,7 +31,7 @@ def ms(value) -> str:
     try:
         v = float(value)
     except (TypeError, ValueError):
-        return "–"
+        return "-"
     return f"{v:.0f} ms" if v >= 100 else f"{v:.2f} ms"
 
 

@@ -19,7 +19,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         folder = Path(options["dir"])
-        files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml"), *folder.glob("*.json")])
+        files = sorted(
+            [*folder.glob("*.yaml"), *folder.glob("*.yml"), *folder.glob("*.json")]
+        )
         if not files:
             raise CommandError(f"No example documents in {folder}")
         changed = 0

@@ -1,0 +1,52 @@
+"""Reliability row 1: production settings pass `check --deploy` with no warning."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_check_deploy_passes_with_production_settings(tmp_path):
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "HTTPS": "true",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "scaleboard.example.com",
+        "SCALEBOARD_VAR_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_on_development_defaults(tmp_path):
+    env = {
+        **os.environ,
+        "DEBUG": "true",
+        "HTTPS": "false",
+        "SCALEBOARD_VAR_DIR": str(tmp_path),
+    }
+    env.pop("SECRET_KEY", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "security.W018" in result.stderr + result.stdout  # DEBUG on

@@ -1,0 +1,133 @@
+"""Run execution as a worker does it, without Celery: states, snapshots, reaping."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from django.db import close_old_connections
+from django.utils import timezone
+
+from dashboard.runs import services
+from dashboard.runs.models import Run, RunSnapshot
+from tests.web.factories import long_doc, make_run, make_scenario
+
+
+@pytest.fixture(autouse=True)
+def no_enqueue(monkeypatch):
+    queued = []
+    monkeypatch.setattr("dashboard.runs.services._enqueue", queued.append)
+    return queued
+
+
+@pytest.mark.django_db
+def test_run_execute_takes_a_queued_run_to_succeeded_with_report_and_snapshots(alice):
+    run = make_run(alice, make_scenario(alice))
+    assert services.run_execute(run_id=run.pk, worker="test") == Run.Status.SUCCEEDED
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED and run.attempts == 1
+    assert run.started_at <= run.finished_at
+    assert run.report["requests"]["completed"] > 0
+    assert set(run.report["latency_ms"]) >= {"mean", "p50", "p90", "p95", "p99", "max"}
+    seqs = list(RunSnapshot.objects.filter(run=run).values_list("seq", flat=True))
+    assert seqs == list(range(len(seqs))) and len(seqs) >= 20
+    assert run.last_seq == seqs[-1]
+
+
+@pytest.mark.django_db
+def test_a_run_that_is_not_queued_is_left_alone(alice):
+    run = make_run(alice, status=Run.Status.CANCELLED)
+    assert services.run_execute(run_id=run.pk) == "skipped"
+    run.refresh_from_db()
+    assert run.status == Run.Status.CANCELLED and run.attempts == 0
+
+
+@pytest.mark.django_db
+def test_an_invalid_stored_document_fails_the_run_with_its_field_path(alice):
+    run = make_run(alice, text="scaleboard: 1\nworkload: {rps: -1}\n")
+    assert services.run_execute(run_id=run.pk) == Run.Status.FAILED
+    run.refresh_from_db()
+    assert "workload" in run.error
+
+
+@pytest.mark.django_db
+def test_stale_running_run_is_retried_then_failed_after_max_attempts(
+    alice, settings, no_enqueue
+):
+    settings.RUN_MAX_ATTEMPTS = 2
+    old = timezone.now() - timezone.timedelta(seconds=settings.RUN_STALE_AFTER_S + 5)
+    run = make_run(alice, status=Run.Status.RUNNING)
+    Run.objects.filter(pk=run.pk).update(
+        heartbeat_at=old, attempts=1, attempt_token=uuid.uuid4()
+    )
+    assert services.runs_reap_stale() == {"retried": 1, "failed": 0}
+    run.refresh_from_db()
+    assert run.status == Run.Status.QUEUED and no_enqueue == [run.pk]
+    Run.objects.filter(pk=run.pk).update(
+        status=Run.Status.RUNNING,
+        heartbeat_at=old,
+        attempts=2,
+        attempt_token=uuid.uuid4(),
+    )
+    assert services.runs_reap_stale() == {"retried": 0, "failed": 1}
+    run.refresh_from_db()
+    assert run.status == Run.Status.FAILED and "stopped" in run.error
+
+
+@pytest.mark.django_db
+def test_fresh_heartbeat_is_not_reaped(alice):
+    run = make_run(alice, status=Run.Status.RUNNING)
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now(), attempts=1)
+    assert services.runs_reap_stale() == {"retried": 0, "failed": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_stops_a_running_simulation_at_its_next_heartbeat(alice):
+    run = make_run(alice, text=long_doc())
+    result = {}
+
+    def work():
+        try:
+            result["status"] = services.run_execute(run_id=run.pk)
+        finally:
+            close_old_connections()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while Run.objects.get(pk=run.pk).last_seq < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert services.run_cancel(run=Run.objects.get(pk=run.pk))
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    run.refresh_from_db()
+    assert result["status"] == Run.Status.CANCELLED == run.status
+    assert run.report is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_whose_run_was_taken_back_stops_and_writes_nothing(alice):
+    """Never two copies: the reaper's new attempt token makes the old worker stop."""
+    run = make_run(alice, text=long_doc())
+    result = {}
+
+    def work():
+        try:
+            result["status"] = services.run_execute(run_id=run.pk)
+        finally:
+            close_old_connections()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while Run.objects.get(pk=run.pk).last_seq < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # The reaper thought the worker dead and re-queued the run with a new attempt.
+    Run.objects.filter(pk=run.pk).update(status=Run.Status.QUEUED, attempt_token=None)
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    run.refresh_from_db()
+    assert result["status"] == Run.Status.QUEUED == run.status
+    assert run.report is None and run.finished_at is None

@@ -1,0 +1,123 @@
+"""Reliability row 6: the live stream over a real WebSocket application stack."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from dashboard.asgi import application
+from dashboard.runs import services
+from dashboard.runs.models import Run
+from tests.web.factories import make_run, make_scenario
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+def _cookie_for(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+def _communicator(run_id, *, cookie: bytes | None, origin=ORIGIN, after: int = -1):
+    headers = [origin, (b"host", b"127.0.0.1")]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(
+        application, f"/ws/runs/{run_id}/?after={after}", headers=headers
+    )
+
+
+async def _connects(communicator) -> bool:
+    connected, _ = await communicator.connect(timeout=5)
+    await communicator.disconnect()
+    return connected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_owner_connects_and_strangers_are_refused(alice, bob):
+    run = make_run(alice, make_scenario(alice))
+
+    async def scenario():
+        assert await _connects(
+            _communicator(run.pk, cookie=_cookie_for_async[alice.pk])
+        )
+        assert not await _connects(_communicator(run.pk, cookie=None))
+        assert not await _connects(
+            _communicator(run.pk, cookie=_cookie_for_async[bob.pk])
+        )
+        foreign = (b"origin", b"http://evil.example.com")
+        assert not await _connects(
+            _communicator(run.pk, cookie=_cookie_for_async[alice.pk], origin=foreign)
+        )
+
+    _cookie_for_async = {alice.pk: _cookie_for(alice), bob.pk: _cookie_for(bob)}
+    asyncio.run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_owner_receives_every_snapshot_in_order_then_the_final_status(
+    alice, monkeypatch
+):
+    monkeypatch.setattr("dashboard.runs.services._enqueue", lambda run_id: None)
+    run = make_run(alice, make_scenario(alice))
+    cookie = _cookie_for(alice)
+
+    async def scenario():
+        communicator = _communicator(run.pk, cookie=cookie)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        hello = await communicator.receive_json_from(timeout=5)
+        assert hello == {
+            "type": "status",
+            "status": "queued",
+            "error": "",
+            "restarted": False,
+        }
+        status = await database_sync_to_async(services.run_execute)(run_id=run.pk)
+        assert status == Run.Status.SUCCEEDED
+        seqs, final = [], None
+        while final is None:
+            message = await communicator.receive_json_from(timeout=10)
+            if message["type"] == "snapshots":
+                seqs.extend(item["seq"] for item in message["items"])
+            elif message["status"] in Run.FINAL:
+                final = message["status"]
+        await communicator.disconnect()
+        return seqs, final
+
+    seqs, final = asyncio.run(scenario())
+    run.refresh_from_db()
+    assert final == Run.Status.SUCCEEDED
+    assert seqs == list(range(run.last_seq + 1))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_late_viewer_gets_the_stored_snapshots_after_its_last_seq(alice, monkeypatch):
+    monkeypatch.setattr("dashboard.runs.services._enqueue", lambda run_id: None)
+    run = make_run(alice, make_scenario(alice))
+    services.run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    cookie = _cookie_for(alice)
+
+    async def scenario():
+        communicator = _communicator(run.pk, cookie=cookie, after=4)
+        connected, _ = await communicator.connect(timeout=5)
+        assert connected
+        backlog = await communicator.receive_json_from(timeout=5)
+        await communicator.send_json_to({"type": "resync", "after": run.last_seq - 2})
+        status = await communicator.receive_json_from(timeout=5)
+        resync = await communicator.receive_json_from(timeout=5)
+        await communicator.disconnect()
+        return backlog, status, resync
+
+    backlog, status, resync = asyncio.run(scenario())
+    assert backlog["backlog"] is True
+    assert [s["seq"] for s in backlog["items"]] == list(range(5, run.last_seq + 1))
+    assert status["status"] == "succeeded"
+    assert [s["seq"] for s in resync["items"]] == [run.last_seq - 1, run.last_seq]
