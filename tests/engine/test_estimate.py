@@ -1,0 +1,233 @@
+"""The instant estimate against queueing theory computed by hand.
+
+Erlang C values below are worked out on paper from
+C(c, a) = (a^c / c!) (c / (c - a)) / (sum_{k<c} a^k / k! + (a^c / c!) (c / (c - a))).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from simengine.document import parse_document
+from simengine.estimate import LABEL, che_hit_ratio, erlang_c, estimate, mmc_wait
+
+WEB_TIER = """\
+scaleboard: 1
+name: Web tier and database
+workload: {target: lb, rps: RPS, read_ratio: 0.9}
+network: {hop_ms: 0.5}
+components:
+  lb: {type: load_balancer, layer: 7, overhead_ms: 0.2, targets: [web]}
+  web:
+    type: service
+    instances: 3
+    cores: 4
+    work_ms: {dist: exponential, mean: 8}
+    calls: [db]
+  db:
+    type: database
+    primary:
+      cores: 8
+      read_ms: {dist: exponential, mean: 4}
+      write_ms: {dist: exponential, mean: 12}
+"""
+
+
+def doc(text: str):
+    return parse_document(text)
+
+
+def web_tier(rps: float, extra: str = ""):
+    return doc(WEB_TIER.replace("RPS", str(rps)) + extra)
+
+
+def test_erlang_c_matches_hand_computed_values():
+    assert erlang_c(1, 0.8) == pytest.approx(0.8)
+    assert erlang_c(2, 1.0) == pytest.approx(1 / 3)
+    # c = 4, a = 3.2: 21.845333 / (14.781333 + 21.845333)
+    assert erlang_c(4, 3.2) == pytest.approx(0.596432, abs=1e-6)
+    assert erlang_c(4, 0.0) == 0.0
+    assert erlang_c(4, 4.0) == 1.0
+
+
+def test_mmc_wait_is_infinite_when_saturated():
+    assert mmc_wait(2, 0.3, 10.0) == math.inf  # a = 3 > c = 2
+    assert mmc_wait(1, 0.08, 10.0) == pytest.approx(40.0)  # rho / (mu - lambda)
+
+
+def test_single_server_estimate_is_mm1():
+    e = estimate(
+        doc(
+            "scaleboard: 1\nworkload: {target: s, rps: 80}\ncomponents:\n"
+            "  s: {type: service, cores: 1, work_ms: {dist: exponential, mean: 10}}\n"
+        )
+    )
+    assert e["components"]["s"]["utilization"] == pytest.approx(0.8)
+    assert e["latency_ms"]["mean"] == pytest.approx(50.0)  # 1 / (mu - lambda)
+    assert e["label"] == LABEL
+
+
+def test_four_core_server_uses_erlang_c():
+    e = estimate(
+        doc(
+            "scaleboard: 1\nworkload: {target: s, rps: 320}\ncomponents:\n"
+            "  s: {type: service, cores: 4, work_ms: {dist: exponential, mean: 10}}\n"
+        )
+    )
+    # W = S + C(4, 3.2) S / (c - a) = 10 + 0.596432 * 10 / 0.8
+    assert e["components"]["s"]["utilization"] == pytest.approx(0.8)
+    assert e["latency_ms"]["mean"] == pytest.approx(17.4554, abs=1e-3)
+
+
+def test_constant_work_halves_the_wait_allen_cunneen():
+    e = estimate(
+        doc(
+            "scaleboard: 1\nworkload: {target: s, rps: 80}\ncomponents:\n"
+            "  s: {type: service, cores: 1, work_ms: 10}\n"
+        )
+    )
+    # M/D/1: Wq = rho S / (2 (1 - rho)) = 20 ms, exact for one server
+    assert e["latency_ms"]["mean"] == pytest.approx(30.0)
+
+
+def test_balancer_spreads_load_and_latency_adds_hops():
+    e = estimate(web_tier(600))
+    web, dbc = e["components"]["web"], e["components"]["db"]
+    assert web["utilization"] == pytest.approx(600 * 0.008 / 12)
+    # db: (540 x 4 ms + 60 x 12 ms) / 8 cores
+    assert dbc["utilization"] == pytest.approx((540 * 4 + 60 * 12) / 1000 / 8)
+    # Per web instance: 200 rps on 4 cores of 8 ms: a = 1.6
+    wait_web = erlang_c(4, 1.6) * 8 / (4 - 1.6)
+    mean_db = 0.9 * 4 + 0.1 * 12
+    second = 0.9 * 2 * 16 + 0.1 * 2 * 144
+    scv = second / mean_db**2 - 1
+    wait_db = erlang_c(8, 0.6 * mean_db) * mean_db / (8 - 0.6 * mean_db) * (1 + scv) / 2
+    read = 0.2 + 0.5 + wait_web + 8 + 0.5 + wait_db + 4
+    assert e["latency_ms"]["read"] == pytest.approx(read, rel=1e-4)
+    assert e["bottleneck"]["component"] == "web"
+    json.dumps(e)  # JSON-serialisable
+
+
+def test_database_becomes_the_bottleneck_and_advice_speaks_of_caching_and_replicas():
+    e = estimate(doc(WEB_TIER.replace("RPS", "1000").replace("cores: 8", "cores: 4")))
+    b = e["bottleneck"]
+    assert b["component"] == "db"
+    assert b["utilization"] == pytest.approx((900 * 4 + 100 * 12) / 1000 / 4)
+    assert e["saturated"] == ["db"]
+    assert e["latency_ms"] is None  # no steady state
+    assert "cache" in b["advice"] and "replica" in b["advice"]
+    assert b["capacity_rps"] == pytest.approx(1000 / b["utilization"], rel=1e-3)
+
+
+def test_read_replicas_take_the_reads_and_the_bottleneck_moves():
+    text = WEB_TIER.replace("RPS", "1000").replace("cores: 8", "cores: 4")
+    e = estimate(doc(text + "    replicas: {count: 2, reads: replicas}\n"))
+    nodes = e["components"]["db"]["nodes"]
+    assert nodes["primary"]["reads_rps"] == 0
+    assert nodes["primary"]["writes_rps"] == pytest.approx(100)
+    assert nodes["replica-0"]["reads_rps"] == pytest.approx(450)
+    assert nodes["replica-0"]["utilization"] == pytest.approx(450 * 0.004 / 4)
+    assert e["bottleneck"]["component"] == "web"
+
+
+def test_uniform_keys_give_capacity_over_keys_with_lru():
+    # Che for uniform popularity: N (1 - e^{-x}) = C  =>  h = 1 - e^{-x} = C / N
+    h = che_hit_ratio(
+        capacity_keys=200_000, key_count=1_000_000, zipf_s=0, read_rps=900
+    )
+    assert h == pytest.approx(0.2, abs=1e-6)
+
+
+def test_che_with_binned_tail_matches_the_exact_sum():
+    n, s, cap = 100_000, 0.9, 2_000
+    p = np.arange(1, n + 1, dtype=float) ** -s
+    p /= p.sum()
+    lo, hi = 1e-6, 1e9
+    for _ in range(200):
+        t = math.sqrt(lo * hi)
+        if np.sum(-np.expm1(-p * t)) < cap:
+            lo = t
+        else:
+            hi = t
+    exact = float(np.sum(p * -np.expm1(-p * t)))
+    got = che_hit_ratio(capacity_keys=cap, key_count=n, zipf_s=s, read_rps=1.0)
+    assert got == pytest.approx(exact, abs=2e-3)
+    assert 0.3 < got < 0.9
+
+
+def test_lfu_keeps_the_most_popular_keys():
+    h = che_hit_ratio(
+        capacity_keys=10, key_count=100, zipf_s=1.0, read_rps=1.0, eviction="lfu"
+    )
+    ranks = np.arange(1, 101, dtype=float) ** -1.0
+    assert h == pytest.approx(ranks[:10].sum() / ranks.sum())
+
+
+def test_ttl_caps_the_hit_ratio_of_rarely_read_keys():
+    # One key read 1/s with a 1 s TTL: a miss fills it, 1 hit expected before expiry.
+    h = che_hit_ratio(capacity_keys=10, key_count=1, zipf_s=0, read_rps=1.0, ttl_s=1.0)
+    assert h == pytest.approx(0.5)
+
+
+def test_a_cache_cuts_database_reads_by_its_hit_ratio():
+    text = (
+        WEB_TIER.replace("RPS", "2000").replace("calls: [db]", "calls: [cache]")
+        + "  cache: {type: cache, backing: db, capacity_keys: 200000, hit_ms: 0.3}\n"
+    )
+    e = estimate(doc(text))
+    cache, dbc = e["components"]["cache"], e["components"]["db"]
+    assert cache["hit_ratio"] == pytest.approx(0.2 * 1800 / (1800 + 200), abs=0.02)
+    assert dbc["reads_rps"] == pytest.approx(1800 * (1 - cache["hit_ratio"]), rel=1e-6)
+    assert dbc["writes_rps"] == pytest.approx(200)
+
+
+def test_hash_shards_split_evenly_and_range_shards_concentrate_popular_keys():
+    base = WEB_TIER.replace("RPS", "1000").replace(
+        "read_ratio: 0.9}", "read_ratio: 0.9, keys: {count: 1000000, zipf_s: 1.0}}"
+    )
+    hashed = estimate(doc(base + "    shards: {count: 4, strategy: hash}\n"))
+    shares = [n["writes_rps"] for n in hashed["components"]["db"]["nodes"].values()]
+    assert shares == pytest.approx([25.0] * 4)
+    ranged = estimate(doc(base + "    shards: {count: 4, strategy: range}\n"))
+    nodes = ranged["components"]["db"]["nodes"]
+    assert nodes["shard-0"]["writes_rps"] > 0.9 * 100  # the hotspot
+    assert (
+        "hash" in ranged["bottleneck"]["advice"]
+        or ranged["bottleneck"]["component"] != "db"
+    )
+
+
+def test_usl_contention_lowers_capacity():
+    plain = estimate(web_tier(600))
+    usl = estimate(
+        doc(
+            WEB_TIER.replace("RPS", "600").replace(
+                "cores: 4\n",
+                "cores: 4\n    scaling: {contention: 0.05, coherency: 0.001}\n",
+                1,
+            )
+        )
+    )
+    n = 12
+    factor = 1 + 0.05 * (n - 1) + 0.001 * n * (n - 1)
+    assert usl["components"]["web"]["utilization"] == pytest.approx(
+        plain["components"]["web"]["utilization"] * factor
+    )
+
+
+def test_unreached_components_and_cost():
+    e = estimate(
+        doc(
+            WEB_TIER.replace("RPS", "100")
+            + "  spare: {type: service, instances: 2, cores: 2, cost_per_hour: 0.5}\n"
+        )
+    )
+    assert e["components"]["spare"]["reached"] is False
+    assert e["components"]["spare"]["offered_rps"] == 0
+    assert e["components"]["spare"]["cost_per_hour"] == pytest.approx(1.0)
+    assert any("spare" in note for note in e["notes"])
+    assert e["cost_per_hour"] > 1.0
