@@ -157,3 +157,17 @@ def test_bad_documents_never_cause_a_server_error(client_alice, alice):
         response = client_alice.post(url, {"document": text})
         assert response.status_code == 400, text[:40]
     assert scenario.versions.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_run_too_big_for_the_event_budget_is_refused_up_front(client_alice, alice):
+    scenario = make_scenario(alice)
+    huge = SMALL_DOC.replace("rps: 100", "rps: 1000000").replace(
+        "duration_s: 20", "duration_s: 1000000"
+    )
+    response = client_alice.post(
+        reverse("scenario_run", args=[scenario.pk]), {"document": huge}
+    )
+    assert response.status_code == 400
+    assert b"limit" in response.content
+    assert Run.objects.count() == 0
