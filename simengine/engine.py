@@ -4,8 +4,12 @@ How a request moves
 -------------------
 Every object that waits for something in simulated time (a client request, a visit to
 a server, a visit to a balancer) *is itself the event*: it carries ``callbacks`` and
-``_ok`` and is put on SimPy's calendar with ``env.schedule(obj, priority, delay)``.
-When SimPy pops it, the callback runs (``Instance._finish``, ``_fire_pending``, ...).
+``_ok`` and is pushed on SimPy's calendar (``env._queue``, the heap that
+``env.schedule`` pushes to, with the same ``(time, priority, id, event)`` entries).
+When it is popped, its callback runs (``Instance._finish``, ``_fire_pending``, ...).
+The driver steps the calendar itself (the body of ``Environment.step``, inlined) so
+SimPy processes (rate changes, faults, health checks, autoscaling) run unchanged
+beside the callbacks.
 No SimPy process and no generator exists per request; processes are kept for rare
 logic (rate changes, faults, health checks, autoscaling).
 
@@ -23,6 +27,8 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterator
+from heapq import heappop, heappush
+from itertools import repeat
 from typing import Any
 
 import simpy
@@ -42,8 +48,8 @@ from .metrics import LatencyStats
 from .variates import (
     Streams,
     duration_sampler,
-    exponential_sampler,
     integer_sampler,
+    scaled_exponential_sampler,
     uniform_sampler,
     zipf_keys,
 )
@@ -81,10 +87,17 @@ class _Sentinel:
 
 
 class _Tick:
-    """The next arrival of one arrival stream (``gen`` invalidates stale ticks)."""
+    """The next arrival of the client stream."""
 
-    __slots__ = ("callbacks", "gen")
+    __slots__ = ("callbacks",)
     _ok = True
+
+
+def _noop(ev: Any) -> None:
+    pass
+
+
+_NOOP = (_noop,)
 
 
 # --- requests and visits ------------------------------------------------------------
@@ -106,12 +119,27 @@ class ClientRequest:
     _ok = True
 
     def resume(self, status: int) -> None:
+        src = self.src
+        if status == OK:
+            src.w_completed += 1
+            src.lat_append(src.env._now - self.t0)
+        elif status == REJECTED:
+            src.w_rejected += 1
+        else:
+            src.w_errors += 1
+
+
+class TimedRequest(ClientRequest):
+    """A request whose client gives up after ``workload.timeout_ms``."""
+
+    __slots__ = ()
+
+    def resume(self, status: int) -> None:
         if self.done:
             return  # the client gave up already (counted as a timeout then)
         self.done = True
         src = self.src
-        src.inflight -= 1
-        latency = src.env.now - self.t0
+        latency = src.env._now - self.t0
         if latency > src.timeout_s:
             src.w_timeouts += 1
         elif status == OK:
@@ -138,14 +166,6 @@ class Visit:
     )
     _ok = True
 
-    def __init__(self, req: Any, parent: Any, inst: Instance, t: float) -> None:
-        self.req = req
-        self.parent = parent
-        self.inst = inst
-        self.t_arr = t
-        self.epoch = inst.epoch
-        self.step = 0
-
     def resume(self, status: int) -> None:
         """The CPU work is done (status OK) or a dependency answered."""
         inst = self.inst
@@ -164,7 +184,9 @@ class Visit:
             if delay:
                 self.pending = target
                 self.callbacks = _FIRE_PENDING
-                inst.schedule(self, _NORMAL, delay)
+                heappush(
+                    inst._q, (inst.env._now + delay, _NORMAL, next(inst._eid), self)
+                )
             else:
                 target.call(self.req, self)
         else:
@@ -199,7 +221,7 @@ class LbVisit:
         inst = self.inst
         lb.active[inst.uid] -= 1
         if lb.learns:
-            lb.strategy.done(inst, lb.env.now - self.t_sent)
+            lb.strategy.done(inst, lb.env._now - self.t_sent)
         if status == DEAD:
             if self.tries < lb.retries:
                 self.tries += 1
@@ -225,6 +247,8 @@ class Instance:
 
     __slots__ = (
         "_done",
+        "_eid",
+        "_q",
         "active",
         "busy",
         "busy_area",
@@ -274,6 +298,8 @@ class Instance:
         self.comp = comp
         self.env = comp.env
         self.schedule = comp.env.schedule
+        self._q = comp.env._queue
+        self._eid = comp.env._eid
         self.service_name = comp.id
         self.name = name
         self.index = index
@@ -305,59 +331,97 @@ class Instance:
         self._done = (self._finish,)
 
     def call(self, req: Any, parent: Any) -> None:
+        # The hot path: written out in full (no helper calls) on purpose.
         if not self.up:
             parent.resume(DEAD)
             return
         busy = self.busy
-        if busy >= self.cores and len(self.queue) >= self.qlimit:
+        if busy < self.cores:
+            now = self.env._now
+            v = Visit()
+            v.req = req
+            v.parent = parent
+            v.inst = self
+            v.t_arr = now
+            v.epoch = self.epoch
+            dt = now - self.last
+            if dt:
+                self.busy_area += busy * dt
+                self.n_area += self.n * dt
+                self.last = now
+            self.n += 1
+            busy += 1
+            self.busy = busy
+            if req.is_read:
+                t = self.work_read() * self.stretch[busy]
+                self.read_work += t
+            else:
+                t = self.work_write() * self.stretch[busy]
+            self.work_sum += t
+            v.callbacks = self._done
+            heappush(self._q, (now + t, _NORMAL, next(self._eid), v))
+        elif len(self.queue) >= self.qlimit:
             self.rejected += 1
             parent.resume(REJECTED)
             return
-        now = self.env.now
-        v = Visit(req, parent, self, now)
-        dt = now - self.last
-        if dt:
-            self.busy_area += busy * dt
-            self.n_area += self.n * dt
-            self.last = now
-        self.n += 1
-        if self.sessions is not None:
-            self.sessions.add(req.client)
-        if busy < self.cores:
-            self._start(v)
         else:
+            now = self.env._now
+            v = Visit()
+            v.req = req
+            v.parent = parent
+            v.inst = self
+            v.t_arr = now
+            v.epoch = self.epoch
+            dt = now - self.last
+            if dt:
+                self.busy_area += busy * dt
+                self.n_area += self.n * dt
+                self.last = now
+            self.n += 1
             self.queue.append(v)
-
-    def _start(self, v: Visit) -> None:
-        busy = self.busy + 1
-        self.busy = busy
-        if v.req.is_read:
-            t = self.work_read() * self.stretch[busy]
-            self.read_work += t
-        else:
-            t = self.work_write() * self.stretch[busy]
-        self.work_sum += t
-        v.callbacks = self._done
-        self.schedule(v, _NORMAL, t)
 
     def _finish(self, v: Visit) -> None:
         if v.epoch != self.epoch:  # the instance died during this job
             self.errors += 1
             v.parent.resume(ERROR)
             return
-        now = self.env.now
+        now = self.env._now
+        busy = self.busy
         dt = now - self.last
         if dt:
-            self.busy_area += self.busy * dt
+            self.busy_area += busy * dt
             self.n_area += self.n * dt
             self.last = now
         self.n -= 1
-        self.busy -= 1
         self.completions += 1
         self.lat_append(now - v.t_arr)
-        if self.queue:
-            self._start(self.queue.popleft())
-        v.resume(OK)
+        queue = self.queue
+        if queue:
+            # the freed core starts the next job (busy count unchanged)
+            nxt = queue.popleft()
+            if nxt.req.is_read:
+                t = self.work_read() * self.stretch[busy]
+                self.read_work += t
+            else:
+                t = self.work_write() * self.stretch[busy]
+            self.work_sum += t
+            nxt.callbacks = self._done
+            heappush(self._q, (now + t, _NORMAL, next(self._eid), nxt))
+        else:
+            self.busy = busy - 1
+        calls = self.calls
+        if calls:
+            # the first dependency call, as Visit.resume would make it
+            v.step = 1
+            target, delay = calls[0]
+            if delay:
+                v.pending = target
+                v.callbacks = _FIRE_PENDING
+                heappush(self._q, (now + delay, _NORMAL, next(self._eid), v))
+            else:
+                target.call(v.req, v)
+        else:
+            v.parent.resume(OK)
 
     def touch(self, now: float) -> None:
         dt = now - self.last
@@ -391,6 +455,18 @@ class Instance:
         self.touch(self.env.now)
         self.up = True
         self.comp.capacity_changed()
+
+
+class StatefulInstance(Instance):
+    """Sessions live on the instance: it remembers every client it served, and
+    loses those sessions when it dies."""
+
+    __slots__ = ()
+
+    def call(self, req: Any, parent: Any) -> None:
+        if self.up:
+            self.sessions.add(req.client)  # type: ignore[union-attr]
+        Instance.call(self, req, parent)
 
 
 class Counters:
@@ -454,8 +530,12 @@ class StationComponent:
             self.active.remove(inst)
         self.count_changes.append((now, len(self.active)))
         self.capacity_changed()
+        self.active_changed()
         for lb in self.listeners:
             lb.rebuild()
+
+    def active_changed(self) -> None:
+        """Hook: the list of active instances changed."""
 
     def cumulative(self, now: float) -> Counters:
         c = Counters()
@@ -546,8 +626,9 @@ class ServiceRt(StationComponent):
         b = spec.scaling.coherency if spec.scaling else 0.0
         stretch = _stretch(spec.cores, spec.speed, a, b)
         top = spec.autoscale.max if spec.autoscale else spec.instances
+        kind = StatefulInstance if spec.stateful else Instance
         for i in range(max(top, spec.instances)):
-            inst = Instance(
+            inst = kind(
                 self,
                 f"{cid}-{i}",
                 i,
@@ -567,6 +648,14 @@ class ServiceRt(StationComponent):
         self.capacity_changed()
         self.rr = 0
         self.booting = 0
+        self.active_changed()
+
+    def active_changed(self) -> None:
+        # With one active instance a direct call goes straight to it (hot path).
+        if len(self.active) == 1:
+            self.call = self.active[0].call
+        else:
+            self.__dict__.pop("call", None)
 
     def call(self, req: Any, parent: Any) -> None:
         """A direct call (no balancer): round robin over the active instances."""
@@ -673,7 +762,8 @@ class CacheRt:
             r.parent = parent
             r.pending = self.backing
             r.callbacks = _FIRE_PENDING
-            self.env.schedule(r, _NORMAL, self.delay)
+            env = self.env
+            heappush(env._queue, (env._now + self.delay, _NORMAL, next(env._eid), r))
         else:
             self.backing.call(req, parent)
 
@@ -737,6 +827,7 @@ class Balancer:
         self.total = [0, 0, 0]  # arrivals, errors, retries
         self._fwd = (self._forward,)
         self.pool: list[Instance] = []
+        self.fast = False
 
     def link(self, targets: list[ServiceRt], uniform: Callable[[], float]) -> None:
         self.targets = targets
@@ -749,6 +840,13 @@ class Balancer:
         for t in targets:
             weights.setdefault(t.id, t.spec.cores * t.spec.speed)
         self.strategy = STRATEGIES[self.spec.algorithm](self.active, uniform, weights)
+        self.pick = self.strategy.pick
+        self.fast = (
+            not self.overhead
+            and not any(self.delay_to.values())
+            and self.spec.algorithm
+            in ("round_robin", "weighted_round_robin", "ip_hash", "random")
+        )
         for t in targets:
             t.listeners.append(self)
         self.rebuild()
@@ -764,6 +862,34 @@ class Balancer:
             self.errors += 1
             parent.resume(ERROR)
             return
+        if self.fast:
+            # No overhead, no network delay, no per-request state to keep: hand the
+            # request straight to the instance (a dead one refuses at once, so the
+            # retries can happen here too).
+            eligible = self.strategy.eligible
+            if not eligible:
+                self.errors += 1
+                parent.resume(ERROR)
+                return
+            inst = self.pick(req)
+            self.sent[inst.uid] += 1
+            if not inst.up:
+                tries = 0
+                while not inst.up:
+                    if tries >= self.retries:
+                        self.errors += 1
+                        parent.resume(ERROR)
+                        return
+                    tries += 1
+                    self.retried += 1
+                    try:
+                        i = eligible.index(inst) + 1
+                    except ValueError:
+                        i = 0
+                    inst = eligible[i % len(eligible)]
+                    self.sent[inst.uid] += 1
+            inst.call(req, parent)
+            return
         v = LbVisit()
         v.lb = self
         v.req = req
@@ -771,7 +897,8 @@ class Balancer:
         v.tries = 0
         if self.overhead:
             v.callbacks = self._fwd
-            self.schedule(v, _NORMAL, self.overhead)
+            env = self.env
+            heappush(env._queue, (env._now + self.overhead, _NORMAL, next(env._eid), v))
         else:
             self._forward(v)
 
@@ -789,13 +916,13 @@ class Balancer:
         self.active[uid] += 1
         self.sent[uid] += 1
         delay = self.delay_to[inst.service_name]
+        env = self.env
+        v.t_sent = env._now
         if delay:
-            v.t_sent = self.env.now
             v.pending = inst
             v.callbacks = _FIRE_PENDING
-            self.schedule(v, _NORMAL, delay)
+            heappush(env._queue, (env._now + delay, _NORMAL, next(env._eid), v))
         else:
-            v.t_sent = self.env.now
             inst.call(v.req, v)
 
     def retry(self, v: LbVisit) -> None:
@@ -914,7 +1041,15 @@ class Source:
         wl = doc.workload
         self.wl = wl
         self.kind = "constant" if wl.arrivals == "constant" else "poisson"
-        self.exp = exponential_sampler(sim.streams.generator())
+        self.constant = self.kind == "constant"
+        self._q = sim.env._queue
+        self._eid = sim.env._eid
+        self.gap_rng = sim.streams.generator()
+        self.gap: Callable[[], float] = repeat(0.0).__next__
+        self.tick: _Tick | None = None
+        self.req_class = TimedRequest if wl.timeout_ms else ClientRequest
+        self.mixed = 0.0 < wl.read_ratio < 1.0
+        self.all_reads = wl.read_ratio >= 1.0
         self.uniform = uniform_sampler(sim.streams.generator())
         self.client_of = integer_sampler(sim.streams.generator(), wl.clients)
         keys_rng = sim.streams.generator()
@@ -930,60 +1065,65 @@ class Source:
         self.delay = 0.0
         self.region_bounds: list[tuple[int, float]] = []
         self.rate = 0.0
-        self.gen = 0
         self._arrive_cb = (self._arrive,)
         self.lat = LatencyStats()
         self.lat_append = self.lat.values.append
-        self.inflight = 0
+        self.finished = 0  # over all windows, warm-up included
+        self.offered = 0
+        self.need_clients = True
         self.w_offered = self.w_completed = self.w_errors = 0
         self.w_timeouts = self.w_rejected = 0
 
     def set_rate(self, rate: float) -> None:
+        """Change the arrival rate now (memoryless: the next gap is drawn afresh)."""
+        if self.tick is not None:
+            self.tick.callbacks = _NOOP  # cancel the pending arrival
+            self.tick = None
         self.rate = rate
-        self.gen += 1
-        if rate > 0:
-            tick = _Tick()
-            tick.gen = self.gen
-            tick.callbacks = self._arrive_cb
-            self.schedule(tick, _NORMAL, self._gap())
-
-    def _gap(self) -> float:
-        if self.kind == "constant":
-            return 1.0 / self.rate
-        return self.exp() / self.rate
+        if rate <= 0:
+            return
+        if self.constant:
+            self.gap = repeat(1.0 / rate).__next__
+        else:
+            self.gap = scaled_exponential_sampler(self.gap_rng, 1.0 / rate)
+        tick = self.tick = _Tick()
+        tick.callbacks = self._arrive_cb
+        env = self.env
+        heappush(self._q, (env._now + self.gap(), _NORMAL, next(self._eid), tick))
 
     def _arrive(self, tick: _Tick) -> None:
-        if tick.gen != self.gen:
-            return
+        # The hot path: one request per call, written out in full on purpose.
+        now = self.env._now
         tick.callbacks = self._arrive_cb
-        rate = self.rate
-        self.schedule(
-            tick,
-            _NORMAL,
-            1.0 / rate if self.kind == "constant" else self.exp() / rate,
-        )
-        req = ClientRequest()
-        req.t0 = self.env.now
+        heappush(self._q, (now + self.gap(), _NORMAL, next(self._eid), tick))
+        req = self.req_class()
+        req.t0 = now
         req.src = self
-        req.done = False
-        client = req.client = self.client_of()
-        rr = self.read_ratio
-        req.is_read = rr >= 1.0 or (rr > 0.0 and self.uniform() < rr)
-        req.key = self.key_of() if self.key_of is not None else 0
+        if self.mixed:
+            req.is_read = self.uniform() < self.read_ratio
+        else:
+            req.is_read = self.all_reads
+        if self.need_clients:
+            req.client = self.client_of()
+        if self.key_of is not None:
+            req.key = self.key_of()
         self.w_offered += 1
-        self.inflight += 1
         if self.sweep is not None:
+            req.done = False
             self.sweep.append(req)
-        delay = self.delay
         if self.region_bounds:
+            delay = self.delay
+            client = req.client
             for bound, d in self.region_bounds:
                 if client < bound:
                     delay = d
                     break
+        else:
+            delay = self.delay
         if delay:
             req.pending = self.entry
             req.callbacks = _FIRE_ENTRY
-            self.schedule(req, _NORMAL, delay)
+            heappush(self._q, (now + delay, _NORMAL, next(self._eid), req))
         else:
             self.entry.call(req, req)
 
@@ -1001,7 +1141,6 @@ class Source:
             elif req.t0 < limit:
                 sweep.popleft()
                 req.done = True
-                self.inflight -= 1
                 self.w_timeouts += 1
             else:
                 break
@@ -1106,6 +1245,11 @@ class Sim:
                 rt.link(targets, uniform_sampler(self.streams.generator()))
         src = self.source
         wl = doc.workload
+        src.need_clients = bool(wl.regions) or any(
+            (isinstance(c, LoadBalancer) and c.algorithm == "ip_hash")
+            or (isinstance(c, Service) and c.stateful)
+            for c in doc.components.values()
+        )
         src.entry = comps[wl.target]
         entry_region = doc.components[wl.target].region
         src.delay = self.delay(None, None)
@@ -1270,7 +1414,7 @@ class Sim:
                 env.process(rt.health_process())
             if isinstance(rt, ServiceRt) and rt.spec.autoscale is not None:
                 env.process(self._autoscale_process(rt))
-        step = env.step
+        queue = env._queue
         stats = [self.source.lat] + [
             rt.lat for rt in self.components.values() if hasattr(rt, "lat")
         ]
@@ -1285,7 +1429,15 @@ class Sim:
             try:
                 while True:
                     for i in range(_CHUNK):  # noqa: B007 (i is read after the loop)
-                        step()
+                        # the body of simpy.Environment.step(), inlined
+                        env._now, _, _, event = heappop(queue)
+                        callbacks, event.callbacks = event.callbacks, None
+                        for callback in callbacks:
+                            callback(event)
+                        if not event._ok and not hasattr(event, "_defused"):
+                            exc = type(event._value)(*event._value.args)
+                            exc.__cause__ = event._value
+                            raise exc
                     self.events += _CHUNK
                     if self.events > budget:
                         raise BudgetExceeded(
@@ -1323,6 +1475,13 @@ class Sim:
             "timeouts": src.w_timeouts,
             "rejected": src.w_rejected,
         }
+        src.offered += counts["offered"]
+        src.finished += (
+            counts["completed"]
+            + counts["errors"]
+            + counts["timeouts"]
+            + counts["rejected"]
+        )
         src.w_offered = src.w_completed = src.w_errors = 0
         src.w_timeouts = src.w_rejected = 0
         comps = {

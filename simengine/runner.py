@@ -113,7 +113,7 @@ def build_report(
         "replications": 1,
         "duration_s": duration,
         "warmup_s": sim.warmup,
-        "requests": {**totals, "in_flight": src.inflight},
+        "requests": {**totals, "in_flight": src.offered - src.finished},
         "throughput_rps": totals["completed"] / duration,
         "latency_ms": src.lat.summary_ms(),
         "components": components,

@@ -59,6 +59,13 @@ def exponential_sampler(rng: np.random.Generator) -> Callable[[], float]:
     return _stream(rng.standard_exponential(BLOCK).tolist() for _ in count())
 
 
+def scaled_exponential_sampler(
+    rng: np.random.Generator, mean: float
+) -> Callable[[], float]:
+    """Exponential variates with the given mean."""
+    return _stream(rng.exponential(mean, BLOCK).tolist() for _ in count())
+
+
 def uniform_sampler(rng: np.random.Generator) -> Callable[[], float]:
     """Uniform variates on [0, 1)."""
     return _stream(rng.random(BLOCK).tolist() for _ in count())
