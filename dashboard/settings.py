@@ -184,6 +184,8 @@ RUN_MAX_ATTEMPTS = envint("RUN_MAX_ATTEMPTS", 2, minimum=1)
 RUN_REAP_INTERVAL_S = envint("RUN_REAP_INTERVAL_S", 5, minimum=1)
 RUNS_ACTIVE_PER_USER = envint("RUNS_ACTIVE_PER_USER", 4, minimum=1)
 RUN_MAX_EVENTS = envint("RUN_MAX_EVENTS", 50_000_000, minimum=1000)
+# Every snapshot of a run is stored and drawn on its page.
+RUN_MAX_SNAPSHOTS = envint("RUN_MAX_SNAPSHOTS", 10_000, minimum=10)
 # Live snapshots reach browsers at most this many times per wall-clock second.
 RUN_SNAPSHOT_MESSAGES_PER_S = 10
 

@@ -9,6 +9,7 @@ workers, and a run cancelled from the page stops at the worker's next heartbeat.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
 import uuid
@@ -38,6 +39,26 @@ def engine_limits() -> simengine.Limits:
     return simengine.Limits(max_events=settings.RUN_MAX_EVENTS)
 
 
+def _check_snapshot_budget(doc: simengine.Document) -> None:
+    """Every snapshot is stored and drawn: keep a run's page a reasonable size."""
+    sim = doc.simulation
+    per_replication = math.ceil(sim.warmup_s / sim.snapshot_s) + math.ceil(
+        sim.duration_s / sim.snapshot_s
+    )
+    total = per_replication * sim.replications
+    if total > settings.RUN_MAX_SNAPSHOTS:
+        raise simengine.DocumentError(
+            [
+                simengine.FieldError(
+                    "simulation.snapshot_s",
+                    f"{total} snapshots for the whole run is over the web limit of "
+                    f"{settings.RUN_MAX_SNAPSHOTS} (RUN_MAX_SNAPSHOTS): raise snapshot_s "
+                    "or lower replications",
+                )
+            ]
+        )
+
+
 def _enqueue(run_id: uuid.UUID) -> None:
     from dashboard.runs.tasks import run_simulation
 
@@ -57,6 +78,7 @@ def run_create(
     Raises `simengine.DocumentError` (nothing written) or `RunLimitExceeded`.
     """
     doc = simengine.parse_document(document_text, limits=engine_limits())
+    _check_snapshot_budget(doc)
     if runs_active_count(user=owner) >= settings.RUNS_ACTIVE_PER_USER:
         raise RunLimitExceeded(
             f"You already have {settings.RUNS_ACTIVE_PER_USER} runs queued or running; "

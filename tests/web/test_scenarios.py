@@ -171,3 +171,20 @@ def test_a_run_too_big_for_the_event_budget_is_refused_up_front(client_alice, al
     assert response.status_code == 400
     assert b"limit" in response.content
     assert Run.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_run_with_too_many_snapshots_for_its_page_is_refused(
+    client_alice, alice, settings
+):
+    settings.RUN_MAX_SNAPSHOTS = 100
+    scenario = make_scenario(alice)
+    fine = SMALL_DOC.replace("snapshot_s: 1", "snapshot_s: 0.5")  # 44 snapshots
+    many = SMALL_DOC.replace("snapshot_s: 1", "snapshot_s: 0.1")  # 220 snapshots
+    url = reverse("scenario_run", args=[scenario.pk])
+    response = client_alice.post(url, {"document": many})
+    assert response.status_code == 400
+    assert b"simulation.snapshot_s" in response.content
+    assert b"RUN_MAX_SNAPSHOTS" in response.content
+    assert Run.objects.count() == 0
+    assert client_alice.post(url, {"document": fine}).status_code == 302
