@@ -129,7 +129,9 @@ def simpy_mm4(requests: int, seed: int = 1) -> int:
 def simpy_network(requests: int, seed: int = 1) -> int:
     rnd = random.Random(seed)
     env = simpy.Environment()
-    servers = [simpy.Resource(env, capacity=NET["cores"]) for _ in range(NET["servers"])]
+    servers = [
+        simpy.Resource(env, capacity=NET["cores"]) for _ in range(NET["servers"])
+    ]
     db = simpy.Resource(env, capacity=NET["db_cores"])
     latencies: list[float] = []
     rr = [0]
@@ -262,9 +264,7 @@ def compare(requests: int, repeats: int) -> dict[str, dict[str, float]]:
             lambda: heapq_mm4(requests),
         ),
         "network": (
-            lambda: run_engine(
-                simengine.parse_document(network_document(requests))
-            ),
+            lambda: run_engine(simengine.parse_document(network_document(requests))),
             lambda: simpy_network(requests),
             lambda: heapq_network(requests),
         ),
@@ -286,7 +286,11 @@ def compare(requests: int, repeats: int) -> dict[str, dict[str, float]]:
             rates[label + "_done"] = done
         speedup = rates["engine"] / rates["simpy"]
         floor = rates["heapq"] / rates["engine"]
-        results[name] = {**rates, "simpy_over_engine": speedup, "engine_over_heapq": floor}
+        results[name] = {
+            **rates,
+            "simpy_over_engine": speedup,
+            "engine_over_heapq": floor,
+        }
         print(
             f"{name:<12}{rates['engine']:>14,.0f}{rates['simpy']:>14,.0f}"
             f"{rates['heapq']:>14,.0f}{speedup:>13.2f}x{floor:>13.2f}x"
@@ -301,8 +305,7 @@ def scaling(requests: int) -> None:
     for instances in (1, 10, 100):
         # the same total work capacity spread over more single-core instances
         doc = simengine.parse_document(
-            network_document(requests, instances=instances, cores=1)
-            | {}
+            network_document(requests, instances=instances, cores=1) | {}
         )
         secs, done = timed(run_engine, doc)
         us = secs / done * 1e6
@@ -324,7 +327,7 @@ print(json.dumps({{"completed": report["requests"]["completed"], "rss_kb": rss_k
 
 
 def memory(small: int, large: int) -> None:
-    print(f"\n== peak memory (max RSS of a child process), network model ==")
+    print("\n== peak memory (max RSS of a child process), network model ==")
     out = {}
     for n in (small, large):
         code = _MEMORY_CHILD.format(root=str(ROOT), bench=str(ROOT / "bench"), n=n)
@@ -343,7 +346,9 @@ def memory(small: int, large: int) -> None:
 
 
 def command_path(requests: int, repeats: int) -> None:
-    print(f"\n== the whole `python -m simengine run` path, network, {requests:,} requests ==")
+    print(
+        f"\n== the whole `python -m simengine run` path, network, {requests:,} requests =="
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "network.json"
         path.write_text(json.dumps(network_document(requests)))

@@ -62,6 +62,8 @@ class Distribution(_Model):
 
 
 def _duration_tag(value: Any) -> str:
+    if isinstance(value, Distribution):
+        return "~distribution"
     if isinstance(value, bool):
         return "~number"  # refused by the strict float with a clear message
     if isinstance(value, (int, float)):
@@ -92,7 +94,9 @@ class ReadWriteWork(_Model):
 
 
 def _work_tag(value: Any) -> str:
-    if isinstance(value, Mapping) and ("read" in value or "write" in value):
+    if isinstance(value, ReadWriteWork) or (
+        isinstance(value, Mapping) and ("read" in value or "write" in value)
+    ):
         return "~read_write"
     return _duration_tag(value)
 
@@ -325,10 +329,13 @@ COMPONENT_TYPES = ("load_balancer", "service", "cache", "database")
 
 
 def _component_tag(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        kind = value.get("type")
-        if isinstance(kind, str) and kind in COMPONENT_TYPES:
-            return "~" + kind
+    kind = (
+        value.get("type")
+        if isinstance(value, Mapping)
+        else getattr(value, "type", None)
+    )
+    if isinstance(kind, str) and kind in COMPONENT_TYPES:
+        return "~" + kind
     return None
 
 
@@ -879,23 +886,23 @@ def check_document(doc: Document, limits: Limits) -> list[FieldError]:
             f"must be <= {limits.max_replications} (Limits.max_replications) "
             f"(got {sim.replications})",
         )
-    if not errors:
-        requests = expected_requests(doc) * sim.replications
-        if requests > limits.max_requests:
+    # independent of other errors: only workload and simulation matter
+    requests = expected_requests(doc) * sim.replications
+    if requests > limits.max_requests:
+        err(
+            "simulation.duration_s",
+            f"the run would make about {requests:.3g} requests "
+            f"(rps x {horizon:g} s x {sim.replications} replications), over the "
+            f"limit of {limits.max_requests:.3g} (Limits.max_requests)",
+        )
+    else:
+        events = requests * events_per_request(doc)
+        if events > limits.max_events:
             err(
                 "simulation.duration_s",
-                f"the run would make about {requests:.3g} requests "
-                f"(rps x {horizon:g} s x {sim.replications} replications), over the "
-                f"limit of {limits.max_requests:.3g} (Limits.max_requests)",
+                f"the run would take about {events:.3g} events, over the limit "
+                f"of {limits.max_events:.3g} (Limits.max_events)",
             )
-        else:
-            events = requests * events_per_request(doc)
-            if events > limits.max_events:
-                err(
-                    "simulation.duration_s",
-                    f"the run would take about {events:.3g} events, over the limit "
-                    f"of {limits.max_events:.3g} (Limits.max_events)",
-                )
     return errors
 
 
@@ -965,12 +972,12 @@ def events_per_request(doc: Document) -> float:
     def cost(cid: str, depth: int = 0) -> float:
         if cid in memo:
             return memo[cid]
-        if depth > len(comps) + 1:
+        if depth > len(comps) + 1 or cid not in comps:
             return 1.0
         comp = comps[cid]
         c = 2.0
         if isinstance(comp, LoadBalancer):
-            c = 1.0 + max(cost(t, depth + 1) for t in comp.targets)
+            c = 1.0 + max((cost(t, depth + 1) for t in comp.targets), default=1.0)
         elif isinstance(comp, Service):
             c = 2.0 + sum(1.0 + cost(x, depth + 1) for x in comp.calls)
         elif isinstance(comp, Cache):

@@ -528,7 +528,10 @@ class StationComponent:
         elif not active and inst.active:
             inst.active = False
             self.active.remove(inst)
-        self.count_changes.append((now, len(self.active)))
+        if self.count_changes and self.count_changes[-1][0] == now:
+            self.count_changes[-1] = (now, len(self.active))
+        else:
+            self.count_changes.append((now, len(self.active)))
         self.capacity_changed()
         self.active_changed()
         for lb in self.listeners:
@@ -1354,6 +1357,10 @@ class Sim:
             now = env.now
             cur = rt.cumulative(now)
             util = _ratio(cur.busy - prev.busy, cur.cap - prev.cap)
+            if util > 0.95 and cur.cap > prev.cap:
+                # saturated: utilization cannot say by how much, so count the
+                # waiting requests as demand too (capped at twice the capacity)
+                util = min(max(util, (cur.n - prev.n) / (cur.cap - prev.cap)), 2.0)
             prev = cur
             current = len(rt.active)
             planned = current + rt.booting
@@ -1450,6 +1457,10 @@ class Sim:
                         s.maybe_spill()
             except _Boundary:
                 self.events += i + 1
+                if self.events > budget:
+                    raise BudgetExceeded(
+                        f"the run took more than {budget} events (Limits.max_events)"
+                    ) from None
             now = env.now
             measured = t_prev >= self.warmup - 1e-9
             on_window(self._close_window(t_prev, now, measured), measured)

@@ -1,0 +1,110 @@
+"""Small builders shared by the engine tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import simengine
+
+
+def service_doc(
+    *,
+    rps: float,
+    cores: int = 1,
+    work_ms: Any = None,
+    requests: int,
+    warmup_s: float | None = None,
+    seed: int = 1,
+    snapshot_s: float | None = None,
+    workload: dict[str, Any] | None = None,
+    **service: Any,
+) -> simengine.Document:
+    """One service called directly by the clients, sized for ``requests``."""
+    duration = requests / rps
+    return simengine.parse_document(
+        {
+            "scaleboard": 1,
+            "simulation": {
+                "duration_s": duration,
+                "warmup_s": duration * 0.02 if warmup_s is None else warmup_s,
+                "seed": seed,
+                "snapshot_s": snapshot_s or duration / 50,
+            },
+            "workload": {
+                "target": "svc",
+                "rps": rps,
+                "read_ratio": 1.0,
+                **(workload or {}),
+            },
+            "components": {
+                "svc": {
+                    "type": "service",
+                    "cores": cores,
+                    "work_ms": work_ms or {"dist": "exponential", "mean": 10},
+                    **service,
+                }
+            },
+        }
+    )
+
+
+def balanced_doc(
+    *,
+    rps: float,
+    requests: int,
+    algorithm: str,
+    instances: int = 3,
+    cores: int = 1,
+    work_mean_ms: float = 10,
+    seed: int = 1,
+    extra_services: dict[str, Any] | None = None,
+    lb: dict[str, Any] | None = None,
+    web: dict[str, Any] | None = None,
+    workload: dict[str, Any] | None = None,
+    faults: list[dict[str, Any]] | None = None,
+    snapshot_s: float | None = None,
+    warmup_s: float | None = None,
+) -> simengine.Document:
+    duration = requests / rps
+    components: dict[str, Any] = {
+        "lb": {
+            "type": "load_balancer",
+            "algorithm": algorithm,
+            "layer": 4,
+            "targets": ["web", *(extra_services or {})],
+            **(lb or {}),
+        },
+        "web": {
+            "type": "service",
+            "instances": instances,
+            "cores": cores,
+            "work_ms": {"dist": "exponential", "mean": work_mean_ms},
+            **(web or {}),
+        },
+    }
+    for name, spec in (extra_services or {}).items():
+        components[name] = {"type": "service", **spec}
+    return simengine.parse_document(
+        {
+            "scaleboard": 1,
+            "simulation": {
+                "duration_s": duration,
+                "warmup_s": duration * 0.02 if warmup_s is None else warmup_s,
+                "seed": seed,
+                "snapshot_s": snapshot_s or duration / 50,
+            },
+            "workload": {
+                "target": "lb",
+                "rps": rps,
+                "read_ratio": 1.0,
+                **(workload or {}),
+            },
+            "components": components,
+            "faults": faults or [],
+        }
+    )
+
+
+def rel(a: float, b: float) -> float:
+    """Relative difference of a from b."""
+    return abs(a - b) / abs(b)
