@@ -51,6 +51,9 @@ class ScenarioVersion(models.Model):
     number = models.PositiveIntegerField()
     document_text = models.TextField()
     message = models.CharField(max_length=300, blank=True)
+    # The designer's node positions, {"positions": {id: {x, y}}}: presentation only,
+    # never part of the document (the engine does not see it).
+    layout = models.JSONField(default=dict, blank=True)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

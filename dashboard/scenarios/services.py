@@ -27,10 +27,16 @@ def document_validate(*, text: str) -> simengine.Document:
 
 @transaction.atomic
 def scenario_version_create(
-    *, scenario: Scenario, text: str, author: AbstractBaseUser | None, message: str = ""
+    *,
+    scenario: Scenario,
+    text: str,
+    author: AbstractBaseUser | None,
+    message: str = "",
+    layout: dict | None = None,
 ) -> ScenarioVersion:
     """Validate `text` and store it as the scenario's next version.
 
+    `layout` is the designer's node positions (see `designer.layout_clean`).
     Raises `simengine.DocumentError` before anything is written.
     """
     doc = document_validate(text=text)
@@ -43,6 +49,7 @@ def scenario_version_create(
         document_text=text,
         message=message[:300],
         author=author,
+        layout=layout or {},
     )
     if doc.name and doc.name != locked.name and not locked.is_example:
         locked.name = doc.name[:200]
@@ -73,6 +80,7 @@ def scenario_copy_example(*, example: Scenario, owner: AbstractBaseUser) -> Scen
         document_text=version.document_text,
         message=f"Copied from the example '{example.slug}' v{version.number}",
         author=owner,
+        layout=version.layout,
     )
     return scenario
 

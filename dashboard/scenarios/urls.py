@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard.scenarios import views
+from dashboard.scenarios import designer_views, views
 
 urlpatterns = [
     path("", views.scenario_list, name="scenario_list"),
@@ -10,6 +10,16 @@ urlpatterns = [
         "scenarios/<int:pk>/validate", views.scenario_validate, name="scenario_validate"
     ),
     path("scenarios/<int:pk>/run", views.scenario_run, name="scenario_run"),
+    path(
+        "scenarios/<int:pk>/designer/apply",
+        designer_views.designer_apply,
+        name="designer_apply",
+    ),
+    path(
+        "scenarios/<int:pk>/designer/inspect",
+        designer_views.designer_inspect,
+        name="designer_inspect",
+    ),
     path(
         "scenarios/<int:pk>/versions/<int:number>/",
         views.scenario_version,

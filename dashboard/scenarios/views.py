@@ -11,7 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 import simengine
 from dashboard.runs.services import RunLimitExceeded, run_create
-from dashboard.scenarios import selectors, services
+from dashboard.scenarios import designer, selectors, services
 from dashboard.scenarios.models import Scenario
 
 
@@ -77,9 +77,14 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     text = request.POST.get("document", "")
     message = request.POST.get("message", "").strip() or "Saved"
+    layout = designer.layout_clean(request.POST.get("layout"))
     try:
         version = services.scenario_version_create(
-            scenario=scenario, text=text, author=request.user, message=message
+            scenario=scenario,
+            text=text,
+            author=request.user,
+            message=message,
+            layout=layout,
         )
     except simengine.DocumentError as exc:
         return render(

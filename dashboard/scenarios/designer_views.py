@@ -1,0 +1,72 @@
+"""The designer's endpoints: the canvas round trip and the inspector.
+
+Both are previews: nothing is written to the database (saving is "Save version").
+A document with errors is an answer, not a failure: 200 with the errors, each naming
+its field path, so the page can show them inline as the user types (reliability row
+7: "400 or an inline error"). A request that is not a document at all is a 400.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+
+from dashboard.scenarios import designer, inspector, selectors
+
+
+def _bad(message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=400)
+
+
+@login_required
+@require_POST
+def designer_apply(request: HttpRequest, pk: int) -> HttpResponse:
+    """Canvas <-> text. Body: {"text": "..."} or {"tree": {...}} (JSON).
+
+    Answers {text, tree, valid, errors, graph, estimate, mermaid}.
+    """
+    selectors._get_scenario_for_user(user=request.user, pk=pk)
+    try:
+        body = designer.read_json_body(request.body)
+        text = body.get("text")
+        if text is not None and not isinstance(text, str):
+            raise designer.BadRequest("text must be a string")
+        if text is not None and len(text.encode()) > designer.MAX_BODY_BYTES:
+            raise designer.BadRequest("text too long")
+        result = designer.apply(text=text, tree=body.get("tree"))
+    except designer.BadRequest as exc:
+        return _bad(str(exc))
+    return JsonResponse(result, json_dumps_params={"ensure_ascii": False})
+
+
+@login_required
+@require_POST
+def designer_inspect(request: HttpRequest, pk: int) -> HttpResponse:
+    """htmx: the inspector form for `subject` (a component id or a section) of the
+    document in the editor (`document`). With `apply=1`, the form's values are
+    written into the document first; on an error nothing changes."""
+    scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
+    text = request.POST.get("document", "")
+    target = request.POST.get("subject", "")
+    ctx: dict = {"scenario": scenario, "form": None, "result_text": None}
+    tree, _, errors = designer.parse(text)
+    if tree is None:
+        ctx["problem"] = (
+            "The document cannot be read, so the inspector cannot show it: "
+            + "; ".join(f"{e['path']}: {e['message']}" for e in errors)
+        )
+        return render(request, "scenarios/detail.html#inspector", ctx)
+    try:
+        if request.POST.get("apply") == "1":
+            new_tree, form, applied = inspector.apply_form(tree, target, request.POST)
+            if applied:
+                ctx["result_text"] = designer.tree_to_text(new_tree)
+        else:
+            form = inspector.build_form(tree, target)
+    except inspector.NotFound:
+        ctx["problem"] = f"There is no component named {target!r} in the document."
+        return render(request, "scenarios/detail.html#inspector", ctx)
+    ctx["form"] = form
+    return render(request, "scenarios/detail.html#inspector", ctx)

@@ -1,0 +1,449 @@
+"""The designer's inspector: a form for one component (or the workload, simulation or
+network section), built from the document's JSON Schema, applied back to the tree.
+
+Fields come from ``simengine.document_schema()``: labels and units from the names
+(``work_ms`` -> "Work (ms)"), defaults and help text from the schema. Only values
+the user typed are written: a blank field means the documented default.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import simengine
+
+from . import designer
+
+SECTIONS = {"workload": "Workload", "simulation": "Simulation", "network": "Network"}
+MODEL_OF_TYPE = {
+    "load_balancer": "LoadBalancer",
+    "service": "Service",
+    "cache": "Cache",
+    "database": "Database",
+}
+DISTS = ("exponential", "constant", "lognormal", "uniform")
+UNITS = (
+    ("_ms", "ms"),
+    ("_s", "s"),
+    ("_keys", "keys"),
+    ("rps", "requests/s"),
+    ("cost_per_hour", "$ per hour"),
+    ("_ratio", "0 to 1"),
+)
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict:
+    return simengine.document_schema()
+
+
+def _defs() -> dict:
+    return _schema()["$defs"]
+
+
+def _label(name: str) -> tuple[str, str]:
+    """("Work", "ms") from "work_ms"."""
+    unit = ""
+    base = name
+    for suffix, u in UNITS:
+        if name.endswith(suffix):
+            unit = u
+            if suffix.startswith("_") and suffix != "_ratio":
+                base = name[: -len(suffix)]
+            break
+    if name == "cost_per_hour":
+        base = "cost"
+    text = base.replace("_", " ").strip().capitalize() or name
+    if name == "rps":
+        text = "Rate"
+    return text, unit
+
+
+@dataclass
+class Field:
+    """One input (or group of inputs) of the inspector form."""
+
+    name: str  # the input name: a dotted path inside the section
+    label: str
+    unit: str = ""
+    kind: str = "text"  # integer | number | text | choice | bool | names | mapping
+    # | duration | group | table
+    help: str = ""
+    default: Any = None
+    required: bool = False
+    optional_group: bool = False
+    enabled: bool = True
+    choices: tuple = ()
+    value: Any = ""
+    error: str = ""
+    children: list[Field] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)  # table rows
+
+    @property
+    def input_id(self) -> str:
+        return "insp-" + re.sub(r"[^a-zA-Z0-9_-]", "-", self.name)
+
+    @property
+    def default_text(self) -> str:
+        if self.default is None or self.default == [] or self.default == "":
+            return ""
+        if isinstance(self.default, bool):
+            return "on" if self.default else "off"
+        return designer._num(self.default)
+
+
+def _resolve(prop: dict) -> tuple[dict, bool]:
+    """The schema of a property without ``null``, and whether null was allowed."""
+    for key in ("anyOf", "oneOf"):
+        options = prop.get(key)
+        if options:
+            rest = [o for o in options if o.get("type") != "null"]
+            if len(rest) == 1 and len(rest) < len(options):
+                merged = {**prop, **rest[0]}
+                merged.pop(key)
+                return merged, True
+    return prop, False
+
+
+def _ref_name(prop: dict) -> str | None:
+    ref = prop.get("$ref")
+    return ref.rsplit("/", 1)[-1] if ref else None
+
+
+def _is_duration(prop: dict) -> bool:
+    options = prop.get("oneOf") or prop.get("anyOf") or []
+    refs = {_ref_name(o) for o in options}
+    return "Distribution" in refs
+
+
+def _fields_of(model: str, values: Any, prefix: str = "") -> list[Field]:
+    schema = _defs()[model]
+    required = set(schema.get("required", ()))
+    values = values if isinstance(values, dict) else {}
+    out = []
+    for name, raw in schema["properties"].items():
+        if name == "type" and "const" in raw:
+            continue
+        prop, nullable = _resolve(raw)
+        label, unit = _label(name)
+        f = Field(
+            name=prefix + name,
+            label=label,
+            unit=unit,
+            help=raw.get("description") or prop.get("description") or "",
+            default=raw.get("default"),
+            required=name in required,
+        )
+        value = values.get(name)
+        if _is_duration(prop):
+            f.kind = "duration"
+            f.children = _duration_fields(prefix + name, value, prop)
+        elif _ref_name(prop):
+            f.kind = "group"
+            f.optional_group = nullable or name not in required
+            f.enabled = name in values and value is not None
+            f.children = _fields_of(_ref_name(prop), value, prefix + name + ".")
+        elif prop.get("type") == "array":
+            items = prop.get("items", {})
+            if _ref_name(items) == "Phase":
+                f.kind = "table"
+                f.rows = [
+                    {
+                        "at_s": designer._num(r.get("at_s", "")),
+                        "rps": designer._num(r.get("rps", "")),
+                    }
+                    for r in (value if isinstance(value, list) else [])
+                    if isinstance(r, dict)
+                ]
+            elif items.get("type") == "string":
+                f.kind = "names"
+                f.value = (
+                    ", ".join(str(v) for v in value) if isinstance(value, list) else ""
+                )
+            else:
+                continue  # faults and the like: the YAML view edits them
+        elif prop.get("type") == "object":
+            f.kind = "mapping"
+            if isinstance(value, dict):
+                f.value = ", ".join(
+                    f"{k}: {designer._num(v)}" for k, v in value.items()
+                )
+        elif "enum" in prop:
+            f.kind = "choice"
+            f.choices = tuple(prop["enum"])
+            f.value = "" if value is None else str(value)
+        elif prop.get("type") == "boolean":
+            f.kind = "bool"
+            f.value = bool(value) if value is not None else bool(f.default)
+        elif prop.get("type") in ("integer", "number"):
+            f.kind = prop["type"]
+            f.value = "" if value is None else designer._num(value)
+        else:
+            f.kind = "text"
+            f.value = "" if value is None else str(value)
+        out.append(f)
+    return out
+
+
+def _duration_fields(name: str, value: Any, prop: dict) -> list[Field]:
+    options = prop.get("oneOf") or prop.get("anyOf") or []
+    rw = "ReadWriteWork" in {_ref_name(o) for o in options}
+    if rw and isinstance(value, dict) and ("read" in value or "write" in value):
+        return [
+            Field(
+                name=f"{name}.{part}",
+                label=part.capitalize(),
+                unit="ms",
+                kind="duration",
+                children=_duration_fields(
+                    f"{name}.{part}", value.get(part), {"oneOf": []}
+                ),
+            )
+            for part in ("read", "write")
+        ]
+    if isinstance(value, dict):
+        dist, mean, cv = (
+            value.get("dist", "exponential"),
+            value.get("mean"),
+            value.get("cv"),
+        )
+    elif value is None:
+        dist, mean, cv = "", None, None
+    else:
+        dist, mean, cv = "constant", value, None
+    return [
+        Field(
+            name=f"{name}.dist",
+            label="Distribution",
+            kind="choice",
+            choices=DISTS,
+            value=dist,
+        ),
+        Field(
+            name=f"{name}.mean",
+            label="Mean",
+            unit="ms",
+            kind="number",
+            value="" if mean is None else designer._num(mean),
+        ),
+        Field(
+            name=f"{name}.cv",
+            label="CV",
+            kind="number",
+            help="coefficient of variation (lognormal only)",
+            value="" if cv is None else designer._num(cv),
+        ),
+    ]
+
+
+def _section_model(section: str) -> str:
+    return {"workload": "Workload", "simulation": "Simulation", "network": "Network"}[
+        section
+    ]
+
+
+@dataclass
+class Form:
+    target: str  # a component id, or "workload" / "simulation" / "network"
+    title: str
+    kind: str  # a component type or "section"
+    fields: list[Field]
+    base_path: str  # the document path of the target
+    errors: list[dict] = field(default_factory=list)  # errors not on a shown field
+    message: str = ""
+
+    @property
+    def type_label(self) -> str:
+        return designer.TYPE_LABELS.get(self.kind, self.kind)
+
+
+class NotFound(LookupError):
+    pass
+
+
+def build_form(tree: dict, target: str) -> Form:
+    """The inspector form for a component id or a section name, from the tree."""
+    if target in SECTIONS:
+        values = tree.get(target) if isinstance(tree.get(target), dict) else {}
+        return Form(
+            target=target,
+            title=SECTIONS[target],
+            kind="section",
+            fields=_fields_of(_section_model(target), values),
+            base_path=target,
+        )
+    comps = tree.get("components")
+    comp = comps.get(target) if isinstance(comps, dict) else None
+    if not isinstance(comp, dict) or comp.get("type") not in MODEL_OF_TYPE:
+        raise NotFound(target)
+    return Form(
+        target=target,
+        title=target,
+        kind=comp["type"],
+        fields=_fields_of(MODEL_OF_TYPE[comp["type"]], comp),
+        base_path=f"components.{target}",
+    )
+
+
+# --- applying a submitted form --------------------------------------------------------
+
+
+def _number(text: str, integer: bool) -> Any:
+    """A typed number, or the text itself (the engine then names the field)."""
+    try:
+        if integer:
+            return int(text)
+        value = float(text)
+        return (
+            int(value)
+            if value.is_integer() and "." not in text and "e" not in text.lower()
+            else value
+        )
+    except ValueError:
+        return text
+
+
+def _read(fields: list[Field], post: Any, current: dict) -> dict:
+    """The section's new mapping: ``current`` with the form's fields written in."""
+    out = dict(current)
+    for f in fields:
+        key = f.name.rsplit(".", 1)[-1]
+        raw = post.get(f.name, "")
+        raw = raw.strip() if isinstance(raw, str) else ""
+        if f.kind == "group":
+            enabled = not f.optional_group or post.get(f.name + ".__on") == "1"
+            if not enabled:
+                out.pop(key, None)
+                continue
+            sub = current.get(key) if isinstance(current.get(key), dict) else {}
+            out[key] = _read(f.children, post, sub)
+        elif f.kind == "duration":
+            value = _read_duration(f, post, current.get(key))
+            if value is None:
+                out.pop(key, None)
+            else:
+                out[key] = value
+        elif f.kind == "table":
+            rows = []
+            for i in range(int(post.get(f.name + ".__rows", "0") or 0) + 1):
+                at = post.get(f"{f.name}.{i}.at_s", "").strip()
+                rps = post.get(f"{f.name}.{i}.rps", "").strip()
+                if at or rps:
+                    rows.append(
+                        {"at_s": _number(at, False), "rps": _number(rps, False)}
+                    )
+            if rows:
+                out[key] = rows
+            else:
+                out.pop(key, None)
+        elif f.kind == "bool":
+            checked = post.get(f.name) == "on"
+            if checked == bool(f.default) and key not in current:
+                continue
+            out[key] = checked
+        elif not raw:
+            out.pop(key, None)
+        elif f.kind == "names":
+            out[key] = [n.strip() for n in raw.split(",") if n.strip()]
+        elif f.kind == "mapping":
+            mapping = {}
+            for part in raw.split(","):
+                k, _, v = part.partition(":")
+                if k.strip():
+                    mapping[k.strip()] = _number(v.strip(), False)
+            out[key] = mapping
+        elif f.kind in ("integer", "number"):
+            out[key] = _number(raw, f.kind == "integer")
+        elif f.kind == "choice":
+            choice = next((c for c in f.choices if str(c) == raw), raw)
+            out[key] = choice
+        else:
+            out[key] = raw
+    return out
+
+
+def _read_duration(f: Field, post: Any, current: Any) -> Any:
+    if f.children and f.children[0].kind == "duration":  # {read, write}
+        return {
+            part.name.rsplit(".", 1)[-1]: _read_duration(part, post, None)
+            for part in f.children
+        }
+    dist = post.get(f.name + ".dist", "").strip()
+    mean = post.get(f.name + ".mean", "").strip()
+    cv = post.get(f.name + ".cv", "").strip()
+    if not mean:
+        return None
+    mean_value = _number(mean, False)
+    if dist in ("", "constant") and not cv and not isinstance(current, dict):
+        return mean_value
+    out: dict[str, Any] = {"dist": dist or "exponential", "mean": mean_value}
+    if cv:
+        out["cv"] = _number(cv, False)
+    return out
+
+
+def apply_form(tree: dict, target: str, post: Any) -> tuple[dict, Form, bool]:
+    """Write the submitted form into a copy of the tree.
+
+    Returns (new tree, the form to show, applied). Not applied when the document
+    then has an error on this component or section: the form shows it inline.
+    """
+    form = build_form(tree, target)
+    new = copy.deepcopy(tree)
+    if target in SECTIONS:
+        current = new.get(target) if isinstance(new.get(target), dict) else {}
+        new[target] = _read(form.fields, post, current)
+    else:
+        new["components"][target] = _read(form.fields, post, new["components"][target])
+    _, doc, errors = designer.parse(designer.tree_to_text(new))
+    mine = [
+        e
+        for e in errors
+        if e["path"] == form.base_path
+        or e["path"].startswith(form.base_path + ".")
+        or e["path"].startswith(form.base_path + "[")
+    ]
+    if not mine:
+        shown = build_form(new, target)
+        shown.message = (
+            "Applied."
+            if doc is not None
+            else (
+                "Applied. The document still has errors elsewhere (see the YAML tab)."
+            )
+        )
+        return new, shown, True
+    # Show what the user typed, with the errors beside their fields.
+    shown = build_form(new, target)
+    _attach(shown, mine)
+    shown.message = "Not applied: fix the marked fields. Nothing was changed."
+    return tree, shown, False
+
+
+def _attach(form: Form, errors: list[dict]) -> None:
+    by_name: dict[str, Field] = {}
+
+    def walk(fields: list[Field]) -> None:
+        for f in fields:
+            by_name[f.name] = f
+            walk(f.children)
+
+    walk(form.fields)
+    prefix = form.base_path + "."
+    for e in errors:
+        rel = e["path"][len(prefix) :] if e["path"].startswith(prefix) else ""
+        rel = re.sub(r"\[\d+\]", "", rel)
+        name = rel
+        while name and name not in by_name:
+            name = name.rsplit(".", 1)[0] if "." in name else ""
+        if name:
+            f = by_name[name]
+            f.error = (
+                f.error + "; " if f.error else ""
+            ) + f"{e['path']}: {e['message']}"
+        else:
+            form.errors.append(e)

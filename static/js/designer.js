@@ -1,0 +1,717 @@
+// The topology designer: a Cytoscape canvas over the YAML document.
+//
+// The document text in <textarea id="document"> is the single source of truth.
+// Every canvas edit changes a copy of the parsed tree, sends it to the server
+// (POST designer/apply), and gets back the new YAML text, the graph to draw, the
+// errors and the instant estimate; the text goes into the textarea. Typing in the
+// textarea sends the text the same way and the canvas follows. Undo and redo are
+// stacks of document texts. Node positions live in the hidden "layout" field that
+// "Save version" stores with the version.
+(function () {
+  "use strict";
+
+  const root = document.getElementById("designer");
+  const textarea = document.getElementById("document");
+  if (!root || !textarea || typeof cytoscape !== "function") return;
+
+  const applyUrl = root.dataset.applyUrl;
+  const inspectUrl = root.dataset.inspectUrl;
+  const layoutInput = document.getElementById("layout-input");
+  const statusEl = document.getElementById("designer-status");
+  const estimateEl = document.getElementById("estimate-body");
+  const selectNode = document.getElementById("select-node");
+  const connectTarget = document.getElementById("connect-target");
+  const connectModeBtn = document.getElementById("connect-mode");
+  const undoBtn = document.getElementById("undo-btn");
+  const redoBtn = document.getElementById("redo-btn");
+  const CLIENTS = "__clients__";
+
+  const TYPE_NAMES = {
+    clients: "Clients", load_balancer: "Load balancer", service: "Service",
+    cache: "Cache", database: "Database", unknown: "Unknown type",
+  };
+  const BASE_IDS = { load_balancer: "lb", service: "web", cache: "cache", database: "db" };
+  const NEW_COMPONENTS = {
+    load_balancer: () => ({ type: "load_balancer", algorithm: "round_robin", targets: [] }),
+    service: () => ({ type: "service", instances: 1, cores: 4, work_ms: { dist: "exponential", mean: 8 } }),
+    cache: () => ({ type: "cache", capacity_keys: 100000, hit_ms: 0.3 }),
+    database: () => ({
+      type: "database",
+      primary: { cores: 8, read_ms: { dist: "exponential", mean: 4 }, write_ms: { dist: "exponential", mean: 12 } },
+    }),
+  };
+
+  let state = { text: textarea.value, tree: null, graph: null, estimate: null, valid: false, errors: [], mermaid: "" };
+  let positions = {};
+  try {
+    const saved = JSON.parse(document.getElementById("designer-layout").textContent || "{}");
+    positions = (saved && saved.positions) || {};
+  } catch (e) { positions = {}; }
+  const undoStack = [];
+  const redoStack = [];
+  let connectMode = false;
+  let connectSource = null;
+  let selectedId = null;
+  let requestSeq = 0;
+  let programmatic = false;
+
+  function csrfToken() {
+    const input = document.querySelector("#doc-form [name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function setStatus(text, isError) {
+    statusEl.textContent = text || "";
+    statusEl.classList.toggle("error", !!isError);
+  }
+
+  // --- the canvas --------------------------------------------------------------
+
+  const cy = cytoscape({
+    container: document.getElementById("canvas"),
+    wheelSensitivity: 0.3,
+    minZoom: 0.3,
+    maxZoom: 2.5,
+    boxSelectionEnabled: false,
+    style: [
+      { selector: "node", style: {
+          shape: "round-rectangle", width: 150, height: 62,
+          "background-color": "#ffffff", "border-width": 2, "border-color": "#94a3b8",
+          label: "data(display)", "text-wrap": "wrap", "text-valign": "center",
+          "text-halign": "center", "font-size": 11, "line-height": 1.25, color: "#1f2933",
+          "font-family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif",
+      } },
+      { selector: "node[type = 'clients']", style: {
+          shape: "ellipse", width: 110, height: 46, "background-color": "#e0f2fe",
+          "border-color": "#0284c7",
+      } },
+      { selector: "node[type = 'load_balancer']", style: { shape: "round-hexagon", width: 160, "border-color": "#7c3aed" } },
+      { selector: "node[type = 'service']", style: { "border-color": "#2563eb" } },
+      { selector: "node[type = 'cache']", style: { shape: "round-octagon", "border-color": "#c2410c" } },
+      { selector: "node[type = 'database']", style: { shape: "barrel", height: 70, "border-color": "#0f766e" } },
+      { selector: "node[type = 'unknown']", style: { "border-style": "dashed", "border-color": "#b91c1c" } },
+      { selector: "node.lvl-ok", style: { "background-color": "#dcfce7" } },
+      { selector: "node.lvl-warm", style: { "background-color": "#fef3c7" } },
+      { selector: "node.lvl-hot", style: { "background-color": "#fee2e2" } },
+      { selector: "node.bottleneck", style: {
+          "border-width": 4, "border-color": "#dc2626", "underlay-color": "#fca5a5",
+          "underlay-opacity": 0.5, "underlay-padding": 6,
+      } },
+      { selector: "node.has-error", style: { "border-style": "dashed" } },
+      { selector: "node:selected", style: { "overlay-color": "#2563eb", "overlay-opacity": 0.12, "overlay-padding": 6 } },
+      { selector: "node.connect-source", style: { "overlay-color": "#16a34a", "overlay-opacity": 0.2, "overlay-padding": 8 } },
+      { selector: "edge", style: {
+          width: 2, "curve-style": "bezier", "target-arrow-shape": "triangle",
+          "line-color": "#475569", "target-arrow-color": "#475569",
+          label: "data(label)", "font-size": 9, color: "#64748b",
+          "text-background-color": "#fff", "text-background-opacity": 0.85,
+          "text-background-padding": 2, "text-rotation": "autorotate",
+      } },
+      { selector: "edge[kind = 'workload']", style: { "line-color": "#0284c7", "target-arrow-color": "#0284c7", width: 3 } },
+      { selector: "edge[kind = 'targets']", style: { "line-color": "#2563eb", "target-arrow-color": "#2563eb" } },
+      { selector: "edge[kind = 'backing']", style: {
+          "line-style": "dashed", "line-color": "#c2410c", "target-arrow-color": "#c2410c",
+      } },
+      { selector: "edge:selected", style: { width: 4, "line-color": "#1d4ed8", "target-arrow-color": "#1d4ed8" } },
+    ],
+  });
+
+  const EDGE_LABELS = { workload: "requests", targets: "distributes", calls: "calls", backing: "miss" };
+
+  function nodeDisplay(n, est) {
+    const lines = [TYPE_NAMES[n.type] ? TYPE_NAMES[n.type].toUpperCase() : "", n.label];
+    if (n.sub) lines.push(n.sub);
+    if (n.type === "clients") {
+      const rps = state.tree && state.tree.workload && state.tree.workload.rps;
+      return "Clients" + (rps !== undefined ? "\n" + fmt(rps) + " req/s" : "");
+    }
+    if (est && est.peak_utilization !== null && est.peak_utilization !== undefined) {
+      let u = Math.round(est.peak_utilization * 100) + "% busy";
+      if (est.hit_ratio !== undefined && est.hit_ratio !== null) u += " · hit " + Math.round(est.hit_ratio * 100) + "%";
+      lines.push(u);
+    }
+    return lines.join("\n");
+  }
+
+  function render() {
+    const graph = state.graph;
+    if (!graph) return;
+    const est = state.estimate;
+    const errorIds = new Set();
+    for (const e of state.errors) {
+      const m = /^components\.([a-z][a-z0-9_-]*)/.exec(e.path);
+      if (m) errorIds.add(m[1]);
+    }
+    const bottleneck = est && est.bottleneck ? est.bottleneck.component : null;
+    const keep = new Set();
+    cy.batch(() => {
+      for (const n of graph.nodes) {
+        keep.add(n.id);
+        const ce = est && est.components ? est.components[n.id] : null;
+        const data = { id: n.id, type: n.type, display: nodeDisplay(n, ce) };
+        let node = cy.getElementById(n.id);
+        if (node.empty()) {
+          node = cy.add({ group: "nodes", data, position: positions[n.id] || null });
+        } else {
+          node.data(data);
+        }
+        node.removeClass("lvl-ok lvl-warm lvl-hot bottleneck has-error");
+        if (ce && ce.level && ce.level !== "none") node.addClass("lvl-" + ce.level);
+        if (n.id === bottleneck && est.bottleneck.utilization >= 0.7) node.addClass("bottleneck");
+        if (errorIds.has(n.id)) node.addClass("has-error");
+      }
+      for (const e of graph.edges) keep.add(e.id);
+      cy.elements().forEach((el) => { if (!keep.has(el.id())) el.remove(); });
+      for (const e of graph.edges) {
+        if (cy.getElementById(e.id).empty()) {
+          cy.add({ group: "edges", data: { id: e.id, source: e.source, target: e.target, kind: e.kind, path: e.path, label: EDGE_LABELS[e.kind] || e.kind } });
+        }
+      }
+    });
+    const unplaced = cy.nodes().filter((n) => !positions[n.id()]);
+    if (unplaced.length === cy.nodes().length) {
+      tidy();
+    } else if (unplaced.length) {
+      unplaced.forEach((n) => {
+        const p = freeSpot();
+        n.position(p);
+        positions[n.id()] = p;
+      });
+      saveLayout();
+    }
+    refreshSelects();
+    if (selectedId && cy.getElementById(selectedId).empty()) selectedId = null;
+    renderEstimate();
+  }
+
+  // Left to right in layers: each component one column right of its deepest caller.
+  function tidy() {
+    const depth = {};
+    const ids = cy.nodes().map((n) => n.id());
+    for (const id of ids) depth[id] = 0;
+    for (let pass = 0; pass < ids.length; pass++) {
+      let changed = false;
+      cy.edges().forEach((e) => {
+        const d = depth[e.source().id()] + 1;
+        if (d > depth[e.target().id()] && d <= ids.length) { depth[e.target().id()] = d; changed = true; }
+      });
+      if (!changed) break;
+    }
+    const columns = {};
+    for (const id of ids) (columns[depth[id]] = columns[depth[id]] || []).push(id);
+    for (const [d, col] of Object.entries(columns)) {
+      col.forEach((id, i) => {
+        cy.getElementById(id).position({ x: Number(d) * 230, y: (i - (col.length - 1) / 2) * 110 });
+      });
+    }
+    cy.nodes().forEach((n) => { positions[n.id()] = roundPos(n.position()); });
+    saveLayout();
+    fitView();
+  }
+
+  function fitView() {
+    cy.fit(undefined, 40);
+    if (cy.zoom() > 1.1) { cy.zoom(1.1); cy.center(); }
+  }
+
+  function roundPos(p) { return { x: Math.round(p.x), y: Math.round(p.y) }; }
+
+  function freeSpot(near) {
+    const ext = cy.extent();
+    let x = near ? near.x + 60 : (ext.x1 + ext.x2) / 2;
+    let y = near ? near.y + 60 : (ext.y1 + ext.y2) / 2;
+    for (let i = 0; i < 40; i++) {
+      const clash = cy.nodes().some((n) => {
+        const p = n.position();
+        return Math.abs(p.x - x) < 160 && Math.abs(p.y - y) < 80;
+      });
+      if (!clash) break;
+      x += 40; y += 80;
+      if (y > ext.y2 - 40) { y = ext.y1 + 50; x += 180; }
+    }
+    return { x: Math.round(x), y: Math.round(y) };
+  }
+
+  function saveLayout() {
+    const clean = {};
+    cy.nodes().forEach((n) => { clean[n.id()] = roundPos(n.position()); });
+    positions = clean;
+    layoutInput.value = JSON.stringify({ positions: clean });
+  }
+
+  cy.on("dragfree", "node", saveLayout);
+
+  // --- server round trip ---------------------------------------------------------
+
+  async function send(body) {
+    const seq = ++requestSeq;
+    const response = await fetch(applyUrl, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    const data = await response.json().catch(() => ({ error: "unreadable answer" }));
+    if (!response.ok) throw new Error(data.error || ("HTTP " + response.status));
+    return { seq, data };
+  }
+
+  function adopt(data) {
+    state.text = data.text;
+    state.valid = data.valid;
+    state.errors = data.errors || [];
+    state.mermaid = data.mermaid || "";
+    if (data.tree) {
+      state.tree = data.tree;
+      state.graph = data.graph;
+    }
+    state.estimate = data.estimate;
+    if (!data.tree) {
+      setStatus("The document cannot be read, so the canvas shows its last readable state: " +
+        state.errors.map((e) => e.path + ": " + e.message).join("; "), true);
+    } else if (!data.valid) {
+      setStatus(state.errors.length + " problem" + (state.errors.length === 1 ? "" : "s") +
+        " in the document (listed under the YAML): " + state.errors[0].path + ": " + state.errors[0].message, true);
+    } else {
+      setStatus("");
+    }
+    render();
+  }
+
+  // Text typed in the YAML view.
+  let typingTimer = null;
+  textarea.addEventListener("input", () => {
+    if (programmatic) return;
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(async () => {
+      const text = textarea.value;
+      if (text === state.text) return;
+      const previous = state.text;
+      try {
+        const { seq, data } = await send({ text });
+        if (seq !== requestSeq || textarea.value !== text) return;
+        pushUndo(previous);
+        adopt(data);
+      } catch (e) {
+        setStatus("Could not update the canvas: " + e.message, true);
+      }
+    }, 350);
+  });
+
+  function setText(text) {
+    programmatic = true;
+    textarea.value = text;
+    // Let htmx re-validate into #validation, as if typed.
+    textarea.dispatchEvent(new Event("input", { bubbles: true }));
+    programmatic = false;
+  }
+
+  // A canvas edit: mutate a copy of the tree, round trip, take the new text.
+  async function edit(mutate, describe) {
+    if (!state.tree) {
+      setStatus("Fix the document's syntax in the YAML view first: the canvas cannot edit it.", true);
+      return false;
+    }
+    const tree = JSON.parse(JSON.stringify(state.tree));
+    if (!tree.components || typeof tree.components !== "object") tree.components = {};
+    const outcome = mutate(tree);
+    if (outcome === false) return false;
+    const previous = state.text;
+    try {
+      const { data } = await send({ tree });
+      pushUndo(previous);
+      setText(data.text);
+      adopt(data);
+      if (describe && data.valid) setStatus(describe);
+      return true;
+    } catch (e) {
+      setStatus("Could not apply the change: " + e.message, true);
+      return false;
+    }
+  }
+
+  async function loadText(text) {
+    try {
+      const { data } = await send({ text });
+      setText(data.text);
+      adopt(data);
+    } catch (e) {
+      setStatus("Could not load the document: " + e.message, true);
+    }
+  }
+
+  function pushUndo(text) {
+    if (undoStack.length && undoStack[undoStack.length - 1] === text) return;
+    undoStack.push(text);
+    if (undoStack.length > 200) undoStack.shift();
+    redoStack.length = 0;
+    updateUndoButtons();
+  }
+
+  function updateUndoButtons() {
+    undoBtn.disabled = undoStack.length === 0;
+    redoBtn.disabled = redoStack.length === 0;
+  }
+
+  async function undo() {
+    if (!undoStack.length) return;
+    redoStack.push(state.text);
+    const text = undoStack.pop();
+    await loadText(text);
+    updateUndoButtons();
+    setStatus("Undone.");
+  }
+
+  async function redo() {
+    if (!redoStack.length) return;
+    undoStack.push(state.text);
+    const text = redoStack.pop();
+    await loadText(text);
+    updateUndoButtons();
+    setStatus("Redone.");
+  }
+
+  // --- editing operations ----------------------------------------------------------
+
+  function freshId(tree, base) {
+    const comps = tree.components || {};
+    if (!(base in comps)) return base;
+    for (let i = 2; ; i++) if (!((base + i) in comps)) return base + i;
+  }
+
+  function addComponent(kind) {
+    let newId = null;
+    const spot = freeSpot(selectedId ? cy.getElementById(selectedId).position() : null);
+    return edit((tree) => {
+      newId = freshId(tree, BASE_IDS[kind]);
+      tree.components[newId] = NEW_COMPONENTS[kind]();
+      positions[newId] = spot;
+    }, null).then((ok) => {
+      if (ok && newId) {
+        saveLayout();
+        select(newId);
+        setStatus("Added " + TYPE_NAMES[kind].toLowerCase() + " " + newId +
+          ". Connect it: press Connect, click a source, then a target.");
+      }
+    });
+  }
+
+  function connect(source, target) {
+    if (!source || !target || source === target) return Promise.resolve(false);
+    const srcType = nodeType(source);
+    const tgtType = nodeType(target);
+    if (target === CLIENTS) { setStatus("The clients send requests; nothing connects to them.", true); return Promise.resolve(false); }
+    return edit((tree) => {
+      if (source === CLIENTS) {
+        tree.workload = tree.workload || {};
+        tree.workload.target = target;
+        return;
+      }
+      const comp = tree.components[source];
+      if (!comp) return false;
+      if (srcType === "load_balancer") {
+        if (tgtType !== "service") { setStatus("A load balancer distributes to services only.", true); return false; }
+        comp.targets = Array.isArray(comp.targets) ? comp.targets : [];
+        if (comp.targets.includes(target)) return false;
+        comp.targets.push(target);
+      } else if (srcType === "service") {
+        comp.calls = Array.isArray(comp.calls) ? comp.calls : [];
+        if (comp.calls.includes(target)) return false;
+        comp.calls.push(target);
+      } else if (srcType === "cache") {
+        if (tgtType === "cache") { setStatus("A cache is backed by a database, service or balancer, not another cache.", true); return false; }
+        comp.backing = target;
+      } else {
+        setStatus("A " + TYPE_NAMES[srcType].toLowerCase() + " does not call anything: connect from its callers.", true);
+        return false;
+      }
+    }, "Connected " + source + " → " + target + ".");
+  }
+
+  function nodeType(id) {
+    const n = cy.getElementById(id);
+    return n.nonempty() ? n.data("type") : null;
+  }
+
+  function deleteSelection() {
+    const sel = cy.$(":selected");
+    if (sel.empty()) { setStatus("Select a component or a connection first.", true); return; }
+    const el = sel[0];
+    if (el.isEdge()) return deleteEdge(el);
+    const id = el.id();
+    if (id === CLIENTS) { setStatus("The clients are the workload: edit them in the Workload panel.", true); return; }
+    edit((tree) => {
+      delete tree.components[id];
+      for (const comp of Object.values(tree.components)) {
+        if (!comp || typeof comp !== "object") continue;
+        for (const key of ["targets", "calls"]) {
+          if (Array.isArray(comp[key])) comp[key] = comp[key].filter((x) => x !== id);
+        }
+        if (comp.backing === id) delete comp.backing;
+        if (comp.weights && typeof comp.weights === "object") delete comp.weights[id];
+      }
+      delete positions[id];
+    }, "Deleted " + id + ".").then((ok) => { if (ok) { saveLayout(); select(null); } });
+  }
+
+  function deleteEdge(edge) {
+    const { source, target, kind } = edge.data();
+    if (kind === "workload") { setStatus("The clients always call one component: connect Clients to another to move them.", true); return; }
+    edit((tree) => {
+      const comp = tree.components[source];
+      if (!comp) return false;
+      if (kind === "backing") delete comp.backing;
+      else if (Array.isArray(comp[kind])) comp[kind] = comp[kind].filter((x) => x !== target);
+    }, "Removed " + source + " → " + target + ".");
+  }
+
+  function duplicateSelection() {
+    if (!selectedId || selectedId === CLIENTS) { setStatus("Select a component to duplicate.", true); return; }
+    const src = selectedId;
+    let newId = null;
+    const spot = freeSpot(cy.getElementById(src).position());
+    edit((tree) => {
+      const comp = tree.components[src];
+      if (!comp) return false;
+      newId = freshId(tree, src.replace(/\d+$/, "") || src);
+      tree.components[newId] = JSON.parse(JSON.stringify(comp));
+      positions[newId] = spot;
+    }, null).then((ok) => {
+      if (ok && newId) { saveLayout(); select(newId); setStatus("Duplicated " + src + " as " + newId + "."); }
+    });
+  }
+
+  // --- selection, inspector, keyboard path ------------------------------------------------
+
+  function select(id) {
+    selectedId = id;
+    cy.$(":selected").unselect();
+    if (id) {
+      const n = cy.getElementById(id);
+      if (n.nonempty()) n.select();
+    }
+    selectNode.value = id || "";
+    refreshConnectTargets();
+    if (id === CLIENTS) openInspector("workload");
+    else if (id) openInspector(id);
+  }
+
+  function openInspector(target) {
+    if (typeof htmx === "undefined") return;
+    htmx.ajax("POST", inspectUrl, {
+      source: "#inspector", target: "#inspector", swap: "outerHTML",
+      values: { subject: target, document: textarea.value },
+    });
+  }
+
+  function refreshSelects() {
+    const ids = cy.nodes().map((n) => n.id());
+    const current = selectNode.value;
+    selectNode.replaceChildren(new Option("(none)", ""));
+    for (const id of ids) {
+      const label = id === CLIENTS ? "Clients (workload)" : id + " — " + (TYPE_NAMES[nodeType(id)] || "").toLowerCase();
+      selectNode.add(new Option(label, id));
+    }
+    selectNode.value = ids.includes(current) ? current : "";
+    refreshConnectTargets();
+  }
+
+  function refreshConnectTargets() {
+    connectTarget.replaceChildren(new Option("(choose)", ""));
+    const src = selectNode.value;
+    cy.nodes().forEach((n) => {
+      if (n.id() !== src && n.id() !== CLIENTS) connectTarget.add(new Option(n.id(), n.id()));
+    });
+  }
+
+  cy.on("tap", "node", (evt) => {
+    const id = evt.target.id();
+    if (connectMode) {
+      if (!connectSource) {
+        connectSource = id;
+        evt.target.addClass("connect-source");
+        setStatus("Now click the component " + id + " should connect to (Esc to stop).");
+      } else {
+        const src = connectSource;
+        cy.nodes().removeClass("connect-source");
+        connectSource = null;
+        connect(src, id);
+      }
+      return;
+    }
+    select(id);
+  });
+  cy.on("tap", "edge", (evt) => {
+    selectedId = null;
+    setStatus("Connection " + evt.target.data("path") + " selected: press Delete to remove it.");
+  });
+  cy.on("tap", (evt) => {
+    if (evt.target === cy) {
+      selectedId = null;
+      selectNode.value = "";
+      if (connectSource) { cy.nodes().removeClass("connect-source"); connectSource = null; }
+    }
+  });
+
+  function setConnectMode(on) {
+    connectMode = on;
+    connectSource = null;
+    cy.nodes().removeClass("connect-source");
+    connectModeBtn.setAttribute("aria-pressed", on ? "true" : "false");
+    document.getElementById("canvas").classList.toggle("connecting", on);
+    setStatus(on ? "Connect: click the source component, then the target." : "");
+  }
+
+  // --- toolbar -------------------------------------------------------------------------
+
+  root.querySelectorAll("[data-add]").forEach((b) => b.addEventListener("click", () => addComponent(b.dataset.add)));
+  root.querySelectorAll("[data-section]").forEach((b) => b.addEventListener("click", () => openInspector(b.dataset.section)));
+  connectModeBtn.addEventListener("click", () => setConnectMode(!connectMode));
+  document.getElementById("duplicate-btn").addEventListener("click", duplicateSelection);
+  document.getElementById("delete-btn").addEventListener("click", deleteSelection);
+  undoBtn.addEventListener("click", undo);
+  redoBtn.addEventListener("click", redo);
+  document.getElementById("fit-btn").addEventListener("click", fitView);
+  document.getElementById("tidy-btn").addEventListener("click", tidy);
+  selectNode.addEventListener("change", () => select(selectNode.value || null));
+  document.getElementById("connect-btn").addEventListener("click", () => {
+    const src = selectNode.value;
+    const tgt = connectTarget.value;
+    if (!src || !tgt) { setStatus("Choose the selected component and what to connect it to.", true); return; }
+    connect(src, tgt);
+  });
+
+  document.addEventListener("keydown", (e) => {
+    const t = e.target;
+    const typing = t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
+    if (typing) return;  // the text fields keep their own undo and delete
+    const mod = e.ctrlKey || e.metaKey;
+    if (mod && (e.key === "z" || e.key === "Z")) {
+      e.preventDefault();
+      if (e.shiftKey) redo(); else undo();
+    } else if (mod && (e.key === "y" || e.key === "Y")) {
+      e.preventDefault(); redo();
+    } else if (mod && (e.key === "d" || e.key === "D")) {
+      e.preventDefault(); duplicateSelection();
+    } else if (e.key === "Delete" || e.key === "Backspace") {
+      if (!cy.$(":selected").empty()) { e.preventDefault(); deleteSelection(); }
+    } else if (e.key === "Escape" && connectMode) {
+      setConnectMode(false);
+    }
+  });
+
+  // The inspector applied a change: take the new text it sends back.
+  document.body.addEventListener("htmx:afterSettle", () => {
+    const el = document.getElementById("inspector-result");
+    if (!el || el.dataset.done) return;
+    el.dataset.done = "1";
+    const text = JSON.parse(el.textContent);
+    if (text === state.text) return;
+    pushUndo(state.text);
+    loadText(text);
+  });
+
+  // --- the estimate panel ---------------------------------------------------------
+
+  function fmt(x, digits) {
+    if (x === null || x === undefined) return "—";
+    const d = digits === undefined ? (Math.abs(x) >= 100 ? 0 : Math.abs(x) >= 10 ? 1 : 2) : digits;
+    return Number(x).toLocaleString("en-US", { maximumFractionDigits: d });
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v; else node.setAttribute(k, v);
+    }
+    for (const c of children) if (c !== null && c !== undefined) node.append(c);
+    return node;
+  }
+
+  function renderEstimate() {
+    const est = state.estimate;
+    if (!est) {
+      estimateEl.replaceChildren(el("p", { class: "muted" },
+        state.valid ? "No estimate." : "The estimate appears when the document is valid."));
+      return;
+    }
+    const parts = [];
+    const lat = est.latency_ms;
+    const b = est.bottleneck;
+    parts.push(el("div", { class: "summary" },
+      el("div", {}, el("b", {}, fmt(est.rps) + " req/s"), el("span", {}, "offered load")),
+      el("div", {}, el("b", {}, lat ? fmt(lat.mean) + " ms" : "unbounded"), el("span", {}, "mean latency, end to end")),
+      el("div", {}, el("b", {}, b && b.capacity_rps ? "≈ " + fmt(b.capacity_rps, 0) + " req/s" : "—"), el("span", {}, "where the bottleneck saturates")),
+      el("div", {}, el("b", {}, "$" + fmt(est.cost_per_hour, 2) + "/h"), el("span", {}, "cost"))));
+    if (b) {
+      const calm = b.utilization < 0.7;
+      parts.push(el("div", { class: "bottleneck-box" + (calm ? " calm" : ""), id: "bottleneck", role: "status" },
+        el("p", {}, el("strong", {}, (calm ? "Busiest: " : "Bottleneck: ") + b.component +
+          (b.node ? " (" + b.node + ")" : "") + " at " + Math.round(b.utilization * 100) + "%")),
+        el("p", {}, b.why),
+        el("p", {}, el("strong", {}, "Advice: "), b.advice)));
+    }
+    const rows = Object.entries(est.components).map(([id, c]) => el("tr", { class: b && b.component === id ? "is-bottleneck" : "" },
+      el("td", {}, id),
+      el("td", {}, TYPE_NAMES[c.type] || c.type),
+      el("td", { class: "num" }, c.reached ? fmt(c.offered_rps) : "not reached"),
+      el("td", { class: "num" }, c.peak_utilization === null ? "—" :
+        el("span", {}, el("span", { class: "ubar lvl-" + c.level }, el("i", { style: "width:" + Math.min(100, Math.round(c.peak_utilization * 100)) + "%" })),
+          Math.round(c.peak_utilization * 100) + "%")),
+      el("td", { class: "num" }, c.latency_ms ? (c.latency_ms.mean === null ? "∞" : fmt(c.latency_ms.mean)) : "—"),
+      el("td", { class: "num" }, c.hit_ratio !== undefined ? Math.round(c.hit_ratio * 100) + "% hits" : ""),
+      el("td", { class: "num" }, "$" + fmt(c.cost_per_hour, 2))));
+    parts.push(el("table", { class: "estimate-table" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Component"), el("th", {}, "Type"),
+        el("th", { class: "num" }, "Load (req/s)"), el("th", { class: "num" }, "Busy"),
+        el("th", { class: "num" }, "Latency (ms)"), el("th", { class: "num" }, "Cache"),
+        el("th", { class: "num" }, "Cost"))),
+      el("tbody", {}, ...rows)));
+    if (est.notes && est.notes.length) parts.push(el("ul", { class: "notes" }, ...est.notes.map((n) => el("li", {}, n))));
+    parts.push(el("details", {}, el("summary", {}, "How this is estimated"),
+      el("ul", {}, ...est.assumptions.map((a) => el("li", {}, a)))));
+    estimateEl.replaceChildren(...parts);
+  }
+
+  // --- exports ----------------------------------------------------------------------
+
+  function slug() {
+    return (root.dataset.name || "scenario").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "") || "scenario";
+  }
+
+  function download(name, href) {
+    const a = document.createElement("a");
+    a.href = href;
+    a.download = name;
+    document.body.append(a);
+    a.click();
+    a.remove();
+  }
+
+  function downloadText(name, text, type) {
+    const url = URL.createObjectURL(new Blob([text], { type }));
+    download(name, url);
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+
+  document.querySelectorAll("[data-export]").forEach((b) => b.addEventListener("click", () => {
+    const kind = b.dataset.export;
+    if (kind === "yaml") downloadText(slug() + ".yaml", textarea.value, "application/yaml");
+    else if (kind === "json") {
+      if (!state.tree) { setStatus("The document cannot be read: nothing to export as JSON.", true); return; }
+      downloadText(slug() + ".json", JSON.stringify(state.tree, null, 2) + "\n", "application/json");
+    } else if (kind === "mermaid") downloadText(slug() + ".mmd", state.mermaid, "text/plain");
+    else if (kind === "png") download(slug() + ".png", cy.png({ full: true, scale: 2, bg: "#ffffff" }));
+  }));
+
+  // --- start -----------------------------------------------------------------------
+
+  updateUndoButtons();
+  if (Object.keys(positions).length) layoutInput.value = JSON.stringify({ positions });
+  window.scaleboardDesigner = { cy, state: () => state, positions: () => positions };
+  send({ text: textarea.value }).then(({ data }) => {
+    adopt(data);
+    if (Object.keys(positions).length) fitView();
+    root.dataset.ready = "1";
+  }).catch((e) => setStatus("Could not read the document: " + e.message, true));
+})();

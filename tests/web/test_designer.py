@@ -1,0 +1,356 @@
+"""The designer's endpoints: the canvas round trip, the inspector, saved positions.
+
+Reliability rows 2, 3, 5 and 7 for the new routes: login required, another user's
+scenario is a 404 with nothing changed, CSRF enforced, and bad documents get their
+errors named by field path (never a 500, never a save).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+from django.test import Client
+from django.urls import reverse
+
+from dashboard.scenarios.models import ScenarioVersion
+from tests.web.factories import SMALL_DOC, make_scenario
+
+WEB_TIER = """\
+scaleboard: 1
+name: Web tier
+workload: {target: lb, rps: 600, read_ratio: 0.9}
+network: {hop_ms: 0.5}
+components:
+  lb: {type: load_balancer, targets: [web]}
+  web:
+    type: service
+    instances: 3
+    cores: 4
+    work_ms: {dist: exponential, mean: 8}
+    calls: [db]
+  db:
+    type: database
+    primary: {cores: 8, read_ms: {dist: exponential, mean: 4}, write_ms: 12}
+"""
+
+
+@pytest.fixture
+def client_alice(alice):
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def scenario(alice):
+    return make_scenario(alice, WEB_TIER)
+
+
+def _apply(client, scenario, body, **kw):
+    return client.post(
+        reverse("designer_apply", args=[scenario.pk]),
+        data=json.dumps(body) if not isinstance(body, (bytes, str)) else body,
+        content_type="application/json",
+        **kw,
+    )
+
+
+@pytest.mark.django_db
+def test_apply_text_returns_graph_estimate_and_mermaid(client_alice, scenario):
+    response = _apply(client_alice, scenario, {"text": WEB_TIER})
+    assert response.status_code == 200
+    data = response.json()
+    assert data["valid"] is True and data["errors"] == []
+    ids = {n["id"]: n["type"] for n in data["graph"]["nodes"]}
+    assert ids == {
+        "__clients__": "clients",
+        "lb": "load_balancer",
+        "web": "service",
+        "db": "database",
+    }
+    kinds = {(e["source"], e["target"], e["kind"]) for e in data["graph"]["edges"]}
+    assert kinds == {
+        ("__clients__", "lb", "workload"),
+        ("lb", "web", "targets"),
+        ("web", "db", "calls"),
+    }
+    est = data["estimate"]
+    assert est["label"].startswith("Estimate")
+    assert est["components"]["web"]["utilization"] == pytest.approx(0.4)
+    assert est["bottleneck"]["component"] == "web"
+    assert (
+        "graph TB" in data["mermaid"]
+        and "c_lb -->|Distribute| c_web" in data["mermaid"]
+    )
+
+
+@pytest.mark.django_db
+def test_apply_tree_writes_yaml_that_parses_back_to_the_same_tree(
+    client_alice, scenario
+):
+    tree = yaml.safe_load(WEB_TIER)
+    tree["components"]["cache"] = {
+        "type": "cache",
+        "backing": "db",
+        "capacity_keys": 5000,
+    }
+    tree["components"]["web"]["calls"] = ["cache"]
+    response = _apply(client_alice, scenario, {"tree": tree})
+    data = response.json()
+    assert response.status_code == 200 and data["valid"], data["errors"]
+    assert yaml.safe_load(data["text"]) == tree
+    assert data["tree"] == tree
+    # And the text round trip is stable: applying the text gives the same text.
+    again = _apply(client_alice, scenario, {"tree": data["tree"]}).json()
+    assert again["text"] == data["text"]
+    assert "cache" in data["estimate"]["components"]
+    assert scenario.versions.count() == 1  # a preview: nothing saved
+
+
+@pytest.mark.django_db
+def test_apply_reports_field_errors_inline_and_saves_nothing(client_alice, scenario):
+    bad = WEB_TIER.replace("instances: 3", "instances: 0")
+    response = _apply(client_alice, scenario, {"text": bad})
+    assert response.status_code == 200
+    data = response.json()
+    assert data["valid"] is False and data["estimate"] is None
+    assert {
+        "path": "components.web.instances",
+        "message": "must be >= 1 (got 0)",
+    } in data["errors"]
+    # The canvas still gets the (invalid) document's graph.
+    assert {n["id"] for n in data["graph"]["nodes"]} >= {"lb", "web", "db"}
+    assert scenario.versions.count() == 1
+
+
+BAD_DOCUMENTS = {
+    "over 1 MB": "scaleboard: 1\n# " + "x" * 1_100_000 + "\n",
+    "deep nesting": "a: " + "[" * 5000 + "]" * 5000,
+    "10k components": "scaleboard: 1\nworkload: {target: c0, rps: 1}\ncomponents:\n"
+    + "".join(f"  c{i}: {{type: service}}\n" for i in range(10_000)),
+    "negative rate": WEB_TIER.replace("rps: 600", "rps: -5"),
+    "NaN rate": WEB_TIER.replace("rps: 600", "rps: .nan"),
+    "unknown field": WEB_TIER.replace("cores: 4", "cores: 4\n    corez: 5"),
+    "cycle": WEB_TIER.replace("calls: [db]", "calls: [web]"),
+    "missing backing": WEB_TIER + "  cache: {type: cache, backing: nowhere}\n",
+    "not a mapping": "- 1\n- 2\n",
+    "YAML bomb": "a: &a [1,1,1,1,1,1,1,1,1]\n"
+    + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},"
+        f"*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n"
+        for i in range(8)
+    ),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", list(BAD_DOCUMENTS))
+def test_bad_documents_get_named_errors_never_a_500(client_alice, scenario, name):
+    text = BAD_DOCUMENTS[name]
+    response = _apply(client_alice, scenario, {"text": text})
+    assert response.status_code in (200, 400), response.status_code
+    data = response.json()
+    if response.status_code == 200:
+        assert data["valid"] is False
+        assert data["errors"] and all(
+            e["path"] and e["message"] for e in data["errors"]
+        )
+    else:
+        assert data["error"]
+    # The inspector answers too, and changes nothing.
+    inspect = client_alice.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {"document": text, "subject": "web", "apply": "1", "instances": "2"},
+    )
+    assert inspect.status_code == 200
+    assert b"inspector-result" not in inspect.content or name in (
+        "unknown field",
+        "cycle",
+        "missing backing",
+        "negative rate",
+        "NaN rate",
+    )
+    assert scenario.versions.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        json.dumps({"tree": [1, 2]}),
+        json.dumps({"text": 5}),
+        json.dumps({}),
+        "{" * 100 + "}" * 100,
+        b"\xff\xfe",
+    ],
+)
+def test_requests_that_are_not_documents_are_400(client_alice, scenario, body):
+    response = _apply(client_alice, scenario, body)
+    assert response.status_code == 400
+    assert "error" in response.json()
+
+
+@pytest.mark.django_db
+def test_designer_routes_need_login_ownership_and_csrf(scenario, mallory, alice):
+    for name in ("designer_apply", "designer_inspect"):
+        url = reverse(name, args=[scenario.pk])
+        anonymous = Client().post(url, {"document": WEB_TIER})
+        assert anonymous.status_code == 302
+        assert anonymous["Location"].startswith(reverse("login"))
+        intruder = Client()
+        intruder.force_login(mallory)
+        assert intruder.post(url, {"document": WEB_TIER}).status_code == 404
+        assert intruder.get(url).status_code in (404, 405)
+        strict = Client(enforce_csrf_checks=True)
+        strict.force_login(alice)
+        assert strict.post(url, {"document": WEB_TIER}).status_code == 403
+    assert scenario.versions.count() == 1
+
+
+@pytest.mark.django_db
+def test_inspector_shows_schema_fields_with_units_defaults_and_help(
+    client_alice, scenario
+):
+    response = client_alice.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {"document": WEB_TIER, "subject": "web"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="inspector"' in html
+    assert re.search(r'<label for="insp-instances">Instances', html)
+    assert 'value="3"' in html  # the current value
+    assert "horizontal scaling" in html  # help text from the schema
+    assert 'placeholder="default 1.0"' in html or 'placeholder="default 1"' in html
+    assert 'Work <span class="unit">(ms)</span>' in html
+    assert 'name="work_ms.mean" value="8"' in html.replace("\n", " ") or re.search(
+        r'name="work_ms\.mean"\s+value="8"', html
+    )
+
+
+@pytest.mark.django_db
+def test_inspector_refuses_a_bad_value_inline_and_changes_nothing(
+    client_alice, scenario
+):
+    response = client_alice.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {"document": WEB_TIER, "subject": "web", "apply": "1", "instances": "0"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "components.web.instances: must be &gt;= 1 (got 0)" in html
+    assert "Not applied" in html
+    assert "inspector-result" not in html
+    assert scenario.versions.count() == 1
+
+
+@pytest.mark.django_db
+def test_inspector_applies_a_good_value_and_returns_the_new_text(
+    client_alice, scenario
+):
+    response = client_alice.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {
+            "document": WEB_TIER,
+            "subject": "web",
+            "apply": "1",
+            "instances": "5",
+            "cores": "4",
+            "work_ms.dist": "exponential",
+            "work_ms.mean": "8",
+            "calls": "db",
+        },
+    )
+    html = response.content.decode()
+    match = re.search(
+        r'<script id="inspector-result" type="application/json">(.*?)</script>', html
+    )
+    assert match, html[:2000]
+    text = json.loads(match.group(1))
+    tree = yaml.safe_load(text)
+    assert tree["components"]["web"]["instances"] == 5
+    assert tree["components"]["web"]["work_ms"] == {"dist": "exponential", "mean": 8}
+    assert tree["components"]["db"] == yaml.safe_load(WEB_TIER)["components"]["db"]
+    assert scenario.versions.count() == 1  # applying is not saving
+
+
+@pytest.mark.django_db
+def test_workload_panel_edits_rate_and_phases(client_alice, scenario):
+    url = reverse("designer_inspect", args=[scenario.pk])
+    form = client_alice.post(url, {"document": WEB_TIER, "subject": "workload"})
+    assert b"Phases" in form.content and b"Read ratio" in form.content
+    response = client_alice.post(
+        url,
+        {
+            "document": WEB_TIER,
+            "subject": "workload",
+            "apply": "1",
+            "target": "lb",
+            "rps": "900",
+            "read_ratio": "0.8",
+            "phases.__rows": "0",
+            "phases.0.at_s": "30",
+            "phases.0.rps": "4000",
+        },
+    )
+    html = response.content.decode()
+    match = re.search(
+        r'<script id="inspector-result" type="application/json">(.*?)</script>', html
+    )
+    assert match, html[:3000]
+    workload = yaml.safe_load(json.loads(match.group(1)))["workload"]
+    assert workload["rps"] == 900 and workload["read_ratio"] == 0.8
+    assert workload["phases"] == [{"at_s": 30, "rps": 4000}]
+
+
+@pytest.mark.django_db
+def test_inspector_for_an_unknown_component_says_so(client_alice, scenario):
+    response = client_alice.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {"document": WEB_TIER, "subject": "nope"},
+    )
+    assert response.status_code == 200
+    assert b"There is no component named" in response.content
+
+
+@pytest.mark.django_db
+def test_saving_keeps_node_positions_with_the_version(client_alice, scenario):
+    layout = {"positions": {"lb": {"x": 10, "y": 20.5}, "web": {"x": 250, "y": 20}}}
+    client_alice.post(
+        reverse("scenario_detail", args=[scenario.pk]),
+        {"document": WEB_TIER, "message": "moved", "layout": json.dumps(layout)},
+    )
+    version = ScenarioVersion.objects.get(scenario=scenario, number=2)
+    assert version.layout == {
+        "positions": {"lb": {"x": 10.0, "y": 20.5}, "web": {"x": 250.0, "y": 20.0}}
+    }
+    page = client_alice.get(reverse("scenario_detail", args=[scenario.pk]))
+    assert b'id="designer-layout"' in page.content and b"250.0" in page.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "nonsense",
+        json.dumps({"positions": {"lb": {"x": "1", "y": 2}}}),
+        json.dumps({"positions": {"lb": {"x": 1e308 * 10, "y": 2}}}).replace(
+            "Infinity", "1e999"
+        ),
+        json.dumps([1]),
+        "[" * 50,
+    ],
+)
+def test_malformed_layouts_are_dropped_not_errors(client_alice, scenario, raw):
+    response = client_alice.post(
+        reverse("scenario_detail", args=[scenario.pk]),
+        {"document": SMALL_DOC, "layout": raw},
+    )
+    assert response.status_code == 302
+    assert scenario.versions.get(number=2).layout == {}
