@@ -18,32 +18,25 @@ memory (RSS of a child process) of a 100k- and a 10M-request run, and the whole
 from __future__ import annotations
 
 import argparse
-import heapq
 import json
 import os
-import random
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
 from pathlib import Path
 
 import simpy
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from baselines import MM4, NET, heapq_mm4, heapq_network, simpy_mm4, simpy_network  # noqa: E402
 
 import simengine  # noqa: E402
-
-# Reference models -------------------------------------------------------------------
-# M/M/4: arrival rate 3.2/s, exponential work mean 1 s per core -> 80% utilization.
-MM4 = {"rate": 3.2, "cores": 4, "mean_s": 1.0}
-# Network: 900 rps -> round robin over 3 servers x 4 cores (work mean 10 ms: 75%)
-# -> database 8 cores (query mean 5 ms: 56%).
-NET = {"rate": 900.0, "servers": 3, "cores": 4, "web_s": 0.010, "db_cores": 8,
-       "db_s": 0.005}  # fmt: skip
 
 
 def mm4_document(requests: int) -> simengine.Document:
@@ -100,152 +93,6 @@ def network_document(
 def run_engine(doc: simengine.Document) -> int:
     report = simengine.run_replication(doc, seed=1)
     return report["requests"]["completed"]
-
-
-# Baseline (a): idiomatic SimPy -------------------------------------------------------
-def simpy_mm4(requests: int, seed: int = 1) -> int:
-    rnd = random.Random(seed)
-    env = simpy.Environment()
-    server = simpy.Resource(env, capacity=MM4["cores"])
-    latencies: list[float] = []
-
-    def request(env: simpy.Environment):
-        t0 = env.now
-        with server.request() as req:
-            yield req
-            yield env.timeout(rnd.expovariate(1 / MM4["mean_s"]))
-        latencies.append(env.now - t0)
-
-    def source(env: simpy.Environment):
-        while True:
-            yield env.timeout(rnd.expovariate(MM4["rate"]))
-            env.process(request(env))
-
-    env.process(source(env))
-    env.run(until=requests / MM4["rate"])
-    return len(latencies)
-
-
-def simpy_network(requests: int, seed: int = 1) -> int:
-    rnd = random.Random(seed)
-    env = simpy.Environment()
-    servers = [
-        simpy.Resource(env, capacity=NET["cores"]) for _ in range(NET["servers"])
-    ]
-    db = simpy.Resource(env, capacity=NET["db_cores"])
-    latencies: list[float] = []
-    rr = [0]
-
-    def request(env: simpy.Environment):
-        t0 = env.now
-        server = servers[rr[0] % len(servers)]
-        rr[0] += 1
-        with server.request() as req:
-            yield req
-            yield env.timeout(rnd.expovariate(1 / NET["web_s"]))
-        with db.request() as req:
-            yield req
-            yield env.timeout(rnd.expovariate(1 / NET["db_s"]))
-        latencies.append(env.now - t0)
-
-    def source(env: simpy.Environment):
-        while True:
-            yield env.timeout(rnd.expovariate(NET["rate"]))
-            env.process(request(env))
-
-    env.process(source(env))
-    env.run(until=requests / NET["rate"])
-    return len(latencies)
-
-
-# Baseline (b): a minimal heapq event loop -------------------------------------------
-def heapq_mm4(requests: int, seed: int = 1) -> int:
-    rnd = random.Random(seed)
-    expo = rnd.expovariate
-    rate, cores, mu = MM4["rate"], MM4["cores"], 1 / MM4["mean_s"]
-    horizon = requests / rate
-    heap: list = [(expo(rate), 0, 0, 0.0)]  # (time, seq, kind, arrival time)
-    seq = 1
-    busy = 0
-    queue: deque[float] = deque()
-    done = 0
-    total = 0.0
-    while heap:
-        t, _, kind, t0 = heapq.heappop(heap)
-        if t > horizon:
-            break
-        if kind == 0:  # arrival
-            heapq.heappush(heap, (t + expo(rate), seq, 0, 0.0))
-            seq += 1
-            if busy < cores:
-                busy += 1
-                heapq.heappush(heap, (t + expo(mu), seq, 1, t))
-                seq += 1
-            else:
-                queue.append(t)
-        else:  # departure
-            done += 1
-            total += t - t0
-            if queue:
-                heapq.heappush(heap, (t + expo(mu), seq, 1, queue.popleft()))
-                seq += 1
-            else:
-                busy -= 1
-    return done
-
-
-def heapq_network(requests: int, seed: int = 1) -> int:
-    rnd = random.Random(seed)
-    expo = rnd.expovariate
-    rate = NET["rate"]
-    n, cores = NET["servers"], NET["cores"]
-    mu_web, mu_db, db_cores = 1 / NET["web_s"], 1 / NET["db_s"], NET["db_cores"]
-    horizon = requests / rate
-    heap: list = [(expo(rate), 0, 0, 0, 0.0)]  # (time, seq, kind, server, t0)
-    seq = 1
-    busy = [0] * n
-    queues = [deque() for _ in range(n)]
-    db_busy = 0
-    db_queue: deque[float] = deque()
-    rr = 0
-    done = 0
-    total = 0.0
-    while heap:
-        t, _, kind, s, t0 = heapq.heappop(heap)
-        if t > horizon:
-            break
-        if kind == 0:  # client arrival -> server rr
-            heapq.heappush(heap, (t + expo(rate), seq, 0, 0, 0.0))
-            seq += 1
-            s = rr
-            rr = (rr + 1) % n
-            if busy[s] < cores:
-                busy[s] += 1
-                heapq.heappush(heap, (t + expo(mu_web), seq, 1, s, t))
-                seq += 1
-            else:
-                queues[s].append(t)
-        elif kind == 1:  # server done -> database
-            if queues[s]:
-                heapq.heappush(heap, (t + expo(mu_web), seq, 1, s, queues[s].popleft()))
-                seq += 1
-            else:
-                busy[s] -= 1
-            if db_busy < db_cores:
-                db_busy += 1
-                heapq.heappush(heap, (t + expo(mu_db), seq, 2, 0, t0))
-                seq += 1
-            else:
-                db_queue.append(t0)
-        else:  # database done -> reply
-            done += 1
-            total += t - t0
-            if db_queue:
-                heapq.heappush(heap, (t + expo(mu_db), seq, 2, 0, db_queue.popleft()))
-                seq += 1
-            else:
-                db_busy -= 1
-    return done
 
 
 # Measurements -----------------------------------------------------------------------
@@ -345,30 +192,42 @@ def memory(small: int, large: int) -> None:
     print(f"ratio {out[large] / out[small]:.2f}x (target <= 1.2x)")
 
 
+def _child(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run a command; return its (CPU seconds, wall seconds)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall
+
+
 def command_path(requests: int, repeats: int) -> None:
     print(
-        f"\n== the whole `python -m simengine run` path, network, {requests:,} requests =="
+        f"\n== whole commands (process start, imports, parse, run, output), "
+        f"network, {requests:,} requests =="
     )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    base = str(Path(__file__).resolve().parent / "baselines.py")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "network.json"
         path.write_text(json.dumps(network_document(requests)))
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        runs = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "simengine", "run", str(path), "--json"],
-                check=True, capture_output=True, env=env,
-            )  # fmt: skip
-            runs.append(time.perf_counter() - t0)
-    cmd = statistics.median(runs)
-    hq = statistics.median(timed(heapq_network, requests)[0] for _ in range(repeats))
-    sp = statistics.median(timed(simpy_network, requests)[0] for _ in range(repeats))
+        commands = {
+            "engine": [sys.executable, "-m", "simengine", "run", str(path), "--json"],
+            "simpy": [sys.executable, base, "simpy", str(requests)],
+            "heapq": [sys.executable, base, "heapq", str(requests)],
+        }  # fmt: skip
+        cpu = {}
+        for name, cmd in commands.items():
+            runs = [_child(cmd, env) for _ in range(repeats)]
+            cpu[name] = statistics.median(r[0] for r in runs)
+            wall = statistics.median(r[1] for r in runs)
+            print(f"{name:<8} CPU {cpu[name]:6.2f} s   wall {wall:6.2f} s")
     print(
-        f"command {cmd:.2f} s (process start, imports, parse, run, JSON report); "
-        f"heapq loop {hq:.2f} s; idiomatic SimPy {sp:.2f} s"
+        f"simpy/engine {cpu['simpy'] / cpu['engine']:.2f}x   "
+        f"engine/heapq {cpu['engine'] / cpu['heapq']:.2f}x"
     )
-    print(f"command/heapq {cmd / hq:.2f}x   simpy/command {sp / cmd:.2f}x")
 
 
 def main() -> None:
