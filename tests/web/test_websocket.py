@@ -13,7 +13,7 @@ from django.test import Client
 from dashboard.asgi import application
 from dashboard.runs import services
 from dashboard.runs.models import Run
-from tests.web.factories import make_run, make_scenario
+from tests.web.factories import SMALL_DOC, make_run, make_scenario
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
 
@@ -121,3 +121,37 @@ def test_a_late_viewer_gets_the_stored_snapshots_after_its_last_seq(alice, monke
     assert [s["seq"] for s in backlog["items"]] == list(range(5, run.last_seq + 1))
     assert status["status"] == "succeeded"
     assert [s["seq"] for s in resync["items"]] == [run.last_seq - 1, run.last_seq]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_viewer_that_never_reads_does_not_hold_up_the_run(alice, monkeypatch):
+    """Reliability row 12: 1000+ snapshots to a silent viewer; the run finishes and the
+    viewer can tell from sequence numbers what it missed, then resync from storage."""
+    monkeypatch.setattr("dashboard.runs.services._enqueue", lambda run_id: None)
+    doc = SMALL_DOC.replace("duration_s: 20", "duration_s: 1200")
+    run = make_run(alice, make_scenario(alice), text=doc)
+    cookie = _cookie_for(alice)
+
+    async def scenario():
+        silent = _communicator(run.pk, cookie=cookie)
+        connected, _ = await silent.connect(timeout=5)
+        assert connected
+        status = await database_sync_to_async(services.run_execute)(run_id=run.pk)
+        seqs, final = [], None
+        while final is None:
+            message = await silent.receive_json_from(timeout=10)
+            if message["type"] == "snapshots":
+                seqs.extend(item["seq"] for item in message["items"])
+            elif message["status"] in Run.FINAL:
+                final = message["status"]
+        await silent.send_json_to({"type": "resync", "after": -1})
+        backlog = await silent.receive_json_from(timeout=10)
+        await silent.disconnect()
+        return status, seqs, final, [item["seq"] for item in backlog["items"]]
+
+    status, seqs, final, resynced = asyncio.run(scenario())
+    run.refresh_from_db()
+    assert status == final == Run.Status.SUCCEEDED
+    assert run.last_seq + 1 >= 1000
+    assert seqs == sorted(set(seqs))  # in order, no duplicates: gaps are detectable
+    assert resynced == list(range(run.last_seq + 1))
