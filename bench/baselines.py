@@ -2,7 +2,8 @@
 
 (a) idiomatic SimPy: one process per request, ``simpy.Resource`` per server;
 (b) a minimal heapq event loop: the pure-Python floor.
-Both draw variates with the standard library's ``random.expovariate``.
+Both draw variates with the standard library's ``random.expovariate`` and keep every
+request's latency in a list (the engine computes percentiles; so must they).
 
     python bench/baselines.py simpy|heapq REQUESTS   # the network model, as a command
 """
@@ -92,7 +93,7 @@ def heapq_mm4(requests: int, seed: int = 1) -> int:
     busy = 0
     queue: deque[float] = deque()
     done = 0
-    total = 0.0
+    latencies: list[float] = []  # like the SimPy baseline: for percentiles
     while heap:
         t, _, kind, t0 = heapq.heappop(heap)
         if t > horizon:
@@ -108,7 +109,7 @@ def heapq_mm4(requests: int, seed: int = 1) -> int:
                 queue.append(t)
         else:  # departure
             done += 1
-            total += t - t0
+            latencies.append(t - t0)
             if queue:
                 heapq.heappush(heap, (t + expo(mu), seq, 1, queue.popleft()))
                 seq += 1
@@ -132,7 +133,7 @@ def heapq_network(requests: int, seed: int = 1) -> int:
     db_queue: deque[float] = deque()
     rr = 0
     done = 0
-    total = 0.0
+    latencies: list[float] = []  # like the SimPy baseline: for percentiles
     while heap:
         t, _, kind, s, t0 = heapq.heappop(heap)
         if t > horizon:
@@ -162,7 +163,7 @@ def heapq_network(requests: int, seed: int = 1) -> int:
                 db_queue.append(t0)
         else:  # database done -> reply
             done += 1
-            total += t - t0
+            latencies.append(t - t0)
             if db_queue:
                 heapq.heappush(heap, (t + expo(mu_db), seq, 2, 0, db_queue.popleft()))
                 seq += 1

@@ -113,10 +113,10 @@ class ClientRequest:
         "is_read",
         "key",
         "pending",
-        "src",
         "t0",
     )
     _ok = True
+    src: Source  # a class attribute of the per-run subclass
 
     def resume(self, status: int) -> None:
         src = self.src
@@ -154,17 +154,9 @@ class TimedRequest(ClientRequest):
 class Visit:
     """A request at a station: waiting, in service, or waiting on its calls."""
 
-    __slots__ = (
-        "callbacks",
-        "epoch",
-        "inst",
-        "parent",
-        "pending",
-        "req",
-        "step",
-        "t_arr",
-    )
+    __slots__ = ("callbacks", "epoch", "parent", "pending", "req", "step", "t_arr")
     _ok = True
+    inst: Instance  # a class attribute of the per-instance subclass
 
     def resume(self, status: int) -> None:
         """The CPU work is done (status OK) or a dependency answered."""
@@ -277,8 +269,8 @@ class Instance:
         "stretch",
         "uid",
         "up",
+        "visit_class",
         "work_read",
-        "work_sum",
         "work_write",
     )
 
@@ -316,7 +308,6 @@ class Instance:
         self.last = 0.0
         self.busy_area = 0.0
         self.n_area = 0.0
-        self.work_sum = 0.0
         self.read_work = 0.0
         self.completions = 0
         self.rejected = 0
@@ -329,6 +320,9 @@ class Instance:
         self.sessions: set[int] | None = set() if stateful else None
         self.sessions_lost = 0
         self._done = (self._finish,)
+        # a Visit class per instance: ``inst`` is a class attribute, not a store per
+        # request (the hot path)
+        self.visit_class = type("Visit", (Visit,), {"__slots__": (), "inst": self})
 
     def call(self, req: Any, parent: Any) -> None:
         # The hot path: written out in full (no helper calls) on purpose.
@@ -338,10 +332,9 @@ class Instance:
         busy = self.busy
         if busy < self.cores:
             now = self.env._now
-            v = Visit()
+            v = self.visit_class()
             v.req = req
             v.parent = parent
-            v.inst = self
             v.t_arr = now
             v.epoch = self.epoch
             dt = now - self.last
@@ -357,7 +350,6 @@ class Instance:
                 self.read_work += t
             else:
                 t = self.work_write() * self.stretch[busy]
-            self.work_sum += t
             v.callbacks = self._done
             heappush(self._q, (now + t, _NORMAL, next(self._eid), v))
         elif len(self.queue) >= self.qlimit:
@@ -366,10 +358,9 @@ class Instance:
             return
         else:
             now = self.env._now
-            v = Visit()
+            v = self.visit_class()
             v.req = req
             v.parent = parent
-            v.inst = self
             v.t_arr = now
             v.epoch = self.epoch
             dt = now - self.last
@@ -404,7 +395,6 @@ class Instance:
                 self.read_work += t
             else:
                 t = self.work_write() * self.stretch[busy]
-            self.work_sum += t
             nxt.callbacks = self._done
             heappush(self._q, (now + t, _NORMAL, next(self._eid), nxt))
         else:
@@ -546,7 +536,6 @@ class StationComponent:
             inst.touch(now)
             c.busy += inst.busy_area
             c.n += inst.n_area
-            c.work += inst.work_sum
             c.read_work += inst.read_work
             c.completions += inst.completions
             c.errors += inst.errors
@@ -566,7 +555,6 @@ class StationComponent:
             t.busy += d_busy
             t.cap += d_cap
             t.n += d_n
-            t.work += cur.work - prev.work
             t.read_work += cur.read_work - prev.read_work
             t.completions += d_done
             t.errors += cur.errors - prev.errors
@@ -597,7 +585,8 @@ class StationComponent:
             "latency_ms": self.lat.summary_ms(),
             "rejected": int(t.rejected),
             "errors": int(t.errors),
-            "read_work_share": _ratio(t.read_work, t.work),
+            # busy core-time is all the work done (reads' work is summed as it starts)
+            "read_work_share": _ratio(t.read_work, t.busy),
         }
 
 
@@ -1050,7 +1039,9 @@ class Source:
         self.gap_rng = sim.streams.generator()
         self.gap: Callable[[], float] = repeat(0.0).__next__
         self.tick: _Tick | None = None
-        self.req_class = TimedRequest if wl.timeout_ms else ClientRequest
+        base = TimedRequest if wl.timeout_ms else ClientRequest
+        # ``src`` is a class attribute of a per-run subclass: no store per request
+        self.req_class = type(base.__name__, (base,), {"__slots__": (), "src": self})
         self.mixed = 0.0 < wl.read_ratio < 1.0
         self.all_reads = wl.read_ratio >= 1.0
         self.uniform = uniform_sampler(sim.streams.generator())
@@ -1071,6 +1062,7 @@ class Source:
         self._arrive_cb = (self._arrive,)
         self.lat = LatencyStats()
         self.lat_append = self.lat.values.append
+        self.plain = False  # no mix, clients, keys, timeouts or regions to draw
         self.finished = 0  # over all windows, warm-up included
         self.offered = 0
         self.need_clients = True
@@ -1101,7 +1093,17 @@ class Source:
         heappush(self._q, (now + self.gap(), _NORMAL, next(self._eid), tick))
         req = self.req_class()
         req.t0 = now
-        req.src = self
+        self.w_offered += 1
+        if self.plain:
+            req.is_read = self.all_reads
+            delay = self.delay
+            if delay:
+                req.pending = self.entry
+                req.callbacks = _FIRE_ENTRY
+                heappush(self._q, (now + delay, _NORMAL, next(self._eid), req))
+            else:
+                self.entry.call(req, req)
+            return
         if self.mixed:
             req.is_read = self.uniform() < self.read_ratio
         else:
@@ -1110,7 +1112,6 @@ class Source:
             req.client = self.client_of()
         if self.key_of is not None:
             req.key = self.key_of()
-        self.w_offered += 1
         if self.sweep is not None:
             req.done = False
             self.sweep.append(req)
@@ -1268,6 +1269,13 @@ class Sim:
                 src.region_bounds = bounds
             else:
                 src.delay = bounds[0][1]
+        src.plain = not (
+            src.mixed
+            or src.need_clients
+            or src.key_of is not None
+            or src.sweep is not None
+            or src.region_bounds
+        )
 
     def _part2_warnings(self) -> None:
         doc = self.doc
