@@ -1,14 +1,17 @@
 """Real Celery workers against real Redis (and PostgreSQL in CI).
 
-Reliability row 10: a run goes queued -> running -> succeeded in a worker subprocess;
+Reliability rows 10 and 11: a run goes queued -> running -> succeeded in a worker subprocess;
 a worker killed with SIGKILL mid-run never leaves its run running: another worker's
-reaper retries it (or fails it after RUN_MAX_ATTEMPTS) within 60 s.
+reaper retries it (or fails it after RUN_MAX_ATTEMPTS) within 60 s; a Redis restart
+mid-run leaves the run to finish with its stored results intact.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,7 +24,9 @@ from django.db import connection
 from dashboard.celery import app as celery_app
 from dashboard.runs.models import Run, RunSnapshot
 from dashboard.runs.services import run_create
-from tests.web.factories import SMALL_DOC, long_doc
+from dashboard.runs.tasks import run_simulation
+from tests.conftest import require
+from tests.web.factories import SMALL_DOC, long_doc, make_run
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -181,3 +186,83 @@ def test_sigkilled_worker_run_is_failed_when_out_of_attempts(
     )
     assert time.monotonic() - killed_at < 60
     assert "stopped" in _run(run.pk).error
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, to stop and start at will."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.dir = tmp_path
+        self.proc = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+def test_redis_restarted_mid_run_the_run_still_ends_with_its_results_intact(
+    redis_url, postgres, alice, tmp_path
+):
+    """Reliability row 11: the broker and channel layer go away and come back mid-run."""
+    require(
+        shutil.which("redis-server") is not None,
+        "redis-server binary (apt-get install redis-server)",
+    )
+    redis = PrivateRedis(tmp_path)
+    log = tmp_path / "worker.log"
+    worker = Worker(redis.url, log)
+    try:
+        run = make_run(alice, text=long_doc(duration_s=1500, rps=1000))
+        with celery_app.connection_for_write(redis.url) as conn:
+            run_simulation.apply_async(args=[str(run.pk)], connection=conn)
+        _wait_for(lambda: _run(run.pk).last_seq >= 2, 60, "the run to stream", log)
+        redis.stop()
+        time.sleep(2)
+        redis.start()
+        _wait_for(
+            lambda: _run(run.pk).status in Run.FINAL, 120, "the run to finish", log
+        )
+        done = _run(run.pk)
+        assert done.status == Run.Status.SUCCEEDED, done.error
+        assert done.attempts == 1
+        assert done.report["requests"]["completed"] > 0
+        assert RunSnapshot.objects.filter(run=done).count() == done.last_seq + 1
+    finally:
+        worker.stop()
+        redis.stop()
