@@ -261,16 +261,26 @@ class Cache(_Component):
     type: Literal["cache"]
     strategy: Literal[
         "cache_aside", "read_through", "write_through", "write_behind"
-    ] = "cache_aside"
-    capacity_keys: PosInt = 100_000
-    eviction: Literal["lru", "lfu", "fifo", "random"] = "lru"
-    ttl_s: PosFloat | None = None
-    invalidation: Literal["on_write", "ttl_only"] = "on_write"
-    hit_ms: Duration = 0.3
-    backing: Name
-    coalesce_misses: StrictBool = False
-    nodes: PosInt = 1
-    flush_interval_s: PosFloat = 1.0
+    ] = Field("cache_aside", description="how reads and writes use the cache")
+    capacity_keys: PosInt = Field(100_000, description="keys the cache holds")
+    eviction: Literal["lru", "lfu", "fifo", "random"] = Field(
+        "lru", description="which key leaves when full"
+    )
+    ttl_s: PosFloat | None = Field(
+        None, description="seconds from write to expiry (default: no expiry)"
+    )
+    invalidation: Literal["on_write", "ttl_only"] = Field(
+        "on_write", description="a write invalidates the key, or only TTL does"
+    )
+    hit_ms: Duration = Field(0.3, description="time of a hit, ms")
+    backing: Name = Field(description="database, service or balancer behind it")
+    coalesce_misses: StrictBool = Field(
+        False, description="concurrent misses on one key make one backing read"
+    )
+    nodes: PosInt = Field(1, description="nodes, keys spread by consistent hashing")
+    flush_interval_s: PosFloat = Field(
+        1.0, description="write_behind: seconds between flushes"
+    )
 
 
 class Primary(_Model):
@@ -289,12 +299,17 @@ class Primary(_Model):
 
 
 class Replicas(_Model):
-    count: NonNegInt = 0
-    mode: Literal["async", "semi_sync", "sync"] = "async"
-    lag_ms: Duration = Field(
-        default_factory=lambda: Distribution(dist="exponential", mean=40.0)
+    count: NonNegInt = Field(0, description="read replicas")
+    mode: Literal["async", "semi_sync", "sync"] = Field(
+        "async", description="what a write waits for"
     )
-    reads: Literal["replicas", "primary", "read_your_writes"] = "replicas"
+    lag_ms: Duration = Field(
+        default_factory=lambda: Distribution(dist="exponential", mean=40.0),
+        description="replication lag, ms",
+    )
+    reads: Literal["replicas", "primary", "read_your_writes"] = Field(
+        "replicas", description="where reads go"
+    )
 
 
 class Rebalance(_Model):
@@ -303,11 +318,15 @@ class Rebalance(_Model):
 
 
 class Shards(_Model):
-    count: PosInt = 1
-    strategy: Literal["range", "hash", "consistent_hash", "geo", "directory"] = "hash"
-    ranges: tuple[NonNegInt, ...] | None = None
-    directory_ms: NonNegFloat = 1.0
-    rebalance: Rebalance | None = None
+    count: PosInt = Field(1, description="shards, each a primary (+ replicas)")
+    strategy: Literal["range", "hash", "consistent_hash", "geo", "directory"] = Field(
+        "hash", description="how keys map to shards"
+    )
+    ranges: tuple[NonNegInt, ...] | None = Field(
+        None, description="range: upper key bounds (default: equal splits)"
+    )
+    directory_ms: NonNegFloat = Field(1.0, description="directory: lookup cost, ms")
+    rebalance: Rebalance | None = Field(None, description="add shards mid-run")
 
 
 class Failover(_Model):
@@ -319,8 +338,8 @@ class Database(_Component):
     type: Literal["database"]
     primary: Primary = Field(default_factory=Primary)
     replicas: Replicas | None = None
-    primaries: PosInt = 1
-    sync_ms: NonNegFloat = 30.0
+    primaries: PosInt = Field(1, description="> 1: multi-primary")
+    sync_ms: NonNegFloat = Field(30.0, description="multi-primary: conflict window, ms")
     shards: Shards | None = None
     failover: Failover | None = None
 
@@ -385,6 +404,7 @@ def document_schema() -> dict:
     schema = Document.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Scaleboard topology document, format 1"
+    schema["properties"]["components"]["propertyNames"] = {"pattern": ID_RE.pattern}
     return schema
 
 

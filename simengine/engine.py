@@ -841,6 +841,7 @@ class Balancer:
         )
         for t in targets:
             t.listeners.append(self)
+        self.target_uids = [inst.uid for t in targets for inst in t.instances]
         self.rebuild()
 
     def rebuild(self) -> None:
@@ -976,7 +977,7 @@ class Balancer:
             for i in range(3):
                 self.total[i] += d[i]
             sent, prev, meas = self.sent, self.sent_prev, self.sent_measured
-            for i in range(len(sent)):
+            for i in self.target_uids:
                 meas[i] += sent[i] - prev[i]
         self.sent_prev = list(self.sent)
         return {

@@ -384,3 +384,32 @@ def test_importing_simengine_does_not_import_django() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_database_primary_fault_fails_its_queries_until_it_recovers() -> None:
+    doc = simengine.parse_document(
+        {
+            "scaleboard": 1,
+            "simulation": {"duration_s": 30, "snapshot_s": 1},
+            "workload": {"target": "web", "rps": 200},
+            "components": {
+                "web": {"type": "service", "cores": 8, "work_ms": 1, "calls": ["db"]},
+                "db": {"type": "database", "primary": {"read_ms": 2, "write_ms": 4}},
+            },
+            "faults": [{"at_s": 10, "component": "db", "node": "primary", "for_s": 5}],
+        }
+    )
+    report = run_replication(doc, seed=1)
+    assert rel(report["requests"]["errors"], 200 * 5) < 0.1
+    failing = [w["t_s"] for w in report["timeline"] if w["errors"]]
+    assert min(failing) > 10 and max(failing) <= 15.5
+    # the primary's utilization counts only the time it was up
+    assert report["components"]["db"]["utilization"] > 0
+
+
+def test_a_document_round_trips_through_model_dump() -> None:
+    for path in sorted(EXAMPLES.glob("*.yaml")):
+        doc = simengine.parse_document(path.read_text())
+        again = simengine.parse_document(doc.model_dump(mode="json"))
+        assert again == doc, path
+        json.dumps(doc.model_dump(mode="json"))
