@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Run(models.Model):
@@ -44,6 +45,9 @@ class Run(models.Model):
         max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its task was last sent to the broker: a run queued for long was probably
+    # lost with the broker's memory (Redis keeps nothing on disk) and is sent again.
+    queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Written by the executing worker every RUN_HEARTBEAT_S; a stale heartbeat on a

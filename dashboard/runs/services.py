@@ -285,14 +285,14 @@ def _fail(run_id: uuid.UUID, token: uuid.UUID, message: str) -> str:
 
 
 def runs_reap_stale() -> dict[str, int]:
-    """Retry or fail running runs whose worker stopped heartbeating.
+    """Retry or fail running runs whose worker stopped heartbeating; re-send lost tasks.
 
     Every worker calls this every RUN_REAP_INTERVAL_S (see reaper.py); the run page
     calls it for the run it shows. Safe to run concurrently: every change is conditional.
     """
     now = timezone.now()
     cutoff = now - timezone.timedelta(seconds=settings.RUN_STALE_AFTER_S)
-    counts = {"retried": 0, "failed": 0}
+    counts = {"retried": 0, "failed": 0, "resent": 0}
     stale = Run.objects.filter(status=Run.Status.RUNNING, heartbeat_at__lt=cutoff)
     for run in stale.only("id", "attempts", "attempt_token"):
         same = Run.objects.filter(
@@ -300,7 +300,9 @@ def runs_reap_stale() -> dict[str, int]:
         )
         if run.attempts < settings.RUN_MAX_ATTEMPTS:
             note = f"The worker stopped during attempt {run.attempts}; retrying."
-            if same.update(status=Run.Status.QUEUED, attempt_token=None, error=note):
+            if same.update(
+                status=Run.Status.QUEUED, attempt_token=None, error=note, queued_at=now
+            ):
                 counts["retried"] += 1
                 publish.publish_status(run.pk, status=Run.Status.QUEUED, error=note)
                 _enqueue(run.pk)
@@ -312,4 +314,17 @@ def runs_reap_stale() -> dict[str, int]:
             if same.update(status=Run.Status.FAILED, finished_at=now, error=note):
                 counts["failed"] += 1
                 publish.publish_status(run.pk, status=Run.Status.FAILED, error=note)
+
+    # A queued run nobody claimed for long: its task message was probably lost (a
+    # broker restarted without persistence). Send it again; a duplicate is harmless
+    # because claiming is conditional.
+    lost_before = now - timezone.timedelta(seconds=settings.RUN_REQUEUE_AFTER_S)
+    for run_id in Run.objects.filter(
+        status=Run.Status.QUEUED, queued_at__lt=lost_before
+    ).values_list("pk", flat=True):
+        if Run.objects.filter(
+            pk=run_id, status=Run.Status.QUEUED, queued_at__lt=lost_before
+        ).update(queued_at=now):
+            counts["resent"] += 1
+            _enqueue(run_id)
     return counts

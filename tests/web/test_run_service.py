@@ -62,7 +62,7 @@ def test_stale_running_run_is_retried_then_failed_after_max_attempts(
     Run.objects.filter(pk=run.pk).update(
         heartbeat_at=old, attempts=1, attempt_token=uuid.uuid4()
     )
-    assert services.runs_reap_stale() == {"retried": 1, "failed": 0}
+    assert services.runs_reap_stale() == {"retried": 1, "failed": 0, "resent": 0}
     run.refresh_from_db()
     assert run.status == Run.Status.QUEUED and no_enqueue == [run.pk]
     Run.objects.filter(pk=run.pk).update(
@@ -71,7 +71,7 @@ def test_stale_running_run_is_retried_then_failed_after_max_attempts(
         attempts=2,
         attempt_token=uuid.uuid4(),
     )
-    assert services.runs_reap_stale() == {"retried": 0, "failed": 1}
+    assert services.runs_reap_stale() == {"retried": 0, "failed": 1, "resent": 0}
     run.refresh_from_db()
     assert run.status == Run.Status.FAILED and "stopped" in run.error
 
@@ -80,7 +80,7 @@ def test_stale_running_run_is_retried_then_failed_after_max_attempts(
 def test_fresh_heartbeat_is_not_reaped(alice):
     run = make_run(alice, status=Run.Status.RUNNING)
     Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now(), attempts=1)
-    assert services.runs_reap_stale() == {"retried": 0, "failed": 0}
+    assert services.runs_reap_stale() == {"retried": 0, "failed": 0, "resent": 0}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -131,3 +131,17 @@ def test_a_worker_whose_run_was_taken_back_stops_and_writes_nothing(alice):
     run.refresh_from_db()
     assert result["status"] == Run.Status.QUEUED == run.status
     assert run.report is None and run.finished_at is None
+
+
+@pytest.mark.django_db
+def test_a_run_queued_for_too_long_has_its_task_sent_again_once(
+    alice, settings, no_enqueue
+):
+    fresh = make_run(alice)
+    lost = make_run(alice)
+    old = timezone.now() - timezone.timedelta(seconds=settings.RUN_REQUEUE_AFTER_S + 1)
+    Run.objects.filter(pk=lost.pk).update(queued_at=old)
+    assert services.runs_reap_stale()["resent"] == 1
+    assert no_enqueue == [lost.pk]
+    assert services.runs_reap_stale()["resent"] == 0  # not again until it is old again
+    assert fresh.pk not in no_enqueue
