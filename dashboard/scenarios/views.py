@@ -15,6 +15,11 @@ from dashboard.scenarios import designer, selectors, services
 from dashboard.scenarios.models import Scenario
 
 
+def _posted_document(request: HttpRequest) -> str:
+    # Browsers submit a textarea with CRLF line breaks: store what the user saw.
+    return request.POST.get("document", "").replace("\r\n", "\n")
+
+
 def _redirect(request: HttpRequest, url: str) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(url)
@@ -75,7 +80,7 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "scenarios/detail.html",
             _editor_context(scenario, latest.document_text if latest else ""),
         )
-    text = request.POST.get("document", "")
+    text = _posted_document(request)
     message = request.POST.get("message", "").strip() or "Saved"
     layout = designer.layout_clean(request.POST.get("layout"))
     try:
@@ -104,7 +109,7 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def scenario_validate(request: HttpRequest, pk: int) -> HttpResponse:
     """htmx: validate the editor's text as the user types; nothing is saved."""
     scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
-    text = request.POST.get("document", "")
+    text = _posted_document(request)
     try:
         services.document_validate(text=text)
         errors = []
@@ -131,7 +136,7 @@ def scenario_run(request: HttpRequest, pk: int) -> HttpResponse:
         latest = selectors.scenario_version_get(scenario=scenario, number=number)
         text = latest.document_text
     else:
-        text = request.POST.get("document", "")
+        text = _posted_document(request)
         latest = scenario.latest_version
     try:
         if latest is None or latest.document_text != text:

@@ -69,7 +69,6 @@
 
   const cy = cytoscape({
     container: document.getElementById("canvas"),
-    wheelSensitivity: 0.3,
     minZoom: 0.3,
     maxZoom: 2.5,
     boxSelectionEnabled: false,
@@ -182,6 +181,9 @@
     refreshSelects();
     if (selectedId && cy.getElementById(selectedId).empty()) selectedId = null;
     renderEstimate();
+    // The page around the canvas may have moved: Cytoscape caches where its
+    // container is, and clicks would land beside the nodes.
+    cy.resize();
   }
 
   // Left to right in layers: each component one column right of its deepest caller.
@@ -216,20 +218,33 @@
 
   function roundPos(p) { return { x: Math.round(p.x), y: Math.round(p.y) }; }
 
+  // A free place for a new node: right of `near` (or the middle of the view), on a
+  // grid inside the visible part of the canvas; else right of everything.
   function freeSpot(near) {
     const ext = cy.extent();
-    let x = near ? near.x + 60 : (ext.x1 + ext.x2) / 2;
-    let y = near ? near.y + 60 : (ext.y1 + ext.y2) / 2;
-    for (let i = 0; i < 40; i++) {
-      const clash = cy.nodes().some((n) => {
-        const p = n.position();
-        return Math.abs(p.x - x) < 160 && Math.abs(p.y - y) < 80;
-      });
-      if (!clash) break;
-      x += 40; y += 80;
-      if (y > ext.y2 - 40) { y = ext.y1 + 50; x += 180; }
+    const taken = (x, y) => cy.nodes().some((n) => {
+      const p = n.position();
+      return Math.abs(p.x - x) < 190 && Math.abs(p.y - y) < 95;
+    });
+    const x0 = near ? near.x + 230 : (ext.x1 + ext.x2) / 2;
+    const y0 = near ? near.y : (ext.y1 + ext.y2) / 2;
+    const inside = (x, y) => x - 80 > ext.x1 && x + 80 < ext.x2 && y - 40 > ext.y1 && y + 40 < ext.y2;
+    for (let ring = 0; ring < 8; ring++) {
+      for (const [dx, dy] of [[0, 0], [0, 1], [0, -1], [1, 0], [1, 1], [1, -1], [-1, 1], [-1, -1], [-1, 0]]) {
+        const x = x0 + dx * 230 * ring, y = y0 + dy * 110 * ring;
+        if (inside(x, y) && !taken(x, y)) return { x: Math.round(x), y: Math.round(y) };
+      }
     }
-    return { x: Math.round(x), y: Math.round(y) };
+    const right = cy.nodes().length ? Math.max(...cy.nodes().map((n) => n.position().x)) : 0;
+    return { x: Math.round(right + 230), y: Math.round(y0) };
+  }
+
+  function ensureVisible(id) {
+    const n = cy.getElementById(id);
+    if (n.empty()) return;
+    const bb = n.boundingBox();
+    const ext = cy.extent();
+    if (bb.x1 < ext.x1 || bb.x2 > ext.x2 || bb.y1 < ext.y1 || bb.y2 > ext.y2) fitView();
   }
 
   function saveLayout() {
@@ -389,6 +404,7 @@
     }, null).then((ok) => {
       if (ok && newId) {
         saveLayout();
+        ensureVisible(newId);
         select(newId);
         setStatus("Added " + TYPE_NAMES[kind].toLowerCase() + " " + newId +
           ". Connect it: press Connect, click a source, then a target.");
@@ -477,7 +493,7 @@
       tree.components[newId] = JSON.parse(JSON.stringify(comp));
       positions[newId] = spot;
     }, null).then((ok) => {
-      if (ok && newId) { saveLayout(); select(newId); setStatus("Duplicated " + src + " as " + newId + "."); }
+      if (ok && newId) { saveLayout(); ensureVisible(newId); select(newId); setStatus("Duplicated " + src + " as " + newId + "."); }
     });
   }
 
@@ -619,6 +635,10 @@
     return Number(x).toLocaleString("en-US", { maximumFractionDigits: d });
   }
 
+  function money(x) {
+    return "$" + Number(x).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  }
+
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
@@ -642,7 +662,7 @@
       el("div", {}, el("b", {}, fmt(est.rps) + " req/s"), el("span", {}, "offered load")),
       el("div", {}, el("b", {}, lat ? fmt(lat.mean) + " ms" : "unbounded"), el("span", {}, "mean latency, end to end")),
       el("div", {}, el("b", {}, b && b.capacity_rps ? "≈ " + fmt(b.capacity_rps, 0) + " req/s" : "—"), el("span", {}, "where the bottleneck saturates")),
-      el("div", {}, el("b", {}, "$" + fmt(est.cost_per_hour, 2) + "/h"), el("span", {}, "cost"))));
+      el("div", {}, el("b", {}, money(est.cost_per_hour) + "/h"), el("span", {}, "cost"))));
     if (b) {
       const calm = b.utilization < 0.7;
       parts.push(el("div", { class: "bottleneck-box" + (calm ? " calm" : ""), id: "bottleneck", role: "status" },
@@ -660,7 +680,7 @@
           Math.round(c.peak_utilization * 100) + "%")),
       el("td", { class: "num" }, c.latency_ms ? (c.latency_ms.mean === null ? "∞" : fmt(c.latency_ms.mean)) : "—"),
       el("td", { class: "num" }, c.hit_ratio !== undefined ? Math.round(c.hit_ratio * 100) + "% hits" : ""),
-      el("td", { class: "num" }, "$" + fmt(c.cost_per_hour, 2))));
+      el("td", { class: "num" }, money(c.cost_per_hour))));
     parts.push(el("table", { class: "estimate-table" },
       el("thead", {}, el("tr", {}, el("th", {}, "Component"), el("th", {}, "Type"),
         el("th", { class: "num" }, "Load (req/s)"), el("th", { class: "num" }, "Busy"),

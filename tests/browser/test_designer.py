@@ -1,0 +1,311 @@
+"""The designer, as a new user would use it, in a real browser against a real server.
+
+From an empty scenario: build "balancer -> three web servers -> database" by clicking,
+raise the rate until the estimate marks the database as the bottleneck, add read
+replicas and a cache and watch the bottleneck move, type a bad value and see the
+inline error with nothing changed, undo, edit the YAML and see the canvas follow,
+save, reload, and get the identical document and positions back.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from playwright.sync_api import Page, expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+PASSWORD = "correct-Horse-battery-42"
+EDITOR_URL = re.compile(r"/scenarios/(\d+)/$")
+
+
+# --- What a user does -------------------------------------------------------------
+
+
+def log_in_as_new_user(page: Page, username: str) -> None:
+    from django.contrib.auth.models import User
+
+    User.objects.create_user(username, password=PASSWORD)
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("Log in", re.I)).click()
+    expect(page.get_by_role("heading", name="Scenarios", exact=True)).to_be_visible()
+
+
+def editor(page: Page):
+    return page.get_by_label(re.compile(r"^Topology document"))
+
+
+def document(page: Page) -> dict:
+    return yaml.safe_load(editor(page).input_value())
+
+
+def wait_ready(page: Page) -> None:
+    expect(page.locator("#designer")).to_have_attribute("data-ready", "1")
+
+
+def node_ids(page: Page) -> set[str]:
+    return set(page.evaluate("window.scaleboardDesigner.cy.nodes().map(n => n.id())"))
+
+
+def click_node(page: Page, node_id: str) -> None:
+    """Click a component on the canvas where the user sees it."""
+    pos = page.evaluate(
+        "id => window.scaleboardDesigner.cy.getElementById(id).renderedPosition()",
+        node_id,
+    )
+    box = page.locator("#canvas").bounding_box()
+    assert 0 < pos["x"] < box["width"] and 0 < pos["y"] < box["height"], (
+        f"{node_id} is outside the visible canvas: {pos}"
+    )
+    page.mouse.click(box["x"] + pos["x"], box["y"] + pos["y"])
+
+
+def wait_for_document(page: Page, check, message: str) -> dict:
+    for _ in range(100):
+        try:
+            doc = document(page)
+            if check(doc):
+                return doc
+        except yaml.YAMLError:
+            pass
+        page.wait_for_timeout(100)
+    pytest.fail(f"the document never showed: {message}\n{editor(page).input_value()}")
+
+
+def add(page: Page, kind: str, expected_id: str) -> None:
+    page.get_by_role("button", name=kind, exact=True).click()
+    wait_for_document(
+        page,
+        lambda d: expected_id in (d.get("components") or {}),
+        f"{expected_id} added",
+    )
+    expect(page.locator("#inspector h2")).to_contain_text(expected_id)
+
+
+def connect(page: Page, source: str, target: str) -> None:
+    page.get_by_role("button", name="Connect", exact=True).first.click()
+    expect(page.locator("#connect-mode")).to_have_attribute("aria-pressed", "true")
+    click_node(page, source)
+    click_node(page, target)
+    page.wait_for_function(
+        "([s, t]) => window.scaleboardDesigner.cy.edges().some("
+        "e => e.source().id() === s && e.target().id() === t)",
+        arg=[source, target],
+    )
+    page.get_by_role("button", name="Connect", exact=True).first.click()  # mode off
+
+
+def swapping_inspector(page: Page, action) -> None:
+    """Do `action`, then wait until the inspector has been replaced (htmx swap)."""
+    page.evaluate("document.getElementById('inspector').dataset.old = '1'")
+    action()
+    page.wait_for_function("!document.getElementById('inspector').dataset.old")
+
+
+def inspect_and_set(page: Page, node_id: str, fields: dict[str, str]) -> None:
+    swapping_inspector(page, lambda: click_node(page, node_id))
+    expect(page.locator("#inspector h2")).to_contain_text(node_id)
+    for label, value in fields.items():
+        field = page.locator("#inspector").get_by_label(label, exact=True)
+        field.fill(value)
+        field.press("Tab")
+        expect(page.locator("#inspector")).to_contain_text("Applied.")
+
+
+def set_rate(page: Page, rps: int) -> None:
+    swapping_inspector(
+        page, lambda: page.get_by_role("button", name="Workload", exact=True).click()
+    )
+    expect(page.locator("#inspector h2")).to_have_text("Workload")
+    rate = page.locator("#inspector").get_by_label(re.compile(r"^Rate"))
+    rate.fill(str(rps))
+    rate.press("Tab")
+    wait_for_document(page, lambda d: d["workload"]["rps"] == rps, f"rps {rps}")
+
+
+def bottleneck(page: Page):
+    return page.locator("#bottleneck")
+
+
+# --- The test -------------------------------------------------------------------------
+
+
+def test_build_estimate_save_and_reload_the_web_tier(
+    page: Page, page_errors, artifacts
+):
+    log_in_as_new_user(page, "dora")
+    page.get_by_role("button", name="New scenario").click()
+    expect(page).to_have_url(EDITOR_URL)
+    wait_ready(page)
+
+    # An empty canvas: delete what the blank scenario starts with.
+    for node_id in sorted(node_ids(page) - {"__clients__"}):
+        click_node(page, node_id)
+        page.locator("#canvas").focus()
+        page.keyboard.press("Delete")
+        wait_for_document(
+            page, lambda d, n=node_id: n not in (d.get("components") or {}), "deleted"
+        )
+    assert node_ids(page) == {"__clients__"}
+
+    # Build it by clicking: palette, then connect.
+    add(page, "Load balancer", "lb")
+    add(page, "Service", "web")
+    add(page, "Database", "db")
+    connect(page, "__clients__", "lb")
+    connect(page, "lb", "web")
+    connect(page, "web", "db")
+    inspect_and_set(page, "web", {"Instances": "3", "Cores": "8"})
+    doc = wait_for_document(
+        page, lambda d: "db" in d["components"]["web"].get("calls", []), ""
+    )
+    assert doc["workload"]["target"] == "lb"
+    assert doc["components"]["lb"]["targets"] == ["web"]
+    assert doc["components"]["web"]["instances"] == 3
+    expect(page.locator("#validation")).to_contain_text("Valid document.")
+    page.screenshot(path=str(artifacts / "designer-built.png"), full_page=True)
+
+    # Raise the rate until the estimate marks the database as the bottleneck.
+    for rps in (200, 800, 1500):
+        set_rate(page, rps)
+        expect(bottleneck(page)).to_contain_text("% ")
+        if "Bottleneck: db" in bottleneck(page).inner_text():
+            break
+    expect(bottleneck(page)).to_contain_text("Bottleneck: db")
+    expect(bottleneck(page)).to_contain_text("read replicas")
+    assert page.evaluate(
+        "window.scaleboardDesigner.cy.getElementById('db').hasClass('bottleneck')"
+    )
+    assert page.evaluate(
+        "window.scaleboardDesigner.cy.getElementById('db').hasClass('lvl-hot')"
+    )
+    expect(page.locator("#estimate")).to_contain_text("a run gives the measured truth")
+    page.screenshot(path=str(artifacts / "designer-db-bottleneck.png"), full_page=True)
+
+    # A bad value in the inspector: the error names the field, nothing changes.
+    before = editor(page).input_value()
+    swapping_inspector(page, lambda: click_node(page, "db"))
+    cores = page.locator("#inspector").get_by_label("Cores", exact=True)
+    cores.fill("0")
+    cores.press("Tab")
+    expect(page.locator("#inspector .field-error")).to_contain_text(
+        "components.db.primary.cores: must be >= 1 (got 0)"
+    )
+    expect(page.locator("#inspector")).to_contain_text("Nothing was changed")
+    page.screenshot(path=str(artifacts / "designer-inline-error.png"))
+    assert editor(page).input_value() == before
+    cores.fill("8")
+    cores.press("Tab")
+    expect(page.locator("#inspector")).to_contain_text("Applied.")
+    assert editor(page).input_value() == before  # 8 cores, as it was
+
+    # Two read replicas: the database's reads leave the primary; the bottleneck moves.
+    page.locator("#inspector").get_by_label("Replicas").check()
+    count = page.locator("#inspector").get_by_label("Count", exact=True)
+    expect(count).to_be_visible()
+    count.fill("2")
+    count.press("Tab")
+    wait_for_document(
+        page,
+        lambda d: (d["components"]["db"].get("replicas") or {}).get("count") == 2,
+        "",
+    )
+    expect(bottleneck(page)).not_to_contain_text("Bottleneck: db")
+
+    # Undo (Ctrl+Z on the canvas) takes the two replicas back (ticking "Replicas" was
+    # its own step, with the default count 0); redo brings them again.
+    page.locator("#canvas").focus()
+    page.keyboard.press("Control+z")
+    wait_for_document(
+        page,
+        lambda d: (d["components"]["db"].get("replicas") or {}).get("count") is None,
+        "undone",
+    )
+    expect(bottleneck(page)).to_contain_text("Bottleneck: db")
+    page.keyboard.press("Control+Shift+z")
+    wait_for_document(
+        page,
+        lambda d: (d["components"]["db"].get("replicas") or {}).get("count") == 2,
+        "redone",
+    )
+    expect(bottleneck(page)).not_to_contain_text("Bottleneck: db")
+
+    # Edit the YAML: the canvas follows (a cache between web and db).
+    text = editor(page).input_value()
+    doc = yaml.safe_load(text)
+    doc["components"]["web"]["calls"] = ["cache"]
+    doc["components"]["cache"] = {
+        "type": "cache",
+        "backing": "db",
+        "capacity_keys": 300000,
+    }
+    editor(page).fill(yaml.safe_dump(doc, sort_keys=False))
+    page.wait_for_function(
+        "() => window.scaleboardDesigner.cy.getElementById('cache').nonempty()"
+        " && window.scaleboardDesigner.cy.edges('[kind = \"backing\"]').length === 1"
+    )
+    expect(page.locator("#estimate")).to_contain_text("% hits")
+    page.screenshot(path=str(artifacts / "designer-cache.png"), full_page=True)
+
+    # Drag a node: its position is kept with the version.
+    pos = page.evaluate(
+        "window.scaleboardDesigner.cy.getElementById('cache').renderedPosition()"
+    )
+    box = page.locator("#canvas").bounding_box()
+    page.mouse.move(box["x"] + pos["x"], box["y"] + pos["y"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + pos["x"] + 40, box["y"] + pos["y"] + 60, steps=5)
+    page.mouse.up()
+
+    # Save, reload, and get the identical document and layout.
+    page.wait_for_timeout(500)  # the typed text settles (the canvas round trip)
+    saved_text = editor(page).input_value()
+    saved_positions = page.evaluate("window.scaleboardDesigner.positions()")
+    page.get_by_label("Version message").fill("Web tier with replicas and a cache")
+    page.get_by_role("button", name="Save version").click()
+    expect(page).to_have_url(EDITOR_URL)
+    page.reload()
+    wait_ready(page)
+    assert editor(page).input_value() == saved_text
+    assert page.evaluate("window.scaleboardDesigner.positions()") == saved_positions
+    assert node_ids(page) == {"__clients__", "lb", "web", "db", "cache"}
+    expect(page.locator(".versions")).to_contain_text(
+        "Web tier with replicas and a cache"
+    )
+
+    from dashboard.scenarios.models import Scenario
+
+    scenario = Scenario.objects.get(owner__username="dora")
+    latest = scenario.latest_version
+    assert latest.document_text == saved_text
+    assert latest.layout["positions"]["cache"] == saved_positions["cache"]
+    page.screenshot(path=str(artifacts / "designer-reloaded.png"), full_page=True)
+    assert page_errors == []
+
+
+def test_exports_download_yaml_json_mermaid_and_png(page: Page, page_errors, artifacts):
+    log_in_as_new_user(page, "eliot")
+    page.get_by_role("button", name="New scenario").click()
+    wait_ready(page)
+    expected = {"yaml": ".yaml", "json": ".json", "mermaid": ".mmd", "png": ".png"}
+    for kind, suffix in expected.items():
+        with page.expect_download() as info:
+            page.locator(f"[data-export='{kind}']").click()
+        download = info.value
+        assert download.suggested_filename.endswith(suffix)
+        path = artifacts / f"export{suffix}"
+        download.save_as(str(path))
+        data = path.read_bytes()
+        if kind == "yaml":
+            assert data.decode() == editor(page).input_value()
+        elif kind == "json":
+            assert b'"components"' in data
+        elif kind == "mermaid":
+            assert data.startswith(b"graph TB") and b"-->|Distribute|" in data
+        else:
+            assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert page_errors == []
