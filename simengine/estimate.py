@@ -62,7 +62,7 @@ DEFAULT_PRICES = {
 ASSUMPTIONS = (
     "Every station is an M/G/c queue with Poisson arrivals (Erlang C with the "
     "Allen-Cunneen correction for the service-time variability); bursty and constant "
-    "arrivals, queue limits and timeouts are not modelled.",
+    "arrivals, autoscaling, faults and timeouts are not modelled.",
     "A balancer is a fixed delay (overhead_ms at layer 7), not a queue.",
     "A service calls each of its dependencies once per request; a call to another "
     "service is a nested request of the same kind (read or write).",
@@ -72,7 +72,9 @@ ASSUMPTIONS = (
     "Database nodes (primary, replicas, shards) have the primary's cores and work; "
     "replicas are not charged for applying writes; read_your_writes reads go to "
     "replicas.",
-    "Scaling (USL) applies to a service's total cores, instances x cores.",
+    "Scaling (USL) stretches the work on each instance's cores, as in the engine.",
+    "A service's queue_limit and a database's connections make M/M/c/K stations: "
+    "refused requests are not carried further.",
     "Latencies are means; a scatter read waits for the slowest shard's mean.",
 )
 
@@ -109,6 +111,31 @@ def mmc_wait(servers: int, arrival_rate: float, mean_service: float) -> float:
         return math.inf
     c = erlang_c(servers, offered)
     return c * mean_service / (servers - offered)
+
+
+def mmck(servers: int, offered: float, capacity: int) -> tuple[float, float]:
+    """M/M/c/K: (blocking probability, mean queue length) with ``capacity`` = K, the
+    most requests in the station (in service and waiting); ``offered`` = lambda / mu.
+    Terms are rescaled as they grow, so large c and K do not overflow."""
+    capacity = max(capacity, servers)
+    if offered <= 0:
+        return 0.0, 0.0
+    rho = offered / servers
+    term = 1.0
+    total = 1.0
+    queue_weight = 0.0  # sum of (n - c) * term over n > c
+    last = 1.0
+    for n in range(1, capacity + 1):
+        term *= offered / n if n <= servers else rho
+        total += term
+        if n > servers:
+            queue_weight += (n - servers) * term
+        if total > 1e250:
+            term /= 1e250
+            total /= 1e250
+            queue_weight /= 1e250
+        last = term
+    return last / total, queue_weight / total
 
 
 def usl_capacity(n: int, contention: float, coherency: float) -> float:
@@ -290,25 +317,37 @@ class _Station:
     read_ms: tuple[float, float] = (0.0, 1.0)  # mean, scv
     write_ms: tuple[float, float] = (0.0, 1.0)
     copies: int = 1  # identical stations sharing the load (instances)
+    capacity: int | None = None  # K of M/M/c/K: most requests in one copy at once
     wait_ms: float = 0.0
-    utilization: float = 0.0
+    utilization: float = 0.0  # carried: busy core-time over available core-time
+    offered_utilization: float = 0.0  # before refusals; > 1 when overloaded
+    blocking: float = 0.0  # share of arrivals refused (M/M/c/K)
 
     def solve(self) -> None:
         lam = (self.read_rps + self.write_rps) / self.copies
         if lam <= 0:
             self.wait_ms = 0.0
-            self.utilization = 0.0
+            self.utilization = self.offered_utilization = 0.0
             return
         pr = self.read_rps / (self.read_rps + self.write_rps)
         (mr, vr), (mw, vw) = self.read_ms, self.write_ms
         mean = pr * mr + (1 - pr) * mw
         second = pr * (vr + 1) * mr * mr + (1 - pr) * (vw + 1) * mw * mw
         self.utilization = lam * mean / 1000.0 / self.servers
+        self.offered_utilization = self.utilization
         if mean <= 0:
             self.wait_ms = 0.0
             return
         scv = second / (mean * mean) - 1.0
-        wq = mmc_wait(self.servers, lam / 1000.0, mean)  # rate per ms
+        if self.capacity is not None:
+            # A full station refuses arrivals: M/M/c/K, carried load only.
+            offered = lam * mean / 1000.0
+            self.blocking, queue = mmck(self.servers, offered, self.capacity)
+            carried = lam * (1.0 - self.blocking)
+            self.utilization = carried * mean / 1000.0 / self.servers
+            wq = queue / (carried / 1000.0) if carried > 0 else 0.0
+        else:
+            wq = mmc_wait(self.servers, lam / 1000.0, mean)  # rate per ms
         self.wait_ms = wq * (1.0 + scv) / 2.0  # Allen-Cunneen, Poisson arrivals
 
 
@@ -430,6 +469,7 @@ def _database_layout(
                 name = f"{prefix + '/' if prefix else ''}primary-{j}"
             stations[name] = _Station(
                 servers=p.cores,
+                capacity=max(p.connections, p.cores),
                 read_rps=0.0 if to_replicas else shard_reads / db.primaries,
                 write_rps=shard_writes / db.primaries,
                 read_ms=read_ms,
@@ -439,6 +479,7 @@ def _database_layout(
             name = f"{prefix + '/' if prefix else ''}replica-{j}"
             stations[name] = _Station(
                 servers=p.cores,
+                capacity=max(p.connections, p.cores),
                 read_rps=shard_reads / replicas if to_replicas else 0.0,
                 read_ms=read_ms,
                 write_ms=write_ms,
@@ -481,10 +522,44 @@ def estimate(doc: Document) -> dict[str, Any]:
         nodes[wl.target].writes = wl.rps * (1 - wl.read_ratio)
     count, zipf_s, _ = _keys(doc)
 
-    # 1. Offered load, callers before callees (the call graph is acyclic).
+    # 1. Offered load and stations, callers before callees (the call graph is
+    # acyclic): a station that refuses requests (M/M/c/K) passes on only the rest.
     for cid in order:
         node = nodes[cid]
         comp = node.comp
+        if isinstance(comp, Service):
+            read_ms, write_ms = _service_work(comp)
+            factor = 1.0 / comp.speed
+            if comp.scaling is not None:
+                # The USL stretches the work on an instance's cores (as the engine).
+                cap = usl_capacity(
+                    comp.cores, comp.scaling.contention, comp.scaling.coherency
+                )
+                factor *= comp.cores / cap
+            limit = comp.queue_limit
+            node.stations["instance"] = _Station(
+                servers=comp.cores,
+                copies=comp.instances,
+                capacity=comp.cores + limit if limit is not None else None,
+                read_rps=node.reads,
+                write_rps=node.writes,
+                read_ms=(read_ms[0] * factor, read_ms[1]),
+                write_ms=(write_ms[0] * factor, write_ms[1]),
+            )
+        elif isinstance(comp, Cache):
+            hit_ms = _mean_and_scv(comp.hit_ms)
+            node.stations["node"] = _Station(
+                servers=1,
+                copies=comp.nodes,
+                read_rps=node.reads,
+                write_rps=node.writes,
+                read_ms=hit_ms,
+                write_ms=hit_ms,
+            )
+        elif isinstance(comp, Database):
+            node.stations = _database_layout(doc, comp, node.reads, node.writes)
+        for st in node.stations.values():
+            st.solve()
         if isinstance(comp, LoadBalancer):
             shares = _balancer_shares(doc, comp)
             node.extra["shares"] = shares
@@ -492,9 +567,10 @@ def estimate(doc: Document) -> dict[str, Any]:
                 nodes[t].reads += node.reads * share
                 nodes[t].writes += node.writes * share
         elif isinstance(comp, Service):
+            passed = 1.0 - node.stations["instance"].blocking
             for callee in comp.calls:
-                nodes[callee].reads += node.reads
-                nodes[callee].writes += node.writes
+                nodes[callee].reads += node.reads * passed
+                nodes[callee].writes += node.writes * passed
         elif isinstance(comp, Cache):
             invalidates = comp.invalidation == "on_write" and comp.strategy in (
                 "cache_aside",
@@ -523,42 +599,6 @@ def estimate(doc: Document) -> dict[str, Any]:
                 backing.writes += min(flushed, node.writes)
             else:
                 backing.writes += node.writes
-
-    # 2. Stations and their utilization.
-    for cid in order:
-        node = nodes[cid]
-        comp = node.comp
-        if isinstance(comp, Service):
-            read_ms, write_ms = _service_work(comp)
-            total = comp.instances * comp.cores
-            factor = 1.0 / comp.speed
-            if comp.scaling is not None:
-                cap = usl_capacity(
-                    total, comp.scaling.contention, comp.scaling.coherency
-                )
-                factor *= total / cap
-            node.stations["instance"] = _Station(
-                servers=comp.cores,
-                copies=comp.instances,
-                read_rps=node.reads,
-                write_rps=node.writes,
-                read_ms=(read_ms[0] * factor, read_ms[1]),
-                write_ms=(write_ms[0] * factor, write_ms[1]),
-            )
-        elif isinstance(comp, Cache):
-            hit_ms = _mean_and_scv(comp.hit_ms)
-            node.stations["node"] = _Station(
-                servers=1,
-                copies=comp.nodes,
-                read_rps=node.reads,
-                write_rps=node.writes,
-                read_ms=hit_ms,
-                write_ms=hit_ms,
-            )
-        elif isinstance(comp, Database):
-            node.stations = _database_layout(doc, comp, node.reads, node.writes)
-        for st in node.stations.values():
-            st.solve()
 
     # 3. Latency, callees before callers: ms for one read / one write arriving.
     latency: dict[str, dict[str, float]] = {}
@@ -624,10 +664,13 @@ def estimate(doc: Document) -> dict[str, Any]:
             )
             servers = sum(s.servers * s.copies for s in node.stations.values())
             util = busy / servers if servers else 0.0
-            peak = max(s.utilization for s in node.stations.values())
+            peak = max(s.offered_utilization for s in node.stations.values())
             if peak >= 1.0:
                 saturated.append(cid)
             entry["servers"] = servers
+            refused = max(s.blocking for s in node.stations.values())
+            if refused > 0.0005:
+                entry["refused_ratio"] = _round(refused)
         elif node is None and not isinstance(comp, LoadBalancer):
             util = peak = 0.0
         entry["utilization"] = _round(util)
@@ -650,6 +693,7 @@ def estimate(doc: Document) -> dict[str, Any]:
             entry["nodes"] = {
                 name: {
                     "utilization": _round(s.utilization),
+                    "offered_utilization": _round(s.offered_utilization),
                     "reads_rps": _round(s.read_rps, 3),
                     "writes_rps": _round(s.write_rps, 3),
                 }
@@ -685,9 +729,10 @@ def estimate(doc: Document) -> dict[str, Any]:
     notes: list[str] = []
     if saturated:
         notes.append(
-            "Saturated (utilization >= 100%): "
+            "Overloaded (offered work >= 100% of capacity): "
             + ", ".join(saturated)
-            + ". Queues grow without bound; latency has no steady state."
+            + ". Queues grow without bound, or, with a queue_limit or database "
+            "connections, the overflow is refused."
         )
     if bottleneck and peak_rps > wl.rps and bottleneck["utilization"]:
         at_peak = bottleneck["utilization"] * peak_rps / wl.rps if wl.rps else None
@@ -805,7 +850,7 @@ def _bottleneck(
     comp = node.comp
     wl = doc.workload
     capacity = wl.rps / util if util > 0 else None
-    hot_name, hot = max(node.stations.items(), key=lambda kv: kv[1].utilization)
+    hot_name, hot = max(node.stations.items(), key=lambda kv: kv[1].offered_utilization)
     why, advice = _advise(doc, cid, comp, node, hot_name, hot, util)
     if util < WARN_UTILIZATION:
         advice = (
@@ -853,11 +898,12 @@ def _advise(
         if comp.scaling is not None and comp.scaling.coherency > 0:
             a, b = comp.scaling.contention, comp.scaling.coherency
             best = math.sqrt(max(1 - a, 0) / b)
-            if comp.instances * comp.cores >= best:
+            if comp.cores >= best:
                 advice = (
-                    f"Adding servers no longer helps: with this contention and "
-                    f"coherency, capacity peaks near {best:.0f} cores in all. Reduce "
-                    "work instead (cache results, cut the work per request)."
+                    f"More cores per server no longer help: with this contention and "
+                    f"coherency, an instance peaks near {best:.0f} cores. Scale out "
+                    f"instead ({_needed(comp.instances, util)} instances), or reduce "
+                    "work (cache results, cut the work per request)."
                 )
         if comp.stateful:
             advice += " It keeps sessions on the instance: make it stateless first."

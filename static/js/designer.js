@@ -127,6 +127,7 @@
     if (est && est.peak_utilization !== null && est.peak_utilization !== undefined) {
       let u = Math.round(est.peak_utilization * 100) + "% busy";
       if (est.hit_ratio !== undefined && est.hit_ratio !== null) u += " · hit " + Math.round(est.hit_ratio * 100) + "%";
+      if (est.refused_ratio) u += " · refuses " + Math.round(est.refused_ratio * 100) + "%";
       lines.push(u);
     }
     return lines.join("\n");
@@ -679,12 +680,13 @@
         el("span", {}, el("span", { class: "ubar lvl-" + c.level }, el("i", { style: "width:" + Math.min(100, Math.round(c.peak_utilization * 100)) + "%" })),
           Math.round(c.peak_utilization * 100) + "%")),
       el("td", { class: "num" }, c.latency_ms ? (c.latency_ms.mean === null ? "∞" : fmt(c.latency_ms.mean)) : "—"),
-      el("td", { class: "num" }, c.hit_ratio !== undefined ? Math.round(c.hit_ratio * 100) + "% hits" : ""),
+      el("td", { class: "num" }, c.hit_ratio !== undefined ? Math.round(c.hit_ratio * 100) + "% hits"
+        : c.refused_ratio ? Math.round(c.refused_ratio * 100) + "% refused" : ""),
       el("td", { class: "num" }, money(c.cost_per_hour))));
     parts.push(el("table", { class: "estimate-table" },
       el("thead", {}, el("tr", {}, el("th", {}, "Component"), el("th", {}, "Type"),
         el("th", { class: "num" }, "Load (req/s)"), el("th", { class: "num" }, "Busy"),
-        el("th", { class: "num" }, "Latency (ms)"), el("th", { class: "num" }, "Cache"),
+        el("th", { class: "num" }, "Latency (ms)"), el("th", { class: "num" }, "Hits / refused"),
         el("th", { class: "num" }, "Cost"))),
       el("tbody", {}, ...rows)));
     if (est.notes && est.notes.length) parts.push(el("ul", { class: "notes" }, ...est.notes.map((n) => el("li", {}, n))));

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from simengine.document import parse_document
-from simengine.estimate import LABEL, che_hit_ratio, erlang_c, estimate, mmc_wait
+from simengine.estimate import (
+    LABEL,
+    che_hit_ratio,
+    erlang_c,
+    estimate,
+    mmc_wait,
+    mmck,
+)
 
 WEB_TIER = """\
 scaleboard: 1
@@ -118,7 +125,11 @@ def test_database_becomes_the_bottleneck_and_advice_speaks_of_caching_and_replic
     assert b["component"] == "db"
     assert b["utilization"] == pytest.approx((900 * 4 + 100 * 12) / 1000 / 4)
     assert e["saturated"] == ["db"]
-    assert e["latency_ms"] is None  # no steady state
+    # 100 connections: an overloaded database refuses the overflow (M/M/8/100).
+    assert e["components"]["db"]["refused_ratio"] == pytest.approx(
+        1 - 1 / 1.2, abs=0.01
+    )
+    assert e["components"]["db"]["utilization"] == pytest.approx(1.0, abs=0.01)
     assert "cache" in b["advice"] and "replica" in b["advice"]
     assert b["capacity_rps"] == pytest.approx(1000 / b["utilization"], rel=1e-3)
 
@@ -201,7 +212,7 @@ def test_hash_shards_split_evenly_and_range_shards_concentrate_popular_keys():
     )
 
 
-def test_usl_contention_lowers_capacity():
+def test_usl_contention_stretches_the_work_on_each_instances_cores():
     plain = estimate(web_tier(600))
     usl = estimate(
         doc(
@@ -212,11 +223,48 @@ def test_usl_contention_lowers_capacity():
             )
         )
     )
-    n = 12
+    n = 4  # cores per instance: C(4) = 4 / (1 + 0.05 x 3 + 0.001 x 12)
     factor = 1 + 0.05 * (n - 1) + 0.001 * n * (n - 1)
     assert usl["components"]["web"]["utilization"] == pytest.approx(
         plain["components"]["web"]["utilization"] * factor
     )
+
+
+def test_mmck_matches_the_closed_form_for_one_server():
+    # M/M/1/K: P_K = (1 - rho) rho^K / (1 - rho^(K+1)); rho = 0.5, K = 2: 1/7
+    blocking, queue = mmck(1, 0.5, 2)
+    assert blocking == pytest.approx(1 / 7)
+    assert queue == pytest.approx(1 / 7)  # one waiting exactly when full
+    # Far from full, M/M/c/K is M/M/c.
+    blocking, queue = mmck(4, 3.2, 400)
+    assert blocking == pytest.approx(0.0, abs=1e-12)
+    assert queue == pytest.approx(erlang_c(4, 3.2) * 3.2 / 0.8)
+
+
+def test_queue_limit_refuses_the_overflow_and_caps_utilization():
+    e = estimate(
+        doc(
+            "scaleboard: 1\nworkload: {target: s, rps: 200}\ncomponents:\n"
+            "  s: {type: service, cores: 1, queue_limit: 1, work_ms: "
+            "{dist: exponential, mean: 10}}\n"
+        )
+    )
+    # rho = 2, K = 2: P_K = 4 / 7, carried 200 x 3/7 requests/s
+    assert e["components"]["s"]["utilization"] == pytest.approx(2 * 3 / 7, abs=1e-4)
+    assert e["components"]["s"]["refused_ratio"] == pytest.approx(4 / 7, abs=1e-4)
+    assert e["components"]["s"]["peak_utilization"] == pytest.approx(2.0)
+    assert e["saturated"] == ["s"]
+
+
+def test_a_saturated_station_without_a_limit_has_no_steady_state_latency():
+    e = estimate(
+        doc(
+            "scaleboard: 1\nworkload: {target: s, rps: 200}\ncomponents:\n"
+            "  s: {type: service, cores: 1, work_ms: {dist: exponential, mean: 10}}\n"
+        )
+    )
+    assert e["saturated"] == ["s"]
+    assert e["latency_ms"] is None
 
 
 def test_unreached_components_and_cost():
