@@ -37,7 +37,11 @@ TYPE_LABELS = {
 # --- YAML out ----------------------------------------------------------------------
 
 
-class _Dumper(yaml.SafeDumper):
+_BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Dumper(_BaseDumper):
     """Block style for structure; flow style for short mappings of scalars
     (``work_ms: {dist: exponential, mean: 8}``) and lists of scalars
     (``targets: [web]``); keys in the order given; never anchors."""
@@ -143,6 +147,34 @@ def read_json_body(body: bytes) -> dict:
     return data
 
 
+def _load_fast(text: str) -> Any:
+    """The YAML text as a tree with libyaml, under the engine's size, depth and
+    node limits (checked on the event stream first); None when the engine's own
+    parser should read it instead (JSON, errors, limits: it names the problem)."""
+    limits = Limits()
+    if _Loader is yaml.SafeLoader or len(text.encode("utf-8", "surrogatepass")) > (
+        limits.max_bytes
+    ):
+        return None
+    if text.lstrip()[:1] in ("{", "["):
+        return None
+    depth = events = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            events += 1
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > limits.max_depth:
+                    return None
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            if events > 2 * limits.max_nodes + 10:
+                return None
+        return yaml.load(text, Loader=_Loader)  # a safe loader (libyaml when present)
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return None
+
+
 def parse(text: str) -> tuple[dict | None, simengine.Document | None, list[dict]]:
     """(tree, validated document, errors) of document text.
 
@@ -150,6 +182,17 @@ def parse(text: str) -> tuple[dict | None, simengine.Document | None, list[dict]
     errors so the canvas can still show it; it is None when the text itself could
     not be read safely (syntax, size, depth: errors on "(document)").
     """
+    tree = _load_fast(text)
+    if isinstance(tree, dict):
+        # The engine validates the tree (it bounds depth and node count again,
+        # aliases expanded): the same checks as for the text, without re-reading it.
+        try:
+            return tree, simengine.parse_document(tree), []
+        except simengine.DocumentError as exc:
+            errors = [{"path": e.path, "message": e.message} for e in exc.errors]
+            if any(e["path"] == "(document)" for e in errors):
+                return None, None, errors
+            return tree, None, errors
     try:
         doc = simengine.parse_document(text)
     except simengine.DocumentError as exc:
@@ -159,11 +202,13 @@ def parse(text: str) -> tuple[dict | None, simengine.Document | None, list[dict]
         # The engine already bounded size, depth and node count (aliases expanded):
         # loading it again is safe.
         try:
-            tree = yaml.safe_load(text)
+            tree = yaml.load(
+                text, Loader=_Loader
+            )  # a safe loader (libyaml when present)
         except (yaml.YAMLError, RecursionError):  # pragma: no cover - checked above
             tree = None
         return (tree if isinstance(tree, dict) else None), None, errors
-    tree = yaml.safe_load(text)
+    tree = yaml.load(text, Loader=_Loader)  # a safe loader (libyaml when present)
     return tree, doc, []
 
 
