@@ -726,6 +726,23 @@
     else if (kind === "png") download(slug() + ".png", cy.png({ full: true, scale: 2, bg: "#ffffff" }));
   }));
 
+  // --- import ----------------------------------------------------------------------
+
+  const importFile = document.getElementById("import-file");
+  document.getElementById("import-btn").addEventListener("click", () => importFile.click());
+  importFile.addEventListener("change", async () => {
+    const file = importFile.files && importFile.files[0];
+    importFile.value = "";
+    if (!file) return;
+    if (file.size > 1000000) { setStatus("That file is over 1 MB: documents are limited to 1 MB.", true); return; }
+    const text = await file.text();
+    pushUndo(state.text);
+    await loadText(text);
+    positions = {};
+    tidy();
+    setStatus("Imported " + file.name + (state.valid ? "." : ": it has problems, listed under the YAML."), !state.valid);
+  });
+
   // --- start -----------------------------------------------------------------------
 
   updateUndoButtons();

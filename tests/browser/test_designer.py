@@ -309,3 +309,67 @@ def test_exports_download_yaml_json_mermaid_and_png(page: Page, page_errors, art
         else:
             assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert page_errors == []
+
+
+def test_keyboard_path_duplicate_delete_undo_and_import(
+    page: Page, page_errors, artifacts
+):
+    log_in_as_new_user(page, "fenna")
+    page.get_by_role("button", name="New scenario").click()
+    wait_ready(page)
+
+    # Palette by keyboard: focus "Service" and press Enter.
+    page.get_by_role("button", name="Service", exact=True).focus()
+    page.keyboard.press("Enter")
+    wait_for_document(page, lambda d: "web2" in d["components"], "web2 added")
+
+    # Select the balancer from the list and connect it to web2, all by keyboard.
+    swapping_inspector(
+        page, lambda: page.get_by_label("Selected", exact=True).select_option("lb")
+    )
+    expect(page.locator("#inspector h2")).to_contain_text("lb")
+    page.get_by_label("Connect it to").select_option("web2")
+    page.locator("#connect-btn").focus()
+    page.keyboard.press("Enter")
+    wait_for_document(
+        page, lambda d: d["components"]["lb"]["targets"] == ["web", "web2"], "connected"
+    )
+
+    # Ctrl+D duplicates the selection, Delete removes it, Ctrl+Z brings it back.
+    page.locator("#canvas").focus()
+    page.keyboard.press("Control+d")
+    doc = wait_for_document(page, lambda d: "lb2" in d["components"], "duplicated")
+    assert doc["components"]["lb2"]["targets"] == ["web", "web2"]
+    page.locator("#canvas").focus()
+    page.keyboard.press("Delete")
+    wait_for_document(page, lambda d: "lb2" not in d["components"], "deleted")
+    page.keyboard.press("Control+z")
+    wait_for_document(page, lambda d: "lb2" in d["components"], "undone")
+
+    # Every inspector field has a label.
+    click_node(page, "web2")
+    expect(page.locator("#inspector h2")).to_contain_text("web2")
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('#inspector input:not([type=hidden]),'
+                + ' #inspector select')]
+             .filter(el => !el.labels.length && !el.getAttribute('aria-label'))
+             .map(el => el.name)"""
+    )
+    assert unlabelled == []
+
+    # Import a YAML file: the document and the canvas are replaced; undo restores.
+    imported = artifacts / "import-me.yaml"
+    imported.write_text(
+        "scaleboard: 1\nname: Imported\nworkload: {target: one, rps: 10}\n"
+        "components:\n  one: {type: service}\n"
+    )
+    page.locator("#import-file").set_input_files(str(imported))
+    wait_for_document(page, lambda d: d.get("name") == "Imported", "imported")
+    page.wait_for_function(
+        "() => window.scaleboardDesigner.cy.nodes().length === 2"
+        " && window.scaleboardDesigner.cy.getElementById('one').nonempty()"
+    )
+    page.locator("#canvas").focus()
+    page.keyboard.press("Control+z")
+    wait_for_document(page, lambda d: "lb2" in d["components"], "import undone")
+    assert page_errors == []
