@@ -1,0 +1,313 @@
+"""Shard routers: which shard holds a key. One small class per strategy.
+
+Contract (every router):
+
+- ``shard_for(key, region=0) -> int``: the shard of one key (``region`` is the index
+  of the client's region in ``workload.regions``, in document order; only ``geo``
+  uses it).
+- ``shards_for(keys, region=0) -> numpy array``: the same for an integer array.
+- ``rebalanced(add) -> Router``: the router after adding ``add`` shards (new shards
+  get the next ids, ``count .. count + add - 1``).
+- ``count`` (shards) and ``lookup_ms`` (the cost of a lookup the engine charges to the
+  request: ``directory_ms`` for ``directory``, 0 for the others).
+
+Keys are the workload's key numbers ``0 .. key_count - 1``; key 0 is the most popular
+unless the workload shuffles them. Strategies:
+
+- ``range``: shard ``i`` holds the keys below its upper bound, ``ranges`` in the
+  document (``count - 1`` increasing bounds; default equal splits). A skewed workload
+  makes the first range the hotspot. Adding a shard splits the widest range in half
+  and the upper half moves to the new shard, one shard at a time (a range store
+  splits and moves; it never renumbers everything).
+- ``hash``: ``mix64(key) % count`` (splitmix64, so consecutive keys spread). Even, but
+  adding a shard to ``n`` moves ``n/(n+1)`` of the keys.
+- ``consistent_hash``: a ring with 256 virtual nodes per shard; adding a shard to ``n``
+  moves about ``1/(n+1)`` of the keys, all to the new shard.
+- ``geo``: by the client's region, not the key. With ``m`` regions (document order)
+  and ``count >= m`` shards, shard ``j`` serves region ``j % m`` and a region with
+  several shards splits its keys among them by ``mix64(key) % k``; with fewer shards
+  than regions region ``r`` goes to shard ``r % count``. No regions: one region.
+  ``region_weights`` (the clients' shares) weigh the regions in ``keys_moved_fraction``.
+- ``directory``: a lookup table key -> shard (2 bytes a key), filled like ``hash``;
+  adding shards moves exactly the keys the new shards need (each key moves with
+  probability ``add/(n+add)``, chosen by its hash), and every request pays
+  ``directory_ms`` for the lookup.
+
+``keys_moved_fraction(old, new, key_count)`` counts exactly, over the whole key space
+(and the regions, for geo), the share of keys whose shard changed: vectorised in
+chunks of 2**20 keys, so 10M keys take about a second in bounded memory.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_right
+from collections.abc import Sequence
+
+import numpy as np
+
+from .hashring import MASK64, HashRing, mix64, mix64_array
+
+STRATEGIES = ("range", "hash", "consistent_hash", "geo", "directory")
+CHUNK = 1 << 20
+
+
+class Router:
+    """The shared shape of a shard router."""
+
+    strategy = ""
+    lookup_ms = 0.0
+    count: int
+    region_weights: tuple[float, ...] = (1.0,)
+
+    def shard_for(self, key: int, region: int = 0) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    def shards_for(
+        self, keys: np.ndarray, region: int = 0
+    ) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def rebalanced(self, add: int) -> Router:  # pragma: no cover
+        raise NotImplementedError
+
+
+class RangeRouter(Router):
+    """Keys below ``bounds[0]`` on shard ``owners[0]``, and so on."""
+
+    strategy = "range"
+    __slots__ = ("_bounds_np", "_owners_np", "bounds", "count", "key_count", "owners")
+
+    def __init__(
+        self,
+        count: int,
+        key_count: int,
+        bounds: Sequence[int] | None = None,
+        owners: Sequence[int] | None = None,
+    ) -> None:
+        if bounds is None:
+            bounds = [key_count * (i + 1) // count for i in range(count - 1)]
+        if len(bounds) != count - 1 or list(bounds) != sorted(bounds):
+            raise ValueError("range needs count - 1 increasing upper bounds")
+        self.count = count
+        self.key_count = key_count
+        self.bounds = list(bounds)
+        self.owners = list(owners) if owners is not None else list(range(count))
+        self._bounds_np = np.asarray(self.bounds, dtype=np.int64)
+        self._owners_np = np.asarray(self.owners, dtype=np.int64)
+
+    def shard_for(self, key: int, region: int = 0) -> int:
+        return self.owners[bisect_right(self.bounds, key)]
+
+    def shards_for(self, keys: np.ndarray, region: int = 0) -> np.ndarray:
+        return self._owners_np[np.searchsorted(self._bounds_np, keys, "right")]
+
+    def rebalanced(self, add: int) -> RangeRouter:
+        bounds, owners = list(self.bounds), list(self.owners)
+        count = self.count
+        for _ in range(add):
+            edges = [0, *bounds, self.key_count]
+            widths = [edges[i + 1] - edges[i] for i in range(len(edges) - 1)]
+            i = max(range(len(widths)), key=lambda j: (widths[j], -j))
+            mid = edges[i] + widths[i] // 2
+            # range i becomes [lo, mid) on its old shard and [mid, hi) on the new one
+            bounds.insert(i, mid)
+            owners.insert(i + 1, count)
+            count += 1
+        return RangeRouter(count, self.key_count, bounds, owners)
+
+
+class HashRouter(Router):
+    """``mix64(key) % count``."""
+
+    strategy = "hash"
+    __slots__ = ("count",)
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def shard_for(self, key: int, region: int = 0) -> int:
+        # mix64 written out: this is on the request path
+        z = (key + 0x9E3779B97F4A7C15) & MASK64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        return (z ^ (z >> 31)) % self.count
+
+    def shards_for(self, keys: np.ndarray, region: int = 0) -> np.ndarray:
+        return (mix64_array(keys) % np.uint64(self.count)).astype(np.int64)
+
+    def rebalanced(self, add: int) -> HashRouter:
+        return HashRouter(self.count + add)
+
+
+class ConsistentHashRouter(Router):
+    """A hash ring with ``vnodes`` points per shard."""
+
+    strategy = "consistent_hash"
+    __slots__ = ("count", "ring")
+
+    def __init__(self, count: int, vnodes: int = 256) -> None:
+        self.count = count
+        self.ring = HashRing(range(count), vnodes)
+
+    def shard_for(self, key: int, region: int = 0) -> int:
+        return self.ring.node_for(key)
+
+    def shards_for(self, keys: np.ndarray, region: int = 0) -> np.ndarray:
+        return self.ring.nodes_for(keys)
+
+    def rebalanced(self, add: int) -> ConsistentHashRouter:
+        return ConsistentHashRouter(self.count + add, self.ring.vnodes)
+
+
+class GeoRouter(Router):
+    """By client region; a region with several shards splits its keys by hash."""
+
+    strategy = "geo"
+    __slots__ = ("_of_region", "count", "region_weights", "regions")
+
+    def __init__(
+        self,
+        count: int,
+        regions: Sequence[str] = ("default",),
+        region_weights: Sequence[float] | None = None,
+    ) -> None:
+        self.count = count
+        self.regions = tuple(regions) or ("default",)
+        m = len(self.regions)
+        if region_weights is None:
+            region_weights = [1.0 / m] * m
+        self.region_weights = tuple(float(w) for w in region_weights)
+        if count >= m:
+            self._of_region = [list(range(r, count, m)) for r in range(m)]
+        else:
+            self._of_region = [[r % count] for r in range(m)]
+
+    def shards_of_region(self, region: int) -> list[int]:
+        return list(self._of_region[region])
+
+    def shard_for(self, key: int, region: int = 0) -> int:
+        own = self._of_region[region]
+        if len(own) == 1:
+            return own[0]
+        return own[mix64(key) % len(own)]
+
+    def shards_for(self, keys: np.ndarray, region: int = 0) -> np.ndarray:
+        own = np.asarray(self._of_region[region], dtype=np.int64)
+        if own.size == 1:
+            return np.full(np.shape(keys), own[0], dtype=np.int64)
+        return own[(mix64_array(keys) % np.uint64(own.size)).astype(np.int64)]
+
+    def rebalanced(self, add: int) -> GeoRouter:
+        return GeoRouter(self.count + add, self.regions, self.region_weights)
+
+
+class DirectoryRouter(Router):
+    """A lookup table key -> shard; each lookup costs ``lookup_ms``."""
+
+    strategy = "directory"
+    __slots__ = ("count", "key_count", "lookup_ms", "table")
+
+    def __init__(
+        self, count: int, key_count: int, lookup_ms: float = 1.0, table=None
+    ) -> None:
+        if count > 65535:
+            raise ValueError("directory supports up to 65535 shards")
+        self.count = count
+        self.key_count = key_count
+        self.lookup_ms = float(lookup_ms)
+        if table is None:
+            table = array("H")
+            for lo in range(0, key_count, CHUNK):
+                keys = np.arange(lo, min(lo + CHUNK, key_count), dtype=np.int64)
+                part = mix64_array(keys) % np.uint64(count)
+                table.frombytes(part.astype(np.uint16).tobytes())
+        self.table = table
+
+    def shard_for(self, key: int, region: int = 0) -> int:
+        return self.table[key]
+
+    def shards_for(self, keys: np.ndarray, region: int = 0) -> np.ndarray:
+        view = np.frombuffer(self.table, dtype=np.uint16)
+        return view[np.asarray(keys, dtype=np.int64)].astype(np.int64)
+
+    def rebalanced(self, add: int) -> DirectoryRouter:
+        """Move a key to a new shard iff ``mix64(key) % (n + add) >= n``.
+
+        That moves each key with probability ``add / (n + add)``, spreads the moved
+        keys evenly over the new shards and takes them evenly from the old ones.
+        """
+        n, total = self.count, self.count + add
+        table = array("H", bytes(len(self.table) * 2))
+        new = np.frombuffer(table, dtype=np.uint16)
+        old = np.frombuffer(self.table, dtype=np.uint16)
+        for lo in range(0, self.key_count, CHUNK):
+            hi = min(lo + CHUNK, self.key_count)
+            h = mix64_array(np.arange(lo, hi, dtype=np.int64)) % np.uint64(total)
+            moved = h >= np.uint64(n)
+            new[lo:hi] = np.where(moved, h.astype(np.uint16), old[lo:hi])
+        return DirectoryRouter(total, self.key_count, self.lookup_ms, table)
+
+
+def make_router(
+    strategy: str,
+    count: int,
+    key_count: int,
+    *,
+    ranges: Sequence[int] | None = None,
+    directory_ms: float = 1.0,
+    regions: Sequence[str] = (),
+    region_weights: Sequence[float] | None = None,
+) -> Router:
+    """A router from the document's ``shards`` fields and the workload's keys."""
+    if strategy == "range":
+        return RangeRouter(count, key_count, ranges)
+    if strategy == "hash":
+        return HashRouter(count)
+    if strategy == "consistent_hash":
+        return ConsistentHashRouter(count)
+    if strategy == "geo":
+        return GeoRouter(count, regions or ("default",), region_weights)
+    if strategy == "directory":
+        return DirectoryRouter(count, key_count, directory_ms)
+    raise ValueError(f"unknown shard strategy {strategy!r}; one of {STRATEGIES}")
+
+
+def keys_moved_fraction(
+    old: Router, new: Router, key_count: int, chunk: int = CHUNK
+) -> float:
+    """The share of the key space whose shard differs between two routers.
+
+    Exact: every key ``0 .. key_count - 1`` is routed by both, ``chunk`` keys at a time
+    (memory bounded by the chunk). For ``geo`` each region counts with its weight.
+    """
+    weights = old.region_weights
+    total = 0.0
+    for region, weight in enumerate(weights):
+        moved = 0
+        for lo in range(0, key_count, chunk):
+            keys = np.arange(lo, min(lo + chunk, key_count), dtype=np.int64)
+            a = old.shards_for(keys, region)
+            b = new.shards_for(keys, region)
+            moved += int(np.count_nonzero(a != b))
+        total += weight * moved / key_count
+    return total
+
+
+def shard_shares(
+    router: Router, key_count: int, p: np.ndarray | None = None, chunk: int = CHUNK
+) -> np.ndarray:
+    """Each shard's share of requests when key ``k`` is requested with ``p[k]``.
+
+    ``p`` None: uniform keys. Region weights apply as in ``keys_moved_fraction``.
+    """
+    out = np.zeros(router.count, dtype=np.float64)
+    for region, weight in enumerate(router.region_weights):
+        for lo in range(0, key_count, chunk):
+            hi = min(lo + chunk, key_count)
+            s = router.shards_for(np.arange(lo, hi, dtype=np.int64), region)
+            w = None if p is None else p[lo:hi]
+            out += weight * np.bincount(s, weights=w, minlength=router.count)
+    if p is None:
+        out /= key_count
+    return out
