@@ -820,6 +820,7 @@ class Balancer:
         self._fwd = (self._forward,)
         self.pool: list[Instance] = []
         self.fast = False
+        self.rr: Any = None
 
     def link(self, targets: list[ServiceRt], uniform: Callable[[], float]) -> None:
         self.targets = targets
@@ -833,6 +834,7 @@ class Balancer:
             weights.setdefault(t.id, t.spec.cores * t.spec.speed)
         self.strategy = STRATEGIES[self.spec.algorithm](self.active, uniform, weights)
         self.pick = self.strategy.pick
+        self.rr = self.strategy if self.spec.algorithm == "round_robin" else None
         self.fast = (
             not self.overhead
             and not any(self.delay_to.values())
@@ -864,7 +866,15 @@ class Balancer:
                 self.errors += 1
                 parent.resume(ERROR)
                 return
-            inst = self.pick(req)
+            rr = self.rr
+            if rr is not None:  # round robin, inlined: the most common balancer
+                i = rr.next
+                if i >= len(eligible):
+                    i = 0
+                rr.next = i + 1
+                inst = eligible[i]
+            else:
+                inst = self.pick(req)
             self.sent[inst.uid] += 1
             if not inst.up:
                 tries = 0
