@@ -119,7 +119,12 @@ def test_least_connections_lies_between_pooled_mmn_and_separate_mm1s() -> None:
     assert mean_s < pooled + 0.3 * (separate - pooled)
 
 
-def test_least_connections_beats_round_robin_on_mixed_speed_servers() -> None:
+@pytest.mark.parametrize(
+    "algorithm", ["least_connections", "least_response_time", "power_of_two"]
+)
+def test_load_aware_balancing_beats_round_robin_on_mixed_speed_servers(
+    algorithm: str,
+) -> None:
     def mean_ms(algorithm: str) -> float:
         doc = balanced_doc(
             rps=240.0,
@@ -132,7 +137,7 @@ def test_least_connections_beats_round_robin_on_mixed_speed_servers() -> None:
         )
         return simengine.run_replication(doc, seed=9)["latency_ms"]["mean"]
 
-    assert mean_ms("least_connections") < 0.7 * mean_ms("round_robin")
+    assert mean_ms(algorithm) < 0.7 * mean_ms("round_robin")
 
 
 def test_littles_law_holds_on_every_station() -> None:

@@ -65,6 +65,29 @@ def test_the_report_has_the_spec_keys_and_plain_json_types() -> None:
     assert json.loads(json.dumps(report)) == report
 
 
+def _assert_plain(value: object, where: str = "") -> None:
+    """Only exact JSON types: no numpy scalars (a float64 is a float subclass)."""
+    kind = type(value)
+    assert kind in (dict, list, str, int, float, bool, type(None)), (where, kind)
+    if kind is dict:
+        for k, v in value.items():  # type: ignore[attr-defined]
+            assert type(k) is str
+            _assert_plain(v, f"{where}.{k}")
+    elif kind is list:
+        for i, v in enumerate(value):  # type: ignore[arg-type]
+            _assert_plain(v, f"{where}[{i}]")
+    elif kind is float:
+        assert math.isfinite(value), where  # type: ignore[arg-type]
+
+
+def test_reports_and_snapshots_hold_only_plain_python_types() -> None:
+    snaps: list[dict] = []
+    report = simulate(web_tier(replications=2), on_snapshot=snaps.append)
+    _assert_plain(report)
+    for snap in snaps:
+        _assert_plain(snap)
+
+
 def test_same_seed_gives_a_byte_identical_report() -> None:
     doc = web_tier()
     a = json.dumps(simulate(doc, seed=5), sort_keys=True)
