@@ -102,7 +102,12 @@ def run_warnings(doc: Document, report: dict[str, Any]) -> list[str]:
     util = neck.get("utilization") or 0.0
     duration = report["duration_s"]
     offered_rps = req["offered"] / duration if duration else 0.0
-    if util >= 0.98:
+    if req["offered"] == 0 and completed == 0:
+        out.append(
+            "no requests arrived after the warm-up: the workload's rate (and phases) "
+            "gave nothing to measure"
+        )
+    elif util >= 0.98:
         out.append(
             f"{neck['component']} is saturated ({_pct(util)}): its queue grows for as "
             "long as the run lasts, so latency depends on the run length"
