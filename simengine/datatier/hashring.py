@@ -16,8 +16,9 @@ circle, so the cost stays flat from 1 to thousands of nodes.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -27,6 +28,9 @@ _M1 = 0xBF58476D1CE4E5B9
 _M2 = 0x94D049BB133111EB
 _TABLE_BITS = 16
 _SHIFT = 64 - _TABLE_BITS
+#: Key spaces up to this size may get a precomputed key -> node table (2 bytes a key).
+TABLE_MAX_KEYS = 1 << 24
+_CHUNK = 1 << 20
 
 
 def mix64(x: int) -> int:
@@ -132,3 +136,13 @@ class HashRing:
         idx = np.searchsorted(self._points_np, h, "left")
         owners = np.asarray(self._owners, dtype=np.int64)
         return owners[idx]
+
+
+def key_table(nodes_for: Callable[[np.ndarray], np.ndarray], key_count: int) -> array:
+    """``nodes_for`` of every key 0..key_count-1 as an ``array('H')`` (2 bytes a
+    key), computed in chunks of 2**20 keys so memory stays bounded."""
+    table = array("H")
+    for lo in range(0, key_count, _CHUNK):
+        keys = np.arange(lo, min(lo + _CHUNK, key_count), dtype=np.int64)
+        table.frombytes(nodes_for(keys).astype(np.uint16).tobytes())
+    return table

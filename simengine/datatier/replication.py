@@ -84,9 +84,11 @@ class Replication:
     """
 
     __slots__ = (
+        "_all_live",
         "_base",
         "_issued",
         "_live",
+        "_mode",
         "_pending",
         "down",
         "lost_writes",
@@ -100,8 +102,10 @@ class Replication:
             raise ValueError(f"unknown replication mode {mode!r}; one of {MODES}")
         self.replicas = replicas
         self.mode = mode
+        self._mode = MODES.index(mode)
         self.down: set[int] = set()
         self._live = list(range(replicas))
+        self._all_live = True
         self._issued: dict[int, int] = {}  # key -> newest version issued
         self._base: dict[int, int] = {}  # key -> version applied everywhere
         # key -> [(version, commit_at, arrivals, all_arrived_at), ...], oldest first
@@ -117,24 +121,31 @@ class Replication:
         Returns the new version and how long the write waits for replicas (add it to
         the write's latency). Lags of dead slots are ignored.
         """
-        v = self._issued.get(key, 0) + 1
-        self._issued[key] = v
-        live = self._live
-        if len(live) == self.replicas:
-            arrivals = [now + lag for lag in lags]
+        issued = self._issued
+        v = issued.get(key, 0) + 1
+        issued[key] = v
+        if self._all_live:
             live_lags = lags
+            arrivals = list(map(now.__add__, lags))
         else:
+            live_lags = [lags[r] for r in self._live]
             arrivals = [_INF] * self.replicas
-            live_lags = [lags[r] for r in live]
-            for r in live:
+            for r in self._live:
                 arrivals[r] = now + lags[r]
-        wait = mode_wait(self.mode, live_lags) if live else 0.0
-        last = now + max(live_lags) if live else now
+        if live_lags:
+            slowest = max(live_lags)
+            mode = self._mode
+            wait = 0.0 if mode == 0 else min(live_lags) if mode == 1 else slowest
+            last = now + slowest
+        else:
+            wait = 0.0
+            last = now
+        commit = now + wait
         recs = self._pending.get(key)
         if recs is None:
-            self._pending[key] = [(v, now + wait, arrivals, last)]
+            self._pending[key] = [(v, commit, arrivals, last)]
         else:
-            recs.append((v, now + wait, arrivals, last))
+            recs.append((v, commit, arrivals, last))
             if len(recs) > 2:
                 self._prune_key(key, recs, now)
         return v, wait
@@ -222,6 +233,7 @@ class Replication:
         """A replica dies: it stops receiving writes and counting in the waits."""
         self.down.add(replica)
         self._live = [r for r in range(self.replicas) if r not in self.down]
+        self._all_live = not self.down
 
     def replica_up(self, replica: int, now: float) -> None:
         """A replica comes back, caught up (it resyncs before it takes reads)."""
@@ -229,6 +241,7 @@ class Replication:
             return
         self.down.discard(replica)
         self._live = [r for r in range(self.replicas) if r not in self.down]
+        self._all_live = not self.down
         for recs in self._pending.values():
             for i, (v, commit_at, arrivals, last) in enumerate(recs):
                 if arrivals[replica] == _INF:

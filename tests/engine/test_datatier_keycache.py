@@ -282,8 +282,9 @@ def test_policy_matches_a_brute_force_reference_with_ttl_and_invalidations(
     )
 
 
-def test_cache_nodes_spread_keys_and_a_dead_node_loses_only_its_keys():
-    nodes = CacheNodes(4, "lru", 10_000)
+@pytest.mark.parametrize("key_count", [None, 20_000])
+def test_cache_nodes_spread_keys_and_a_dead_node_loses_only_its_keys(key_count):
+    nodes = CacheNodes(4, "lru", 10_000, key_count=key_count)
     keys = range(20_000)
     for k in keys:
         nodes.cache_for(k).put(k, 1, 0.0)

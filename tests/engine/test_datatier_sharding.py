@@ -188,3 +188,15 @@ def test_keys_moved_is_exact_in_chunks():
     keys = np.arange(n)
     exact = np.count_nonzero(old.shards_for(keys) != new.shards_for(keys)) / n
     assert keys_moved_fraction(old, new, n, chunk=4_096) == exact
+
+
+@pytest.mark.parametrize("count", [1, 5, 32])
+def test_precomputed_tables_answer_like_hashing_per_call(count: int):
+    keys = np.random.default_rng(4).integers(0, 50_000, 3_000).tolist()
+    for plain, tabled in (
+        (HashRouter(count), HashRouter(count, key_count=50_000)),
+        (ConsistentHashRouter(count), ConsistentHashRouter(count, key_count=50_000)),
+    ):
+        assert [plain.shard_for(k) for k in keys] == [tabled.shard_for(k) for k in keys]
+        # keys past the table fall back to hashing
+        assert tabled.shard_for(60_000) == plain.shard_for(60_000)
