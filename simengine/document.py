@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     Tag,
     ValidationError,
 )
@@ -394,6 +395,14 @@ class Document(_Model):
     network: Network = Field(default_factory=Network)
     components: dict[str, Component] = Field(min_length=1)
     faults: tuple[Fault, ...] = ()
+    # The limits it was parsed with when not the defaults: runs enforce the same
+    # event budget (``Limits.max_events``) unless given other limits.
+    _limits: Limits | None = PrivateAttr(default=None)
+
+    @property
+    def limits(self) -> Limits:
+        """The limits this document was checked against."""
+        return self._limits or Limits()
 
 
 # --- parsing ----------------------------------------------------------------------------
@@ -473,6 +482,8 @@ def _parse(source: Any, limits: Limits) -> Document:
     errors = check_document(doc, limits)
     if errors:
         raise DocumentError(errors)
+    if limits != Limits():
+        doc._limits = limits
     return doc
 
 

@@ -36,6 +36,9 @@ def run_replication(
     Replication r of seed s draws from ``numpy.random.SeedSequence([s, r])``, so the
     web side can run replications on different workers and combine them with
     :func:`combine_reports` into exactly what :func:`simulate` returns.
+
+    The event budget is ``limits.max_events`` split evenly over the document's
+    replications; ``limits`` defaults to those the document was parsed with.
     """
     return _run(
         doc,
@@ -60,7 +63,7 @@ def _run(
     seq_start: int,
     progress_span: tuple[float, float],
 ) -> tuple[dict[str, Any], int]:
-    limits = limits or Limits()
+    limits = limits or doc.limits
     budget = max(limits.max_events // max(doc.simulation.replications, 1), 1)
     sim = Sim(doc, seed, replication)
     horizon = sim.horizon

@@ -436,3 +436,30 @@ def test_a_document_round_trips_through_model_dump() -> None:
         again = simengine.parse_document(doc.model_dump(mode="json"))
         assert again == doc, path
         json.dumps(doc.model_dump(mode="json"))
+
+
+def test_runs_enforce_the_event_budget_the_document_was_parsed_with() -> None:
+    # Few requests (the up-front estimate passes) but many health-check events: 200
+    # dead instances probed ten times a second.
+    source = {
+        "scaleboard": 1,
+        "simulation": {"duration_s": 10},
+        "workload": {"target": "lb", "rps": 10},
+        "components": {
+            "lb": {
+                "type": "load_balancer",
+                "targets": ["web"],
+                "health_check": {"interval_s": 0.1, "timeout_ms": 50},
+            },
+            "web": {"type": "service", "instances": 200},
+        },
+        "faults": [{"at_s": 0, "component": "web"}],
+    }
+    tight = simengine.Limits(max_events=20_000)
+    doc = simengine.parse_document(source, limits=tight)
+    assert doc.limits == tight
+    with pytest.raises(simengine.BudgetExceeded):
+        simulate(doc)
+    # with the default limits it runs to the end
+    assert simulate(simengine.parse_document(source))["requests"]["errors"] > 0
+    assert simengine.parse_document(source) == simengine.parse_document(source)
