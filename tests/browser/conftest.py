@@ -77,7 +77,8 @@ def _database_url(settings_dict: dict) -> str:
         user = quote(settings_dict.get("USER") or "", safe="")
         password = quote(settings_dict.get("PASSWORD") or "", safe="")
         auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-        host = settings_dict.get("HOST") or "127.0.0.1"
+        # A socket directory as host goes in percent-encoded (dj-database-url reads it).
+        host = quote(settings_dict.get("HOST") or "127.0.0.1", safe="")
         port = settings_dict.get("PORT") or "5432"
         return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
     pytest.fail(f"Browser tests do not know how to share a {engine} database")
@@ -156,6 +157,16 @@ class LiveServer:
         self._log.close()
 
 
+# A group message reaching a consumer whose browser has just left (page navigation)
+# makes Daphne raise this before `disconnect` runs (django/channels#1820). Harmless,
+# and the run page triggers it whenever a user navigates away mid-run; not a failure.
+_KNOWN_TRACEBACK = "Exception inside application: Attempt to send on a closed protocol"
+
+
+def _unexpected_tracebacks(log: str) -> int:
+    return log.count("Traceback (most recent call last)") - log.count(_KNOWN_TRACEBACK)
+
+
 def _wait_for_other_sessions_to_close(connection, timeout_s: float = 10) -> None:
     """PostgreSQL ends a stopped server's sessions a moment after it exits; dropping
     the test database before then fails ("being accessed by other users").
@@ -194,7 +205,7 @@ def app_server(transactional_db, request, tmp_path) -> Iterator[LiveServer]:
     call = getattr(request.node, "rep_call", None)
     if call is not None and call.failed:
         print(f"\n----- server log ({server.url}) -----\n{server.log()}")
-    elif "Traceback (most recent call last)" in log:
+    elif _unexpected_tracebacks(log):
         pytest.fail(f"The server logged an exception during the test:\n{log}")
 
 
@@ -241,7 +252,10 @@ def page(app_server, browser, page_errors, request):
     context.set_default_timeout(15_000)
     context.add_init_script(RECORD_COUNTS_JS)
     page = context.new_page()
-    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    page.on(
+        "pageerror",
+        lambda exc: page_errors.append(f"{page.url}: {exc.message}\n{exc.stack or ''}"),
+    )
     page.on(
         "console",
         lambda msg: (

@@ -213,6 +213,13 @@ def test_new_user_signs_up_runs_the_example_and_sees_live_chart_and_report(
     assert run.status == "succeeded"
     assert run.report["latency_ms"]["p99"] > 0
     assert run.owner.username == "newcomer"
+
+    # The run is listed under Runs, with its outcome.
+    page.get_by_role("navigation").get_by_role("link", name="Runs").click()
+    row = page.locator("tr").filter(has=page.locator(f"a[href='/runs/{run_id}/']"))
+    expect(row).to_contain_text("succeeded")
+    expect(row).to_contain_text(re.compile(r"\d ms"))
+    page.screenshot(path=str(artifacts / "run-list.png"), full_page=True)
     assert page_errors == []
 
 
