@@ -7,11 +7,11 @@ a server, a visit to a balancer) *is itself the event*: it carries ``callbacks``
 ``_ok`` and is pushed on SimPy's calendar (``env._queue``, the heap that
 ``env.schedule`` pushes to, with the same ``(time, priority, id, event)`` entries).
 When it is popped, its callback runs (``Instance._finish``, ``_fire_pending``, ...).
-The driver steps the calendar itself (the body of ``Environment.step``, inlined) so
-SimPy processes (rate changes, faults, health checks, autoscaling) run unchanged
-beside the callbacks.
-No SimPy process and no generator exists per request; processes are kept for rare
-logic (rate changes, faults, health checks, autoscaling).
+The driver steps the calendar itself (the body of ``Environment.step``, inlined), so
+ordinary SimPy processes run unchanged beside the callbacks. No SimPy process and no
+generator exists per request; processes are kept for rare logic (rate changes, faults,
+health checks, autoscaling). These rely on SimPy 4's ``Environment`` internals
+(``_queue``, ``_eid``, ``_now``), which the pinned version (4.1.2) has.
 
 A caller hands work to a component with ``component.call(req, parent)``; the component
 answers later with ``parent.resume(status)``. ``status`` is one of OK, ERROR,
@@ -499,7 +499,6 @@ class StationComponent:
         self.count_changes: list[tuple[float, int]] = []
         self.count_area = 0.0
         self.count_last = 0.0
-        self.count_measured_from = 0.0
 
     def capacity_changed(self) -> None:
         now = self.env.now
@@ -569,10 +568,9 @@ class StationComponent:
         return out
 
     def start_measuring(self, now: float) -> None:
-        self.count_area += len(self.active) * (now - self.count_last)
+        """The warm-up ends: the instance count is averaged from here."""
         self.count_last = now
         self.count_area = 0.0
-        self.count_measured_from = now
 
     def station_report(self, duration: float) -> dict[str, Any]:
         t = self.total
