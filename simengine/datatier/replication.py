@@ -30,8 +30,9 @@ average ``w L`` of them (Little's law on the writes in flight); under sync none.
 
 Memory
 ------
-Per key: the newest version issued and, for keys written within the lag horizon, a
-short list of records ``(version, commit_at, arrivals, all_arrived_at)``. A record is
+Per key: the newest version issued (4 bytes a key in a flat array when ``key_count``
+is given, else a dict of the keys written) and, for keys written within the lag
+horizon, a short list of records ``(version, commit_at, arrivals, all_arrived_at)``. A record is
 dropped once a newer record has reached every live replica and is committed (it can
 never be the answer again), so memory follows the keys written recently, not the
 number of requests. ``prune(now)`` sweeps every key; call it now and then (each
@@ -41,6 +42,7 @@ snapshot) so keys never touched again are dropped too.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -76,6 +78,21 @@ class FailoverResult:
     unacknowledged: int
 
 
+class _Versions(dict):
+    """key -> version; an absent key is at version 0 (nothing is inserted)."""
+
+    __slots__ = ()
+
+    def __missing__(self, key: int) -> int:
+        return 0
+
+
+def _versions(key_count: int | None) -> _Versions | array:
+    if key_count is None:
+        return _Versions()
+    return array("I", bytes(4 * key_count))
+
+
 class Replication:
     """One primary and ``replicas`` replica slots (0..n-1), with per-key versions.
 
@@ -97,7 +114,9 @@ class Replication:
         "stale_reads",
     )
 
-    def __init__(self, replicas: int, mode: str = "async") -> None:
+    def __init__(
+        self, replicas: int, mode: str = "async", key_count: int | None = None
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown replication mode {mode!r}; one of {MODES}")
         self.replicas = replicas
@@ -106,8 +125,10 @@ class Replication:
         self.down: set[int] = set()
         self._live = list(range(replicas))
         self._all_live = True
-        self._issued: dict[int, int] = {}  # key -> newest version issued
-        self._base: dict[int, int] = {}  # key -> version applied everywhere
+        # key -> newest version issued, and key -> version applied everywhere: flat
+        # arrays of 4 bytes a key when the key space is known, else dicts
+        self._issued: _Versions | array = _versions(key_count)
+        self._base: _Versions | array = _versions(key_count)
         # key -> [(version, commit_at, arrivals, all_arrived_at), ...], oldest first
         self._pending: dict[int, list[tuple[int, float, list[float], float]]] = {}
         self.stale_reads = 0
@@ -122,7 +143,7 @@ class Replication:
         the write's latency). Lags of dead slots are ignored.
         """
         issued = self._issued
-        v = issued.get(key, 0) + 1
+        v = issued[key] + 1
         issued[key] = v
         if self._all_live:
             live_lags = lags
@@ -160,7 +181,7 @@ class Replication:
             for rec in reversed(recs):
                 if rec[1] <= now:
                     return rec[0]
-        return self._base.get(key, 0)
+        return self._base[key]
 
     def version_at(self, replica: int, key: int, now: float) -> int:
         """The version replica slot ``replica`` shows for ``key`` at ``now``."""
@@ -169,7 +190,7 @@ class Replication:
             for rec in reversed(recs):
                 if rec[2][replica] <= now:
                     return rec[0]
-        return self._base.get(key, 0)
+        return self._base[key]
 
     def is_stale(self, replica: int, key: int, now: float) -> bool:
         """True when the replica has not yet received the newest committed write."""

@@ -120,10 +120,11 @@ def _writes(w: float, lag_mean: float, n: int, seed: int, replicas: int = 1):
     return t, lags, keys
 
 
-def test_async_failover_loses_exactly_the_writes_inside_the_lag_window():
+@pytest.mark.parametrize("key_count", [None, 50])  # dict or flat array of versions
+def test_async_failover_loses_exactly_the_writes_inside_the_lag_window(key_count):
     t, lags, keys = _writes(200.0, 0.05, 5_000, seed=5)
     fault = float(t[3_000]) + 0.001
-    rep = Replication(1, "async")
+    rep = Replication(1, "async", key_count=key_count)
     for ti, lag, key in zip(t.tolist(), lags.tolist(), keys.tolist(), strict=True):
         if ti > fault:
             break

@@ -200,3 +200,20 @@ def test_precomputed_tables_answer_like_hashing_per_call(count: int):
         assert [plain.shard_for(k) for k in keys] == [tabled.shard_for(k) for k in keys]
         # keys past the table fall back to hashing
         assert tabled.shard_for(60_000) == plain.shard_for(60_000)
+
+
+@pytest.mark.parametrize("strategy", ["range", "hash", "consistent_hash", "directory"])
+def test_keys_moved_reads_precomputed_tables_to_the_same_answer(strategy: str):
+    n = 200_000
+    tabled = make_router(strategy, 4, n)
+    plain = {
+        "range": RangeRouter(4, n),
+        "hash": HashRouter(4),
+        "consistent_hash": ConsistentHashRouter(4),
+        "directory": DirectoryRouter(4, n),
+    }[strategy]
+    if strategy == "range":
+        plain._n = 0  # force the binary search
+    expected = keys_moved_fraction(plain, plain.rebalanced(1), n, chunk=65_536)
+    got = keys_moved_fraction(tabled, tabled.rebalanced(1), n, chunk=65_536)
+    assert got == expected
