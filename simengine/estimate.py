@@ -63,7 +63,8 @@ ASSUMPTIONS = (
     "Every station is an M/G/c queue with Poisson arrivals (Erlang C with the "
     "Allen-Cunneen correction for the service-time variability); bursty and constant "
     "arrivals, autoscaling, faults and timeouts are not modelled.",
-    "A balancer is a fixed delay (overhead_ms at layer 7), not a queue.",
+    "A balancer is a fixed delay (overhead_ms at layer 7) and a cache a fixed delay "
+    "(hit_ms), not queues (as in the engine).",
     "A service calls each of its dependencies once per request; a call to another "
     "service is a nested request of the same kind (read or write).",
     "Cache hit ratios use Che's approximation over the workload's key popularity "
@@ -546,16 +547,6 @@ def estimate(doc: Document) -> dict[str, Any]:
                 read_ms=(read_ms[0] * factor, read_ms[1]),
                 write_ms=(write_ms[0] * factor, write_ms[1]),
             )
-        elif isinstance(comp, Cache):
-            hit_ms = _mean_and_scv(comp.hit_ms)
-            node.stations["node"] = _Station(
-                servers=1,
-                copies=comp.nodes,
-                read_rps=node.reads,
-                write_rps=node.writes,
-                read_ms=hit_ms,
-                write_ms=hit_ms,
-            )
         elif isinstance(comp, Database):
             node.stations = _database_layout(doc, comp, node.reads, node.writes)
         for st in node.stations.values():
@@ -625,8 +616,7 @@ def estimate(doc: Document) -> dict[str, Any]:
                     )
                 )
         elif isinstance(comp, Cache):
-            st = node.stations["node"]
-            own = st.wait_ms + st.read_ms[0]
+            own = _mean_and_scv(comp.hit_ms)[0]  # a delay: a cache node is not a queue
             hop = _hop_ms(doc, comp, comps[comp.backing])
             below = latency[comp.backing]
             miss = 1 - node.extra["hit_ratio"]
@@ -671,7 +661,7 @@ def estimate(doc: Document) -> dict[str, Any]:
             refused = max(s.blocking for s in node.stations.values())
             if refused > 0.0005:
                 entry["refused_ratio"] = _round(refused)
-        elif node is None and not isinstance(comp, LoadBalancer):
+        elif node is None and not isinstance(comp, (LoadBalancer, Cache)):
             util = peak = 0.0
         entry["utilization"] = _round(util)
         entry["peak_utilization"] = _round(peak)
@@ -912,15 +902,6 @@ def _advise(
         ):
             advice += " A cache in front of its database also removes read work."
         return why, advice
-    if isinstance(comp, Cache):
-        why = (
-            f"{cid} is the most utilized component: {pct} of its {comp.nodes} node(s) "
-            f"busy with {node.reads + node.writes:,.0f} operations/s; {cap_text}."
-        )
-        return why, (
-            f"Add cache nodes (keys spread by consistent hashing): "
-            f"{_needed(comp.nodes, util)} nodes would share the load."
-        )
     # Database
     db: Database = comp
     reads_share = (hot.read_rps * hot.read_ms[0]) / max(

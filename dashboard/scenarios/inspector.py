@@ -226,7 +226,6 @@ def _duration_fields(name: str, value: Any, prop: dict) -> list[Field]:
         Field(
             name=f"{name}.mean",
             label="Mean",
-            unit="ms",
             kind="number",
             value="" if mean is None else designer._num(mean),
         ),

@@ -74,20 +74,21 @@
     boxSelectionEnabled: false,
     style: [
       { selector: "node", style: {
-          shape: "round-rectangle", width: 150, height: 62,
+          shape: "round-rectangle", width: 170, height: 70,
           "background-color": "#ffffff", "border-width": 2, "border-color": "#94a3b8",
           label: "data(display)", "text-wrap": "wrap", "text-valign": "center",
-          "text-halign": "center", "font-size": 11, "line-height": 1.25, color: "#1f2933",
+          "text-halign": "center", "font-size": 13, "line-height": 1.2, color: "#1f2933",
+          "text-max-width": 156,
           "font-family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif",
       } },
       { selector: "node[type = 'clients']", style: {
           shape: "ellipse", width: 110, height: 46, "background-color": "#e0f2fe",
           "border-color": "#0284c7",
       } },
-      { selector: "node[type = 'load_balancer']", style: { shape: "round-hexagon", width: 160, "border-color": "#7c3aed" } },
+      { selector: "node[type = 'load_balancer']", style: { shape: "round-hexagon", width: 176, "border-color": "#7c3aed" } },
       { selector: "node[type = 'service']", style: { "border-color": "#2563eb" } },
       { selector: "node[type = 'cache']", style: { shape: "round-octagon", "border-color": "#c2410c" } },
-      { selector: "node[type = 'database']", style: { shape: "barrel", height: 70, "border-color": "#0f766e" } },
+      { selector: "node[type = 'database']", style: { shape: "barrel", height: 84, "border-color": "#0f766e" } },
       { selector: "node[type = 'unknown']", style: { "border-style": "dashed", "border-color": "#b91c1c" } },
       { selector: "node.lvl-ok", style: { "background-color": "#dcfce7" } },
       { selector: "node.lvl-warm", style: { "background-color": "#fef3c7" } },
@@ -102,7 +103,7 @@
       { selector: "edge", style: {
           width: 2, "curve-style": "bezier", "target-arrow-shape": "triangle",
           "line-color": "#475569", "target-arrow-color": "#475569",
-          label: "data(label)", "font-size": 9, color: "#64748b",
+          label: "", "font-size": 10, color: "#334155",
           "text-background-color": "#fff", "text-background-opacity": 0.85,
           "text-background-padding": 2, "text-rotation": "autorotate",
       } },
@@ -111,7 +112,7 @@
       { selector: "edge[kind = 'backing']", style: {
           "line-style": "dashed", "line-color": "#c2410c", "target-arrow-color": "#c2410c",
       } },
-      { selector: "edge:selected", style: { width: 4, "line-color": "#1d4ed8", "target-arrow-color": "#1d4ed8" } },
+      { selector: "edge:selected", style: { width: 4, "line-color": "#1d4ed8", "target-arrow-color": "#1d4ed8", label: "data(label)" } },
     ],
   });
 
@@ -124,11 +125,14 @@
       const rps = state.tree && state.tree.workload && state.tree.workload.rps;
       return "Clients" + (rps !== undefined ? "\n" + fmt(rps) + " req/s" : "");
     }
-    if (est && est.peak_utilization !== null && est.peak_utilization !== undefined) {
-      let u = Math.round(est.peak_utilization * 100) + "% busy";
-      if (est.hit_ratio !== undefined && est.hit_ratio !== null) u += " · hit " + Math.round(est.hit_ratio * 100) + "%";
-      if (est.refused_ratio) u += " · refuses " + Math.round(est.refused_ratio * 100) + "%";
-      lines.push(u);
+    if (est) {
+      const parts = [];
+      if (est.peak_utilization !== null && est.peak_utilization !== undefined) {
+        parts.push(Math.round(est.peak_utilization * 100) + "% busy");
+      }
+      if (est.hit_ratio !== undefined && est.hit_ratio !== null) parts.push(Math.round(est.hit_ratio * 100) + "% hits");
+      if (est.refused_ratio) parts.push("refuses " + Math.round(est.refused_ratio * 100) + "%");
+      if (parts.length) lines.push(parts.join(" · "));
     }
     return lines.join("\n");
   }
@@ -204,7 +208,7 @@
     for (const id of ids) (columns[depth[id]] = columns[depth[id]] || []).push(id);
     for (const [d, col] of Object.entries(columns)) {
       col.forEach((id, i) => {
-        cy.getElementById(id).position({ x: Number(d) * 230, y: (i - (col.length - 1) / 2) * 110 });
+        cy.getElementById(id).position({ x: Number(d) * 210, y: (i - (col.length - 1) / 2) * 115 });
       });
     }
     cy.nodes().forEach((n) => { positions[n.id()] = roundPos(n.position()); });
@@ -213,7 +217,7 @@
   }
 
   function fitView() {
-    cy.fit(undefined, 40);
+    cy.fit(undefined, 24);
     if (cy.zoom() > 1.1) { cy.zoom(1.1); cy.center(); }
   }
 
@@ -322,8 +326,21 @@
     programmatic = false;
   }
 
+  // Changes to the document run one after another, in the order they were made:
+  // a later answer never overtakes an earlier one.
+  let queue = Promise.resolve();
+  function serially(fn) {
+    const next = queue.then(fn, fn);
+    queue = next.catch(() => {});
+    return next;
+  }
+
   // A canvas edit: mutate a copy of the tree, round trip, take the new text.
-  async function edit(mutate, describe) {
+  function edit(mutate, describe) {
+    return serially(() => editNow(mutate, describe));
+  }
+
+  async function editNow(mutate, describe) {
     if (!state.tree) {
       setStatus("Fix the document's syntax in the YAML view first: the canvas cannot edit it.", true);
       return false;
@@ -346,7 +363,11 @@
     }
   }
 
-  async function loadText(text) {
+  function loadText(text) {
+    return serially(() => loadTextNow(text));
+  }
+
+  async function loadTextNow(text) {
     try {
       const { data } = await send({ text });
       setText(data.text);

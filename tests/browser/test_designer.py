@@ -65,7 +65,7 @@ def click_node(page: Page, node_id: str) -> None:
 
 
 def wait_for_document(page: Page, check, message: str) -> dict:
-    for _ in range(100):
+    for _ in range(200):  # 20 s: the machines running these are shared and busy
         try:
             doc = document(page)
             if check(doc):
@@ -106,14 +106,22 @@ def swapping_inspector(page: Page, action) -> None:
     page.wait_for_function("!document.getElementById('inspector').dataset.old")
 
 
-def inspect_and_set(page: Page, node_id: str, fields: dict[str, str]) -> None:
+def inspect_and_set(
+    page: Page, node_id: str, fields: dict[str, tuple[str, int]]
+) -> None:
+    """Select a node, then type each field's value (label: (key, value)) and wait
+    until the document has it."""
     swapping_inspector(page, lambda: click_node(page, node_id))
     expect(page.locator("#inspector h2")).to_contain_text(node_id)
-    for label, value in fields.items():
+    for label, (key, value) in fields.items():
         field = page.locator("#inspector").get_by_label(label, exact=True)
-        field.fill(value)
+        field.fill(str(value))
         field.press("Tab")
-        expect(page.locator("#inspector")).to_contain_text("Applied.")
+        wait_for_document(
+            page,
+            lambda d, k=key, v=value: d["components"][node_id].get(k) == v,
+            f"{node_id}.{key} = {value}",
+        )
 
 
 def set_rate(page: Page, rps: int) -> None:
@@ -159,7 +167,7 @@ def test_build_estimate_save_and_reload_the_web_tier(
     connect(page, "__clients__", "lb")
     connect(page, "lb", "web")
     connect(page, "web", "db")
-    inspect_and_set(page, "web", {"Instances": "3", "Cores": "8"})
+    inspect_and_set(page, "web", {"Instances": ("instances", 3), "Cores": ("cores", 8)})
     doc = wait_for_document(
         page, lambda d: "db" in d["components"]["web"].get("calls", []), ""
     )
