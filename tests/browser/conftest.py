@@ -273,15 +273,15 @@ def page(app_server, browser, page_errors, request):
             else None
         ),
     )
+    failed_png = ARTIFACTS / f"FAILED-{request.node.name}.png"
+    failed_png.unlink(missing_ok=True)  # from an earlier run
     try:
         yield page
     finally:
         call = getattr(request.node, "rep_call", None)
         if call is not None and call.failed:
             ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(
-                path=str(ARTIFACTS / f"FAILED-{request.node.name}.png"), full_page=True
-            )
+            page.screenshot(path=str(failed_png), full_page=True)
         context.close()
 
 
