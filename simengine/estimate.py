@@ -336,7 +336,7 @@ class _Station:
         second = pr * (vr + 1) * mr * mr + (1 - pr) * (vw + 1) * mw * mw
         self.utilization = lam * mean / 1000.0 / self.servers
         self.offered_utilization = self.utilization
-        if mean <= 0:
+        if mean <= 1e-9:  # no work to speak of (and no overflow in its square)
             self.wait_ms = 0.0
             return
         scv = second / (mean * mean) - 1.0

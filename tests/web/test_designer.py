@@ -14,6 +14,8 @@ import pytest
 import yaml
 from django.test import Client
 from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dashboard.scenarios.models import ScenarioVersion
 from tests.web.factories import SMALL_DOC, make_scenario
@@ -354,3 +356,138 @@ def test_malformed_layouts_are_dropped_not_errors(client_alice, scenario, raw):
     )
     assert response.status_code == 302
     assert scenario.versions.get(number=2).layout == {}
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**6), max_value=10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+    st.sampled_from(
+        ["service", "cache", "database", "load_balancer", "lb", "web", "db"]
+    ),
+)
+_trees = st.recursive(
+    _scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "type",
+                    "targets",
+                    "calls",
+                    "backing",
+                    "rps",
+                    "target",
+                    "instances",
+                    "components",
+                    "workload",
+                    "web",
+                    "db",
+                    "lb",
+                    "primary",
+                    "cores",
+                    "x",
+                ]
+            ),
+            children,
+            max_size=4,
+        ),
+    ),
+    max_leaves=20,
+)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(tree=_trees, text=st.text(max_size=120))
+def test_fuzzed_trees_and_texts_never_get_a_server_error(
+    client_alice, scenario, tree, text
+):
+    for body in ({"tree": tree}, {"text": text}):
+        response = _apply(client_alice, scenario, body)
+        assert response.status_code in (200, 400), (body, response.status_code)
+        if response.status_code == 200 and response.json()["tree"] is not None:
+            # Whatever the canvas would draw, the inspector can open it.
+            for node in response.json()["graph"]["nodes"][1:]:
+                inspect = client_alice.post(
+                    reverse("designer_inspect", args=[scenario.pk]),
+                    {"document": response.json()["text"], "subject": node["id"]},
+                )
+                assert inspect.status_code == 200
+
+
+_FORM_NAMES = [
+    "instances",
+    "cores",
+    "speed",
+    "work_ms.dist",
+    "work_ms.mean",
+    "work_ms.cv",
+    "calls",
+    "queue_limit",
+    "stateful",
+    "scaling.__on",
+    "scaling.contention",
+    "primary.cores",
+    "primary.read_ms.mean",
+    "replicas.__on",
+    "replicas.count",
+    "shards.__on",
+    "shards.count",
+    "shards.strategy",
+    "rps",
+    "read_ratio",
+    "target",
+    "phases.__rows",
+    "phases.0.at_s",
+    "phases.0.rps",
+    "regions",
+    "keys.__on",
+    "keys.count",
+    "keys.zipf_s",
+    "targets",
+    "backing",
+    "algorithm",
+    "region",
+]
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    subject=st.sampled_from(["web", "db", "lb", "workload", "simulation", "network"]),
+    values=st.dictionaries(
+        st.sampled_from(_FORM_NAMES),
+        st.one_of(
+            st.text(max_size=12), st.sampled_from(["1", "0", "-1", "1e999", "on"])
+        ),
+        max_size=8,
+    ),
+)
+def test_fuzzed_inspector_forms_never_get_a_server_error(
+    client_alice, scenario, subject, values
+):
+    response = client_alice.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {"document": WEB_TIER, "subject": subject, "apply": "1", **values},
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    match = re.search(
+        r'<script id="inspector-result" type="application/json">(.*?)</script>', html
+    )
+    if match:  # applied: the new document is valid where the form touched it
+        text = json.loads(match.group(1))
+        assert yaml.safe_load(text)["components"]
+    assert scenario.versions.count() == 1
