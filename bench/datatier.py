@@ -3,9 +3,10 @@
 Prints nanoseconds of CPU time per operation (``time.process_time``, best of
 ``--repeat``; the machines are shared, so ratios in one run matter, not absolutes):
 
-- cache: a cache-aside request (``get``; ``put`` on a miss) and a write-through
-  ``put``, per eviction policy, for a key space of 10k and of 10M keys with a capacity
-  of 10% of it, Zipf(0.99) keys, the cache warmed up first;
+- cache: a ``get`` of Zipf(0.99) keys, a write-through ``put`` of uniform keys and a
+  cache-aside request (``get``; ``put`` on a miss), per eviction policy, for a key
+  space of 10k and of 10M keys with a capacity of 10% of it (``--capacity-fraction``),
+  the cache warmed up first;
 - shard routers: ``shard_for`` per strategy at 1 and 32 shards over 10M keys;
 - ``keys_moved_fraction`` over 10M keys (4 -> 5 shards) per strategy, in seconds;
 - replication: a write with 2 replicas and a replica read.
@@ -56,15 +57,20 @@ def _best(fn, repeat: int) -> float:
     return best
 
 
-def bench_cache(keyspace: int, ops: int, repeat: int) -> dict[str, tuple]:
-    capacity = keyspace // 10
-    warm = _keys(keyspace, max(3 * capacity, 200_000), seed=1)
+def bench_cache(
+    keyspace: int, ops: int, repeat: int, fraction: float, policies: tuple[str, ...]
+) -> dict[str, tuple]:
+    capacity = max(1, int(keyspace * fraction))
+    # fill with the most popular keys, then let the policy settle on Zipf traffic
+    warm = _keys(keyspace, min(max(3 * capacity, 200_000), 1_000_000), seed=1)
     stream = _keys(keyspace, ops, seed=2)
     writes = np.random.default_rng(3).integers(0, keyspace, ops).tolist()
     out = {}
-    for policy in POLICIES:
+    for policy in policies:
         cache = make_cache(policy, capacity, 3600.0, rng=np.random.default_rng(4))
         get, put = cache.get, cache.put
+        for k in range(capacity - 1, -1, -1):
+            put(k, 1, 0.0)
         for k in warm:
             if get(k, 0.0) is None:
                 put(k, 1, 0.0)
@@ -169,20 +175,33 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="10k -> 1M keys, fewer ops")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--capacity-fraction",
+        type=float,
+        default=0.1,
+        help="cache capacity as a share of the key space (1.0: 10M keys cached, "
+        "about 2 GB for lru)",
+    )
+    ap.add_argument("--policies", default=",".join(POLICIES))
     args = ap.parse_args()
+    policies = tuple(args.policies.split(","))
+    frac = args.capacity_fraction
     big = 1_000_000 if args.quick else 10_000_000
     ops = 100_000 if args.quick else 300_000
     small = 10_000
 
-    print(f"cache: ns per op, capacity = 10% of the key space, Zipf(0.99), {ops} ops")
-    a = bench_cache(small, ops, args.repeat)
-    b = bench_cache(big, ops, args.repeat)
+    print(
+        f"cache: ns per op, capacity = {frac:.0%} of the key space, Zipf(0.99), "
+        f"{ops} ops"
+    )
+    a = bench_cache(small, ops, args.repeat, frac, policies)
+    b = bench_cache(big, ops, args.repeat, frac, policies)
     print(
         "get: Zipf keys (hits and misses); put: uniform keys (mostly evict + insert);"
         " aside: get, put on a miss"
     )
     print(f"{'policy':8} {'':4} {'get':>6} {'put':>6} {'aside':>6}  hit ratio")
-    for p in POLICIES:
+    for p in policies:
         for label, row in (("10k", a[p]), (f"{big:.0e}", b[p])):
             print(
                 f"{p:8} {label:>5} {row[0]:6.0f} {row[1]:6.0f} {row[2]:6.0f}  "

@@ -6,9 +6,9 @@ operation on the request path, and deterministic: anything random takes the run'
 
 | module | what |
 | --- | --- |
-| ``keycache`` | key-level cache store: LRU, LFU, FIFO, random eviction; TTL; versions; nodes |
+| ``keycache`` | cache store: LRU, LFU, FIFO, random eviction; TTL; versions; nodes |
 | ``hashring`` | ``mix64`` (splitmix64) and consistent hashing with virtual nodes |
-| ``sharding`` | shard routers range, hash, consistent_hash, geo, directory; keys moved |
+| ``sharding`` | routers range, hash, consistent_hash, geo, directory; keys moved |
 | ``replication`` | committed versions, replica lag, stale reads, modes, failover, LWW |
 | ``writebehind`` | write-behind buffers per cache node; lost writes on a node fault |
 | ``che`` | analytic hit ratios (Che's approximation, FIFO/random, ideal LFU, TTL) |

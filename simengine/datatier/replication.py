@@ -32,10 +32,11 @@ Memory
 ------
 Per key: the newest version issued (4 bytes a key in a flat array when ``key_count``
 is given, else a dict of the keys written) and, for keys written within the lag
-horizon, a short list of records ``(version, commit_at, arrivals, all_arrived_at)``. A record is
-dropped once a newer record has reached every live replica and is committed (it can
-never be the answer again), so memory follows the keys written recently, not the
-number of requests. ``prune(now)`` sweeps every key; call it now and then (each
+horizon, a short list of records ``(version, commit_at, arrivals, all_arrived_at)``
+(tuples of numbers, which the garbage collector stops tracking). A record is dropped
+once a newer record has reached every live replica and is committed (it can never be
+the answer again), so memory follows the keys written recently, not the number of
+requests. ``prune(now)`` sweeps every key; call it now and then (each
 snapshot) so keys never touched again are dropped too.
 """
 
@@ -76,6 +77,10 @@ class FailoverResult:
     lost_writes: int
     lost_keys: int
     unacknowledged: int
+
+
+#: (version, commit_at, arrival per replica slot, all_arrived_at)
+_Record = tuple[int, float, tuple[float, ...], float]
 
 
 class _Versions(dict):
@@ -130,7 +135,7 @@ class Replication:
         self._issued: _Versions | array = _versions(key_count)
         self._base: _Versions | array = _versions(key_count)
         # key -> [(version, commit_at, arrivals, all_arrived_at), ...], oldest first
-        self._pending: dict[int, list[tuple[int, float, list[float], float]]] = {}
+        self._pending: dict[int, list[_Record]] = {}
         self.stale_reads = 0
         self.lost_writes = 0
 
@@ -147,12 +152,14 @@ class Replication:
         issued[key] = v
         if self._all_live:
             live_lags = lags
-            arrivals = list(map(now.__add__, lags))
+            # a tuple of floats: the garbage collector stops tracking it
+            arrivals = tuple(map(now.__add__, lags))
         else:
             live_lags = [lags[r] for r in self._live]
-            arrivals = [_INF] * self.replicas
+            got = [_INF] * self.replicas
             for r in self._live:
-                arrivals[r] = now + lags[r]
+                got[r] = now + lags[r]
+            arrivals = tuple(got)
         if live_lags:
             slowest = max(live_lags)
             mode = self._mode
@@ -266,8 +273,9 @@ class Replication:
         for recs in self._pending.values():
             for i, (v, commit_at, arrivals, last) in enumerate(recs):
                 if arrivals[replica] == _INF:
-                    arrivals[replica] = max(now, commit_at)
-                    recs[i] = (v, commit_at, arrivals, max(last, arrivals[replica]))
+                    got = list(arrivals)
+                    got[replica] = max(now, commit_at)
+                    recs[i] = (v, commit_at, tuple(got), max(last, got[replica]))
 
     def lost_if_promoted(self, replica: int, now: float) -> tuple[int, set[int]]:
         """Committed writes replica slot ``replica`` has not received at ``now``."""

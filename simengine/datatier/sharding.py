@@ -28,23 +28,25 @@ unless the workload shuffles them. Strategies:
   ``k`` shards splits its keys among them round robin by key number (``key % k``:
   keys are numbered by popularity, so this spreads the popular ones evenly); with
   fewer shards than regions region ``r`` goes to shard ``r % count``. No regions: one
-  region.
-  ``region_weights`` (the clients' shares) weigh the regions in ``keys_moved_fraction``.
+  region. ``region_weights`` (the clients' shares) weigh the regions in
+  ``keys_moved_fraction``.
 - ``directory``: a lookup table key -> shard (2 bytes a key), filled like ``hash``;
   adding shards moves exactly the keys the new shards need (each key moves with
   probability ``add/(n+add)``, chosen by its hash), and every request pays
   ``directory_ms`` for the lookup.
 
-Speed: ``hash`` and ``consistent_hash`` given ``key_count`` (up to ``TABLE_MAX_KEYS``)
-precompute the shard of every key into a 2-byte-a-key table (vectorised, ~0.1 s per
-10M keys for hash, ~0.5 s for the ring), so ``shard_for`` is one array read whatever
-the number of shards; beyond that, or without ``key_count``, they hash per call
-(~0.5 us for splitmix64 in Python). So does ``range`` (else a binary search over
-its ``count - 1`` bounds); ``directory`` is such a table by definition.
+Speed: ``range`` (with more than one shard), ``hash`` and ``consistent_hash`` given a
+``key_count`` up to ``TABLE_MAX_KEYS`` (2**24) precompute the shard of every key
+into a table of 2 bytes a key (vectorised: ~0.1 s per 10M keys, ~0.5 s for the
+ring), so ``shard_for`` is one array read whatever the number of shards. Beyond that,
+or without ``key_count``, ``range`` bisects its ``count - 1`` bounds and the hashes
+are computed per call (~0.5 us for splitmix64 in Python). ``directory`` is such a
+table by definition; ``geo`` is a modulo.
 
 ``keys_moved_fraction(old, new, key_count)`` counts exactly, over the whole key space
 (and the regions, for geo), the share of keys whose shard changed: vectorised in
-chunks of 2**20 keys, so 10M keys take about a second in bounded memory.
+chunks of 2**20 keys (or comparing the precomputed tables), so 10M keys take well
+under a second in bounded memory (building a 10M-key ring table takes ~0.5-1 s).
 """
 
 from __future__ import annotations

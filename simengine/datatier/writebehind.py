@@ -57,7 +57,8 @@ class WriteBehind:
         return self._buffers[node].get(key)
 
     def flush(self, node: int) -> dict[int, int]:
-        """Empty ``node``'s buffer; the returned {key: version} go to the backing store."""
+        """Empty ``node``'s buffer; the {key: version} returned go to the backing
+        store."""
         batch = self._buffers[node]
         if not batch:
             return batch

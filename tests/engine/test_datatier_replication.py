@@ -25,7 +25,13 @@ import math
 import numpy as np
 import pytest
 
-from simengine.datatier import MultiPrimary, ReadYourWrites, Replication, mode_wait
+from simengine.datatier import (
+    MultiPrimary,
+    ReadYourWrites,
+    Replication,
+    make_cache,
+    mode_wait,
+)
 
 
 def _stale_share(
@@ -246,3 +252,24 @@ def test_read_your_writes_sends_a_writer_to_the_primary_until_its_write_is_every
     ryw.wrote(5, until=1.0)
     assert ryw.needs_primary(5, 0.5)
     assert not ryw.needs_primary(5, 1.0)
+
+
+def test_a_cache_filled_from_a_lagging_replica_serves_stale_hits_until_its_ttl():
+    # cache-aside, invalidation on write, reads from an async replica 100 ms behind:
+    # a miss just after a write fills the cache with the old version, and every hit
+    # on it is stale until the TTL (not the replica catching up) drops it
+    rep = Replication(1, "async")
+    cache = make_cache("lru", 10, ttl_s=1.0)
+    rep.write(3, 0.0, (0.1,))  # v1 committed at 0, on the replica at 0.1
+    cache.invalidate(3)
+    stale_hits = 0
+    for now in (0.05, 0.2, 0.5, 0.9, 1.06):
+        v = cache.get(3, now)
+        if v is None:
+            v, _ = rep.read(0, 3, now)
+            cache.put(3, v, now)
+        elif v < rep.committed_version(3, now):
+            stale_hits += 1
+    assert rep.stale_reads == 1  # the fill at 0.05
+    assert stale_hits == 3  # 0.2, 0.5, 0.9: the replica had caught up, the cache not
+    assert cache.get(3, 1.1) == 1  # refilled at 1.06 (TTL) with the newest version
