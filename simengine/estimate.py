@@ -958,3 +958,43 @@ def _advise(
                 f"spread the writes, e.g. {_needed(shards, util)} shards."
             )
     return why, advice
+
+
+def format_estimate(result: dict[str, Any]) -> str:
+    """The estimate as plain text, for the command line."""
+
+    def num(x: float | None, digits: int = 1) -> str:
+        return "-" if x is None else f"{x:,.{digits}f}"
+
+    lines = [result["label"], ""]
+    lat = result["latency_ms"]
+    lines.append(
+        f"offered {num(result['rps'])} requests/s; mean latency "
+        f"{num(lat['mean'], 2) + ' ms' if lat else 'unbounded (overloaded)'}; "
+        f"cost {result['cost_per_hour']:,.2f} per hour"
+    )
+    lines.append("")
+    lines.append(
+        f"{'component':<16}{'type':<15}{'load rps':>11}{'busy':>8}{'latency ms':>12}"
+    )
+    for cid, c in result["components"].items():
+        busy = c["peak_utilization"]
+        busy_text = "-" if busy is None else f"{busy * 100:.1f}%"
+        mean = (c.get("latency_ms") or {}).get("mean")
+        extra = ""
+        if c.get("hit_ratio") is not None:
+            extra = f"  hit ratio {c['hit_ratio']:.1%}"
+        if c.get("refused_ratio"):
+            extra += f"  refuses {c['refused_ratio']:.1%}"
+        if not c["reached"]:
+            extra += "  (not reached)"
+        lines.append(
+            f"{cid:<16}{c['type']:<15}{num(c['offered_rps']):>11}{busy_text:>8}"
+            f"{num(mean, 2):>12}{extra}"
+        )
+    neck = result["bottleneck"]
+    if neck:
+        lines += ["", f"bottleneck: {neck['why']}", f"advice: {neck['advice']}"]
+    for note in result["notes"]:
+        lines.append(f"note: {note}")
+    return "\n".join(lines)

@@ -707,7 +707,7 @@
     parts.push(el("table", { class: "estimate-table" },
       el("thead", {}, el("tr", {}, el("th", {}, "Component"), el("th", {}, "Type"),
         el("th", { class: "num" }, "Load (req/s)"), el("th", { class: "num" }, "Busy"),
-        el("th", { class: "num" }, "Latency (ms)"), el("th", { class: "num" }, "Hits / refused"),
+        el("th", { class: "num", title: "mean time from this component on, including what it calls" }, "Latency from here (ms)"), el("th", { class: "num" }, "Hits / refused"),
         el("th", { class: "num" }, "Cost"))),
       el("tbody", {}, ...rows)));
     if (est.notes && est.notes.length) parts.push(el("ul", { class: "notes" }, ...est.notes.map((n) => el("li", {}, n))));

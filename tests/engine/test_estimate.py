@@ -423,3 +423,12 @@ def test_any_valid_document_gets_a_finite_json_estimate(tree):
     if e["bottleneck"] is not None:
         assert e["bottleneck"]["component"] in e["components"]
         assert e["bottleneck"]["advice"]
+
+
+def test_format_estimate_prints_the_table_and_the_bottleneck():
+    from simengine.estimate import format_estimate
+
+    text = format_estimate(estimate(web_tier(600)))
+    assert text.startswith(LABEL)
+    assert "web" in text and "40.0%" in text
+    assert "bottleneck: web is the most utilized component" in text
