@@ -463,3 +463,17 @@ def test_runs_enforce_the_event_budget_the_document_was_parsed_with() -> None:
     # with the default limits it runs to the end
     assert simulate(simengine.parse_document(source))["requests"]["errors"] > 0
     assert simengine.parse_document(source) == simengine.parse_document(source)
+
+
+def test_concurrent_runs_in_one_process_do_not_interfere() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    doc = web_tier(duration_s=5)
+    alone = [json.dumps(simulate(doc, seed=s), sort_keys=True) for s in (1, 2, 3)]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        together = list(
+            pool.map(
+                lambda s: json.dumps(simulate(doc, seed=s), sort_keys=True), (1, 2, 3)
+            )
+        )
+    assert together == alone
