@@ -7,8 +7,10 @@ batches; a client that notices a gap in sequence numbers sends `{"type": "resync
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -59,22 +61,31 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "status", **state})
 
     async def run_snapshots(self, event) -> None:
-        await self.send_json({"type": "snapshots", "items": event["items"]})
+        await self._send_live({"type": "snapshots", "items": event["items"]})
 
     async def run_status(self, event) -> None:
-        await self.send_json(
+        await self._send_live(
             {
                 "type": "status",
                 "status": event["status"],
                 "error": event.get("error", ""),
                 "restarted": event.get("restarted", False),
+                "last_seq": event.get("last_seq"),
             }
         )
+
+    async def _send_live(self, message: dict) -> None:
+        # A group message can reach a consumer whose browser has just left, before
+        # `disconnect` runs (django/channels#1820): nobody is there to tell.
+        with contextlib.suppress(Disconnected):
+            await self.send_json(message)
 
 
 def _backlog(run_id, after: int) -> tuple[list[dict], dict]:
     from dashboard.runs.models import Run
 
-    run = Run.objects.only("status", "error").get(pk=run_id)
+    run = Run.objects.only("status", "error", "last_seq").get(pk=run_id)
     items = selectors.run_snapshots(run_id=run_id, after_seq=after)
-    return items, {"status": run.status, "error": run.error, "restarted": False}
+    last_seq = run.last_seq if run.status in Run.FINAL else None
+    state = {"status": run.status, "error": run.error, "restarted": False}
+    return items, {**state, "last_seq": last_seq}

@@ -34,8 +34,14 @@ def publish_snapshots(run_id, items: list[dict]) -> None:
 
 
 def publish_status(
-    run_id, *, status: str, error: str = "", restarted: bool = False
+    run_id,
+    *,
+    status: str,
+    error: str = "",
+    restarted: bool = False,
+    last_seq: int | None = None,
 ) -> None:
+    """`last_seq` (on a finished run) lets a browser see that it missed the tail."""
     _send(
         run_id,
         {
@@ -43,5 +49,6 @@ def publish_status(
             "status": status,
             "error": error,
             "restarted": restarted,
+            "last_seq": last_seq,
         },
     )

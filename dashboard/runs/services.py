@@ -264,7 +264,9 @@ def run_execute(*, run_id: uuid.UUID | str, worker: str = "") -> str:
         last_seq=stream.last_seq,
         heartbeat_at=timezone.now(),
     ):
-        publish.publish_status(run_id, status=Run.Status.SUCCEEDED)
+        publish.publish_status(
+            run_id, status=Run.Status.SUCCEEDED, last_seq=stream.last_seq
+        )
         return Run.Status.SUCCEEDED
     return _status(run_id)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, When
 from django.http import Http404
 
 from dashboard.scenarios.models import Scenario, ScenarioVersion
@@ -13,8 +13,13 @@ def scenarios_for_user(*, user: AbstractBaseUser) -> QuerySet[Scenario]:
     return Scenario.objects.filter(owner=user, is_example=False)
 
 
+# The example a newcomer should open first leads the list; the rest by name.
+STARTER_EXAMPLE = "web-tier"
+
+
 def examples_list() -> QuerySet[Scenario]:
-    return Scenario.objects.filter(is_example=True).order_by("slug")
+    starter_first = Case(When(slug=STARTER_EXAMPLE, then=0), default=1)
+    return Scenario.objects.filter(is_example=True).order_by(starter_first, "slug")
 
 
 def _get_scenario_for_user(*, user: AbstractBaseUser, pk: int) -> Scenario:

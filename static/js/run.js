@@ -11,6 +11,8 @@
   let socket = null;
   let retryMs = 500;
   let drawPending = false;
+  let reportFetched = false;
+  let finalResyncSent = false;
 
   const statusEl = document.getElementById("run-status");
   const errorEl = document.getElementById("run-error");
@@ -24,15 +26,15 @@
   const latEl = document.getElementById("chart-latency");
   const axes = [{ label: "simulated s" }, { label: "" }];
   const rpsChart = new uPlot({
-    width: width(rpsEl), height: 220, axes,
+    width: width(rpsEl), height: 220, axes, legend: { live: false },
     scales: { x: { time: false } },
-    series: [{}, { label: "throughput rps", stroke: "#2563eb", width: 2 },
+    series: [{ label: "simulated s" }, { label: "throughput rps", stroke: "#2563eb", width: 2 },
                  { label: "errors/s", stroke: "#dc2626", width: 1 }],
   }, [[], [], []], rpsEl);
   const latChart = new uPlot({
-    width: width(latEl), height: 220, axes,
+    width: width(latEl), height: 220, axes, legend: { live: false },
     scales: { x: { time: false } },
-    series: [{}, { label: "p50 ms", stroke: "#16a34a", width: 2 },
+    series: [{ label: "simulated s" }, { label: "p50 ms", stroke: "#16a34a", width: 2 },
                  { label: "p99 ms", stroke: "#ea580c", width: 2 }],
   }, [[], [], []], latEl);
 
@@ -83,16 +85,37 @@
     status = next;
     statusEl.textContent = next;
     statusEl.className = "status status-" + next;
-    if (error) { errorEl.textContent = error; errorEl.hidden = false; }
+    if (error) {
+      errorEl.textContent = error;
+      errorEl.hidden = false;
+      errorEl.className = next === "cancelled" ? "muted" : "error";
+    }
     else if (next === "running" || next === "succeeded") { errorEl.hidden = true; }
-    const final = ["succeeded", "failed", "cancelled"].includes(next);
-    if (final) {
+    const final = isFinal(next);
+    if (final && !reportFetched) {
+      reportFetched = true;
       if (cancelForm) cancelForm.remove();
       if (progressEl && next === "succeeded") progressEl.style.width = "100%";
       htmx.ajax("GET", meta.report_url, { target: "#report", swap: "outerHTML" });
-      if (socket) socket.close(1000);
     }
     return final;
+  }
+
+  function isFinal(s) { return ["succeeded", "failed", "cancelled"].includes(s); }
+
+  // Every snapshot is stored once the run ends: before closing, fill any gap left by
+  // live messages that were dropped or sent before this page joined.
+  function finish(lastSeq) {
+    if (!socket) return;
+    const behind = typeof lastSeq === "number" && lastContiguous < lastSeq;
+    if (bySeq.size !== lastContiguous + 1 || behind) {
+      if (!finalResyncSent) {
+        finalResyncSent = true;
+        socket.send(JSON.stringify({ type: "resync", after: lastContiguous }));
+        return;  // close when the reply's closing status arrives
+      }
+    }
+    socket.close(1000);
   }
 
   function connect() {
@@ -107,12 +130,12 @@
         }
       } else if (msg.type === "status") {
         if (msg.restarted) { bySeq.clear(); lastContiguous = -1; scheduleDraw(); }
-        setStatus(msg.status, msg.error);
+        if (setStatus(msg.status, msg.error)) finish(msg.last_seq);
       }
     };
     socket.onclose = () => {
       socket = null;
-      if (!["succeeded", "failed", "cancelled"].includes(status)) {
+      if (!isFinal(status)) {
         setTimeout(connect, retryMs);
         retryMs = Math.min(retryMs * 2, 8000);
       }

@@ -157,14 +157,8 @@ class LiveServer:
         self._log.close()
 
 
-# A group message reaching a consumer whose browser has just left (page navigation)
-# makes Daphne raise this before `disconnect` runs (django/channels#1820). Harmless,
-# and the run page triggers it whenever a user navigates away mid-run; not a failure.
-_KNOWN_TRACEBACK = "Exception inside application: Attempt to send on a closed protocol"
-
-
 def _unexpected_tracebacks(log: str) -> int:
-    return log.count("Traceback (most recent call last)") - log.count(_KNOWN_TRACEBACK)
+    return log.count("Traceback (most recent call last)")
 
 
 def _wait_for_other_sessions_to_close(connection, timeout_s: float = 10) -> None:

@@ -167,7 +167,7 @@ def expect_final_report(page: Page) -> None:
             re.compile(r"^\d[\d.]* ms$")
         )
     expect(report.get_by_test_id("bottleneck")).to_contain_text(
-        re.compile(r"Bottleneck: \S+")
+        re.compile(r"(Bottleneck|Busiest component): \S+")
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
@@ -16,6 +17,15 @@ from dashboard.runs.models import Run
 from tests.web.factories import SMALL_DOC, make_run, make_scenario
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Each test runs its own event loop (asyncio.run); a layer object made in an
+    earlier loop holds locks and connections bound to that loop, so start afresh."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
 
 
 def _cookie_for(user) -> bytes:
@@ -78,6 +88,7 @@ def test_owner_receives_every_snapshot_in_order_then_the_final_status(
             "status": "queued",
             "error": "",
             "restarted": False,
+            "last_seq": None,
         }
         status = await database_sync_to_async(services.run_execute)(run_id=run.pk)
         assert status == Run.Status.SUCCEEDED
