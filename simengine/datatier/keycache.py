@@ -226,7 +226,21 @@ class LfuCache(KeyCache):
             self.expirations += 1
             self.misses += 1
             return None
-        self._bump(key, e)
+        # self._bump(key, e), written out: this is the hit path
+        c = e[2]
+        buckets = self._buckets
+        b = buckets[c]
+        del b[key]
+        if not b:
+            del buckets[c]
+            if self._min == c:
+                self._min = c + 1
+        c += 1
+        e[2] = c
+        nb = buckets.get(c)
+        if nb is None:
+            nb = buckets[c] = OrderedDict()
+        nb[key] = None
         self.hits += 1
         return e[0]
 
