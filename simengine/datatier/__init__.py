@@ -10,6 +10,7 @@ operation on the request path, and deterministic: anything random takes the run'
 | ``hashring`` | ``mix64`` (splitmix64) and consistent hashing with virtual nodes |
 | ``sharding`` | routers range, hash, consistent_hash, geo, directory; keys moved |
 | ``replication`` | committed versions, replica lag, stale reads, modes, failover, LWW |
+| ``coalesce`` | coalescing of concurrent misses (off: the stampede on expiry) |
 | ``writebehind`` | write-behind buffers per cache node; lost writes on a node fault |
 | ``che`` | analytic hit ratios (Che's approximation, FIFO/random, ideal LFU, TTL) |
 
@@ -18,6 +19,7 @@ See ``docs/datatier.md``.
 
 from __future__ import annotations
 
+from .coalesce import MissCoalescer
 from .hashring import HashRing, mix64, mix64_array
 from .keycache import (
     POLICIES,
@@ -66,6 +68,7 @@ __all__ = [
     "KeyCache",
     "LfuCache",
     "LruCache",
+    "MissCoalescer",
     "MultiPrimary",
     "RandomCache",
     "RangeRouter",
