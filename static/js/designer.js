@@ -534,11 +534,19 @@
     else if (id) openInspector(id);
   }
 
-  function openInspector(target) {
+  // The inspector shows the last thing asked for: a slower answer for an earlier
+  // selection never stays on screen.
+  let inspectorWanted = null;
+  function openInspector(target, attempt) {
     if (typeof htmx === "undefined") return;
+    inspectorWanted = target;
     htmx.ajax("POST", inspectUrl, {
       source: "#inspector", target: "#inspector", swap: "outerHTML",
       values: { subject: target, document: textarea.value },
+    }).then(() => {
+      const shown = document.querySelector("#inspector [name=subject]");
+      if (inspectorWanted === target || !shown) return;
+      if (shown.value !== inspectorWanted && (attempt || 0) < 2) openInspector(inspectorWanted, (attempt || 0) + 1);
     });
   }
 
