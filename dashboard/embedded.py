@@ -7,6 +7,8 @@ in `AppConfig.ready()` re-enters `populate()`).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import threading
 
@@ -34,4 +36,15 @@ def start_embedded_worker() -> None:
         )
         cm.__enter__()
         _worker_cm = cm
+        atexit.register(_stop_embedded_worker)
         log.warning("Embedded Celery worker started (memory transport, one thread).")
+
+
+def _stop_embedded_worker() -> None:
+    """Stop the worker thread before the interpreter tears down its modules."""
+    global _worker_cm
+    with _lock:
+        cm, _worker_cm = _worker_cm, None
+    if cm is not None:
+        with contextlib.suppress(Exception):
+            cm.__exit__(None, None, None)
