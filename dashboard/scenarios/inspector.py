@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import simengine
+from simengine.limits import Limits
 
 from . import designer
 
@@ -328,7 +329,7 @@ def _read(fields: list[Field], post: Any, current: dict) -> dict:
                 out[key] = value
         elif f.kind == "table":
             rows = []
-            for i in range(int(post.get(f.name + ".__rows", "0") or 0) + 1):
+            for i in range(_row_count(post.get(f.name + ".__rows")) + 1):
                 at = post.get(f"{f.name}.{i}.at_s", "").strip()
                 rps = post.get(f"{f.name}.{i}.rps", "").strip()
                 if at or rps:
@@ -363,6 +364,15 @@ def _read(fields: list[Field], post: Any, current: dict) -> dict:
         else:
             out[key] = raw
     return out
+
+
+def _row_count(raw: Any) -> int:
+    """Rows the table had when it was drawn (bounded: a form is not a document)."""
+    try:
+        rows = int(raw or 0)
+    except (TypeError, ValueError):
+        return 0
+    return max(0, min(rows, Limits().max_list_items))
 
 
 def _read_duration(f: Field, post: Any, current: Any) -> Any:

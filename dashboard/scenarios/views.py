@@ -74,11 +74,27 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The editor. POST saves the text as a new version (or shows field errors)."""
     scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
     if request.method == "GET":
-        latest = scenario.latest_version
+        shown = scenario.latest_version
+        opened = None
+        if request.GET.get("version"):
+            # "Open in the designer" from an old version: its text and layout, to
+            # edit and save as the next version.
+            try:
+                number = int(request.GET["version"])
+            except ValueError:
+                number = -1
+            shown = opened = selectors.scenario_version_get(
+                scenario=scenario, number=number
+            )
         return render(
             request,
             "scenarios/detail.html",
-            _editor_context(scenario, latest.document_text if latest else ""),
+            _editor_context(
+                scenario,
+                shown.document_text if shown else "",
+                layout=shown.layout if shown else {},
+                opened=opened,
+            ),
         )
     text = _posted_document(request)
     message = request.POST.get("message", "").strip() or "Saved"

@@ -491,3 +491,49 @@ def test_fuzzed_inspector_forms_never_get_a_server_error(
         text = json.loads(match.group(1))
         assert yaml.safe_load(text)["components"]
     assert scenario.versions.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_old_version_opens_in_the_designer_and_saves_as_the_next(
+    client_alice, scenario
+):
+    url = reverse("scenario_detail", args=[scenario.pk])
+    layout = {"positions": {"lb": {"x": 1.0, "y": 2.0}}}
+    client_alice.post(
+        url,
+        {
+            "document": WEB_TIER.replace("rps: 600", "rps: 700"),
+            "layout": json.dumps(layout),
+            "message": "faster",
+        },
+    )
+    version_page = client_alice.get(reverse("scenario_version", args=[scenario.pk, 2]))
+    assert f"{url}?version=2".encode() in version_page.content
+    old = client_alice.get(url, {"version": "1"})
+    assert old.status_code == 200
+    assert b"rps: 600" in old.content and b"You are editing version 1" in old.content
+    latest = client_alice.get(url)
+    assert b"rps: 700" in latest.content and b"You are editing" not in latest.content
+    assert b'"x": 1.0' in latest.content  # the latest version's layout
+    assert client_alice.get(url, {"version": "9"}).status_code == 404
+    assert client_alice.get(url, {"version": "x"}).status_code == 404
+    client_alice.post(url, {"document": WEB_TIER, "message": "back to v1"})
+    assert scenario.versions.count() == 3
+    assert scenario.latest_version.document_text == WEB_TIER
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rows", [":", "-5", "1000000000", ""])
+def test_a_tampered_phase_row_count_is_bounded_not_an_error(
+    client_alice, scenario, rows
+):
+    response = client_alice.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {
+            "document": WEB_TIER,
+            "subject": "workload",
+            "apply": "1",
+            "phases.__rows": rows,
+        },
+    )
+    assert response.status_code == 200
