@@ -34,10 +34,12 @@ from typing import Any
 import simpy
 
 from .balancing import STRATEGIES
+from .datatier import CacheNodes, MissCoalescer, WriteBehind
 from .document import (
     Cache,
     Database,
     Document,
+    Keys,
     LoadBalancer,
     ReadWriteWork,
     Service,
@@ -728,8 +730,54 @@ class DatabaseRt(StationComponent):
         return out
 
 
+class CacheVisit:
+    """A request at a cache: waiting out its hit time, or its call to the backing."""
+
+    __slots__ = (
+        "callbacks",
+        "fill_version",
+        "key",
+        "node",
+        "parent",
+        "pending",
+        "req",
+        "t0",
+    )
+    _ok = True
+    rt: CacheRt  # a class attribute of the per-cache subclass
+
+    def resume(self, status: int) -> None:
+        """The backing store answered a miss or a write."""
+        self.rt.backing_done(self, status)
+
+
+class _FlushRequest:
+    """A write-behind flush: a backing write nobody waits for."""
+
+    __slots__ = ("callbacks", "client", "done", "is_read", "key", "pending", "t0")
+    _ok = True
+
+    def resume(self, status: int) -> None:
+        pass
+
+
 class CacheRt:
-    """Part 1 placeholder: every request passes through to the backing store."""
+    """A cache in front of a backing store (``simengine.datatier`` blocks).
+
+    Reads: a hit answers after ``hit_ms``; a miss reads the backing store, fills the
+    key (``cache_aside``/``read_through``; also on write_* strategies) and answers.
+    Writes: ``cache_aside``/``read_through`` write the backing store, then
+    invalidate the key (``invalidation: on_write``) or leave it to its TTL;
+    ``write_through`` writes the backing store, then puts the new version;
+    ``write_behind`` puts the new version, buffers the write on the key's node and
+    answers after ``hit_ms``; a process flushes every ``flush_interval_s``.
+
+    Versions: a write's version is committed when the backing store acknowledges it
+    (write_behind: when the cache does). A miss fills the version committed when it
+    was sent, so a write racing a miss can leave an old version cached. A hit on a
+    version older than the newest committed one is a stale read. Writes that reach
+    the database without passing through this cache are not seen.
+    """
 
     type = "cache"
 
@@ -740,44 +788,192 @@ class CacheRt:
         self.spec = spec
         self.backing: Any = None
         self.delay = 0.0
-        self.count = 0
-        self.prev = 0
-        self.total = 0
+        rng = sim.streams.generator()
+        self.hit_time = duration_sampler(as_distribution(spec.hit_ms), rng)
+        self.nodes = CacheNodes(
+            spec.nodes, spec.eviction, spec.capacity_keys, spec.ttl_s, rng=rng
+        )
+        self.caches = self.nodes.caches
+        self.coalescer = MissCoalescer(spec.coalesce_misses)
+        self.write_behind = (
+            WriteBehind(spec.nodes, spec.flush_interval_s)
+            if spec.strategy == "write_behind"
+            else None
+        )
+        self.invalidate_on_write = spec.invalidation == "on_write"
+        self.put_on_write = spec.strategy == "write_through"
+        self.newest: dict[int, int] = {}  # key -> newest committed version
+        self.visit_class = type(
+            "CacheVisit", (CacheVisit,), {"__slots__": (), "rt": self}
+        )
+        self._hit_cb = (self._hit_done,)
+        self.lat = LatencyStats()
+        self.lat_append = self.lat.values.append
+        self.count = self.prev = self.total = 0
+        self.stale_reads = 0
+        self.lost_writes = 0  # measured (after the warm-up)
+        self.prev_hits = self.prev_misses = 0
 
+    # --- requests ---------------------------------------------------------------------
     def call(self, req: Any, parent: Any) -> None:
+        env = self.env
+        now = env._now
         self.count += 1
+        key = req.key
+        node = self.nodes.node_of(key)
+        v = self.visit_class()
+        v.req = req
+        v.parent = parent
+        v.key = key
+        v.node = node
+        v.t0 = now
+        if node in self.nodes.down:  # every node is down: straight to the backing
+            v.node = -1
+            v.fill_version = -1
+            self._to_backing(v)
+            return
+        cache = self.caches[node]
+        if req.is_read:
+            got = cache.get(key, now)
+            if got is not None:
+                if got < self.newest.get(key, 0):
+                    self.stale_reads += 1
+                v.callbacks = self._hit_cb
+                heappush(
+                    env._queue, (now + self.hit_time(), _NORMAL, next(env._eid), v)
+                )
+                return
+            if not self.coalescer.miss(key, v):
+                return  # waits for the read of this key already in flight
+            v.fill_version = self.newest.get(key, 0)
+            self._to_backing(v)
+            return
+        # a write
+        v.fill_version = -1
+        wb = self.write_behind
+        if wb is not None:
+            version = self.newest.get(key, 0) + 1
+            self.newest[key] = version
+            cache.put(key, version, now)
+            wb.write(node, key, version)
+            v.callbacks = self._hit_cb
+            heappush(env._queue, (now + self.hit_time(), _NORMAL, next(env._eid), v))
+            return
+        self._to_backing(v)
+
+    def _to_backing(self, v: CacheVisit) -> None:
         if self.delay:
-            r = Relay()
-            r.req = req
-            r.parent = parent
-            r.pending = self.backing
-            r.callbacks = _FIRE_PENDING
+            v.pending = self.backing
+            v.callbacks = _FIRE_PENDING
             env = self.env
-            heappush(env._queue, (env._now + self.delay, _NORMAL, next(env._eid), r))
+            heappush(env._queue, (env._now + self.delay, _NORMAL, next(env._eid), v))
         else:
-            self.backing.call(req, parent)
+            self.backing.call(v.req, v)
+
+    def _hit_done(self, v: CacheVisit) -> None:
+        self.lat_append(self.env._now - v.t0)
+        v.parent.resume(OK)
+
+    def backing_done(self, v: CacheVisit, status: int) -> None:
+        now = self.env._now
+        key = v.key
+        node = v.node
+        if v.req.is_read:
+            waiters = self.coalescer.filled(key) if v.fill_version >= 0 else ()
+            if status == OK and node >= 0 and node not in self.nodes.down:
+                self.caches[node].put(key, v.fill_version, now)
+        else:
+            waiters = ()
+            if status == OK:
+                version = self.newest.get(key, 0) + 1
+                self.newest[key] = version
+                if node >= 0 and node not in self.nodes.down:
+                    if self.put_on_write:
+                        self.caches[node].put(key, version, now)
+                    elif self.invalidate_on_write:
+                        self.caches[node].invalidate(key)
+        if status == OK:
+            self.lat_append(now - v.t0)
+        v.parent.resume(status)
+        for w in waiters:
+            if status == OK:
+                self.lat_append(now - w.t0)
+            w.parent.resume(status)
+
+    # --- write-behind and faults ------------------------------------------------------
+    def flush_process(self) -> Iterator[Any]:
+        wb = self.write_behind
+        assert wb is not None
+        env = self.env
+        while True:
+            yield env.timeout(wb.next_flush(env.now) - env.now)
+            for node in range(len(self.caches)):
+                for key in wb.flush(node):
+                    req = _FlushRequest()
+                    req.is_read = False
+                    req.key = key
+                    req.client = 0
+                    req.t0 = env.now
+                    req.done = False
+                    self.backing.call(req, req)
+
+    def node_fault(self, node: int, down: bool) -> None:
+        if down:
+            self.nodes.fail(node)
+            if self.write_behind is not None:
+                lost = self.write_behind.fail(node)
+                if self.env.now >= self.sim.warmup:
+                    self.lost_writes += lost
+        else:
+            self.nodes.recover(node)
+
+    # --- metrics ----------------------------------------------------------------------
+    def _counter(self, name: str) -> int:
+        return self.nodes.counter(name)
 
     def window(self, now: float, dt: float, measured: bool) -> dict[str, Any]:
         d = self.count - self.prev
         self.prev = self.count
         if measured:
             self.total += d
-        return {"utilization": 0.0, "throughput_rps": d / dt if dt > 0 else 0.0}
+        self.lat.close_window(measured)
+        hits = self._counter("hits")
+        misses = self._counter("misses")
+        dh, dm = hits - self.prev_hits, misses - self.prev_misses
+        self.prev_hits, self.prev_misses = hits, misses
+        return {
+            "utilization": 0.0,
+            "throughput_rps": d / dt if dt > 0 else 0.0,
+            "hit_ratio": _ratio(dh, dh + dm),
+        }
 
     def start_measuring(self, now: float) -> None:
-        pass
+        for c in self.caches:
+            c.reset_counters()
+        self.prev_hits = self.prev_misses = 0
+        self.stale_reads = 0
+        self.coalescer.backing_reads = self.coalescer.coalesced = 0
 
     def report(self, duration: float, end: float) -> dict[str, Any]:
+        hits = self._counter("hits")
+        misses = self._counter("misses")
         return {
             "type": "cache",
             "utilization": 0.0,
             "throughput_rps": self.total / duration,
             "queue_mean": 0.0,
-            "latency_ms": _constant_latency(0.0),
-            "hit_ratio": 0.0,
-            "stale_reads": 0,
-            "evictions": 0,
-            "lost_writes": 0,
+            "latency_ms": self.lat.summary_ms(),
+            "hit_ratio": _ratio(hits, hits + misses),
+            "hits": hits,
+            "misses": misses,
+            "stale_reads": self.stale_reads,
+            "evictions": self._counter("evictions"),
+            "expirations": self._counter("expirations"),
+            "lost_writes": self.lost_writes,
+            "lost_keys": self.nodes.lost_keys,
+            "backing_reads": self.coalescer.backing_reads,
+            "coalesced_misses": self.coalescer.coalesced,
+            "nodes": len(self.caches),
         }
 
 
@@ -1278,6 +1474,12 @@ class Sim:
                 src.region_bounds = bounds
             else:
                 src.delay = bounds[0][1]
+        if src.key_of is None and any(isinstance(rt, CacheRt) for rt in comps.values()):
+            # every request names a key (default: 1M uniform keys, format 1)
+            default = Keys()
+            src.key_of = zipf_keys(
+                self.streams.generator(), default.count, default.zipf_s
+            )
         src.plain = not (
             src.mixed
             or src.need_clients
@@ -1289,12 +1491,7 @@ class Sim:
     def _part2_warnings(self) -> None:
         doc = self.doc
         for cid, spec in doc.components.items():
-            if isinstance(spec, Cache):
-                self.warnings.append(
-                    f"{cid}: caches are not simulated yet (engine part 2): every "
-                    "request passes through to its backing store (hit_ratio 0)"
-                )
-            elif isinstance(spec, Database):
+            if isinstance(spec, Database):
                 parts = []
                 if spec.replicas is not None and spec.replicas.count > 0:
                     parts.append("replicas")
@@ -1315,9 +1512,7 @@ class Sim:
             )
         for i, fault in enumerate(doc.faults):
             spec = doc.components[fault.component]
-            if isinstance(spec, Cache) or (
-                isinstance(spec, Database) and fault.node not in (None, "primary")
-            ):
+            if isinstance(spec, Database) and fault.node not in (None, "primary"):
                 self.warnings.append(
                     f"faults[{i}]: faults of {fault.component} node {fault.node} are "
                     "not simulated yet (engine part 2)"
@@ -1346,6 +1541,9 @@ class Sim:
     def _apply_fault(self, rt: Any, fault: Any, down: bool) -> None:
         if isinstance(rt, Balancer):
             rt.lb_fault(fault.instance, down)
+            return
+        if isinstance(rt, CacheRt):
+            rt.node_fault(fault.node if isinstance(fault.node, int) else 0, down)
             return
         if isinstance(rt, ServiceRt):
             targets = (
@@ -1438,6 +1636,8 @@ class Sim:
                 env.process(rt.health_process())
             if isinstance(rt, ServiceRt) and rt.spec.autoscale is not None:
                 env.process(self._autoscale_process(rt))
+            if isinstance(rt, CacheRt) and rt.write_behind is not None:
+                env.process(rt.flush_process())
         queue = env._queue
         stats = [self.source.lat] + [
             rt.lat for rt in self.components.values() if hasattr(rt, "lat")

@@ -336,8 +336,9 @@ def test_part_two_sections_are_accepted_with_a_warning() -> None:
     )
     report = run_replication(doc, seed=1)
     text = " ".join(report["warnings"])
-    assert "caches are not simulated yet" in text and "replicas, shards" in text
-    assert report["components"]["cache"]["hit_ratio"] == 0.0
+    assert "replicas, shards" in text
+    assert "caches are not simulated" not in text  # they are (engine part 2)
+    assert report["components"]["cache"]["hit_ratio"] > 0.5
 
 
 def test_the_event_budget_stops_a_run() -> None:
