@@ -212,13 +212,19 @@ def parse(text: str) -> tuple[dict | None, simengine.Document | None, list[dict]
     return tree, doc, []
 
 
-def apply(*, text: str | None = None, tree: Any = None) -> dict:
+def apply(*, text: str | None = None, tree: Any = None, fmt: str = "yaml") -> dict:
     """The designer's round trip. Give the text (typed in the YAML view) or a tree
-    (edited on the canvas); get back the text, tree, graph, errors and estimate."""
+    (edited on the canvas, written back as ``fmt``: yaml or json); get back the
+    text, tree, graph, errors and estimate."""
     if tree is not None:
         if not isinstance(tree, dict):
             raise BadRequest("tree must be a JSON object")
-        text = tree_to_text(tree)
+        if fmt == "json":
+            text = json.dumps(tree, indent=2, ensure_ascii=False) + "\n"
+        elif fmt == "yaml":
+            text = tree_to_text(tree)
+        else:
+            raise BadRequest("format must be yaml or json")
     if text is None:
         raise BadRequest("give a document text or tree")
     parsed, doc, errors = parse(text)

@@ -23,7 +23,8 @@ def _bad(message: str) -> JsonResponse:
 @login_required
 @require_POST
 def designer_apply(request: HttpRequest, pk: int) -> HttpResponse:
-    """Canvas <-> text. Body: {"text": "..."} or {"tree": {...}} (JSON).
+    """Canvas <-> text. Body: {"text": "..."} or {"tree": {...}, "format": "yaml"
+    or "json"} (JSON).
 
     Answers {text, tree, valid, errors, graph, estimate, mermaid}.
     """
@@ -35,7 +36,10 @@ def designer_apply(request: HttpRequest, pk: int) -> HttpResponse:
             raise designer.BadRequest("text must be a string")
         if text is not None and len(text.encode()) > designer.MAX_BODY_BYTES:
             raise designer.BadRequest("text too long")
-        result = designer.apply(text=text, tree=body.get("tree"))
+        fmt = body.get("format", "yaml")
+        if not isinstance(fmt, str):
+            raise designer.BadRequest("format must be yaml or json")
+        result = designer.apply(text=text, tree=body.get("tree"), fmt=fmt)
     except designer.BadRequest as exc:
         return _bad(str(exc))
     return JsonResponse(result, json_dumps_params={"ensure_ascii": False})

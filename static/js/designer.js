@@ -351,7 +351,7 @@
     if (outcome === false) return false;
     const previous = state.text;
     try {
-      const { data } = await send({ tree });
+      const { data } = await send({ tree, format: textFormat() });
       pushUndo(previous);
       setText(data.text);
       adopt(data);
@@ -375,6 +375,29 @@
     } catch (e) {
       setStatus("Could not load the document: " + e.message, true);
     }
+  }
+
+  // Canvas edits keep the text in the notation it is in: JSON stays JSON.
+  function textFormat() {
+    return /^\s*\{/.test(textarea.value) ? "json" : "yaml";
+  }
+
+  // "View as": the same document in the other notation (an undoable change).
+  function viewAs(fmt) {
+    if (!state.tree) { setStatus("The document cannot be read: fix it first.", true); return; }
+    if (textFormat() === fmt) return;
+    serially(async () => {
+      const previous = state.text;
+      try {
+        const { data } = await send({ tree: state.tree, format: fmt });
+        pushUndo(previous);
+        setText(data.text);
+        adopt(data);
+        setStatus("Showing the document as " + fmt.toUpperCase() + ".");
+      } catch (e) {
+        setStatus("Could not convert: " + e.message, true);
+      }
+    });
   }
 
   function pushUndo(text) {
@@ -754,6 +777,8 @@
     } else if (kind === "mermaid") downloadText(slug() + ".mmd", state.mermaid, "text/plain");
     else if (kind === "png") download(slug() + ".png", cy.png({ full: true, scale: 2, bg: "#ffffff" }));
   }));
+
+  document.querySelectorAll("[data-view-as]").forEach((b) => b.addEventListener("click", () => viewAs(b.dataset.viewAs)));
 
   // --- import ----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ save, reload, and get the identical document and positions back.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -365,6 +366,20 @@ def test_keyboard_path_duplicate_delete_undo_and_import(
     )
     assert unlabelled == []
 
+    # View as JSON: the same document; a canvas edit keeps it JSON; back to YAML.
+    page.get_by_role("button", name="View as JSON").click()
+    page.wait_for_function("document.getElementById('document').value.startsWith('{')")
+    before_json = json.loads(editor(page).input_value())
+    assert before_json["components"]["lb2"]["targets"] == ["web", "web2"]
+    page.get_by_role("button", name="Cache", exact=True).click()
+    page.wait_for_function(
+        "document.getElementById('document').value.includes('\"cache\"')"
+    )
+    assert "cache" in json.loads(editor(page).input_value())["components"]
+    page.get_by_role("button", name="View as YAML").click()
+    wait_for_document(page, lambda d: "cache" in d["components"], "YAML again")
+    assert not editor(page).input_value().lstrip().startswith("{")
+
     # Import a YAML file: the document and the canvas are replaced; undo restores.
     imported = artifacts / "import-me.yaml"
     imported.write_text(
@@ -379,5 +394,5 @@ def test_keyboard_path_duplicate_delete_undo_and_import(
     )
     page.locator("#canvas").focus()
     page.keyboard.press("Control+z")
-    wait_for_document(page, lambda d: "lb2" in d["components"], "import undone")
+    wait_for_document(page, lambda d: "cache" in d["components"], "import undone")
     assert page_errors == []

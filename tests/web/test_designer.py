@@ -113,6 +113,16 @@ def test_apply_tree_writes_yaml_that_parses_back_to_the_same_tree(
 
 
 @pytest.mark.django_db
+def test_a_canvas_edit_keeps_json_text_as_json(client_alice, scenario):
+    tree = yaml.safe_load(WEB_TIER)
+    data = _apply(client_alice, scenario, {"tree": tree, "format": "json"}).json()
+    assert data["text"].startswith("{") and json.loads(data["text"]) == tree
+    assert data["valid"] and data["estimate"]["bottleneck"]["component"] == "web"
+    bad = _apply(client_alice, scenario, {"tree": tree, "format": "xml"})
+    assert bad.status_code == 400
+
+
+@pytest.mark.django_db
 def test_apply_reports_field_errors_inline_and_saves_nothing(client_alice, scenario):
     bad = WEB_TIER.replace("instances: 3", "instances: 0")
     response = _apply(client_alice, scenario, {"text": bad})
