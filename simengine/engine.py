@@ -34,7 +34,13 @@ from typing import Any
 import simpy
 
 from .balancing import STRATEGIES
-from .datatier import CacheNodes, MissCoalescer, WriteBehind
+from .datatier import (
+    CacheNodes,
+    MissCoalescer,
+    ReadYourWrites,
+    Replication,
+    WriteBehind,
+)
 from .document import (
     Cache,
     Database,
@@ -683,8 +689,58 @@ class ServiceRt(StationComponent):
         return out
 
 
+class DbVisit:
+    """A read or write at a replicated database, waiting on one of its nodes."""
+
+    __slots__ = ("callbacks", "node", "parent", "pending", "req", "t0")
+    _ok = True
+    rt: DatabaseRt  # a class attribute of the per-database subclass
+
+    def resume(self, status: int) -> None:
+        self.rt.node_done(self, status)
+
+
+class _ApplyRequest:
+    """A replica applying a replicated write: work nobody waits for."""
+
+    __slots__ = ("callbacks", "client", "is_read", "key", "pending")
+    _ok = True
+
+    def resume(self, status: int) -> None:
+        pass
+
+
+def _fire_resume_ok(ev: Any) -> None:
+    ev.parent.resume(OK)
+
+
+def _fire_apply(ev: Any) -> None:
+    ev.pending.call(ev, ev)
+
+
+_RESUME_OK = (_fire_resume_ok,)
+_APPLY = (_fire_apply,)
+
+
 class DatabaseRt(StationComponent):
-    """Part 1: the primary only (reads and writes, cores, a connection limit)."""
+    """The primary (reads and writes, cores, a connection limit) and its replicas.
+
+    Without replicas a call goes straight to the primary (part 1's hot path). With
+    ``replicas`` (``simengine.datatier.Replication`` keeps the versions):
+
+    - a write runs on the primary; when it is done, one lag per replica is drawn from
+      ``lag_ms``, the version is recorded, each replica applies the write (a job of
+      ``write_ms`` work) when its lag has passed, and the write is acknowledged after
+      the mode's wait (async: none; semi_sync: the fastest replica; sync: the slowest);
+    - a read goes to the next live replica (round robin), to the primary
+      (``reads: primary``, or when no replica is up), or, with ``read_your_writes``,
+      to the primary while the client's last write has not reached every replica;
+    - a read served by a replica that has not received the key's newest committed
+      write is a stale read;
+    - a replica fault takes it out of the reads and the waits; it comes back caught up.
+
+    Replicas have the primary's cores, read and write work and connection limit.
+    """
 
     type = "database"
 
@@ -711,18 +767,177 @@ class DatabaseRt(StationComponent):
         self.primary.active = True
         self.instances.append(self.primary)
         self.active.append(self.primary)
+        self.replicas: list[Instance] = []
+        self.repl: Replication | None = None
+        self.stale_reads = 0
+        self.replica_reads = 0
+        self.lag_sum = 0.0
+        self.lag_count = 0
+        self.lag_max = 0.0
+        self.node_busy0: list[float] = []
+        r_spec = spec.replicas
+        if r_spec is not None and r_spec.count > 0:
+            rrng = sim.streams.generator()
+            r_read = duration_sampler(as_distribution(p.read_ms), rrng)
+            r_write = duration_sampler(as_distribution(p.write_ms), rrng)
+            self.lag = duration_sampler(as_distribution(r_spec.lag_ms), rrng)
+            for i in range(r_spec.count):
+                inst = Instance(
+                    self,
+                    f"replica-{i}",
+                    i + 1,
+                    sim.new_uid(),
+                    cores,
+                    _stretch(cores, 1.0, 0.0, 0.0),
+                    r_read,
+                    r_write,
+                    p.connections - cores,
+                    False,
+                )
+                inst.active = True
+                self.instances.append(inst)
+                self.active.append(inst)
+                self.replicas.append(inst)
+            self.repl = Replication(r_spec.count, r_spec.mode)
+            self.reads_to = r_spec.reads
+            self.ryw = ReadYourWrites()
+            self.rr = 0
+            self.visit_class = type(
+                "DbVisit", (DbVisit,), {"__slots__": (), "rt": self}
+            )
         self.capacity_changed()
-        self.call = self.primary.call
+        if self.repl is None:
+            self.call = self.primary.call
+
+    # --- replicated requests ----------------------------------------------------------
+    def call(self, req: Any, parent: Any) -> None:
+        v = self.visit_class()
+        v.req = req
+        v.parent = parent
+        v.t0 = self.env._now
+        if not req.is_read:
+            v.node = -1
+            self.primary.call(req, v)
+            return
+        node = -1
+        if self.reads_to != "primary" and not (
+            self.reads_to == "read_your_writes"
+            and self.ryw.needs_primary(req.client, v.t0)
+        ):
+            replicas = self.replicas
+            n = len(replicas)
+            i = self.rr
+            for _ in range(n):
+                if i >= n:
+                    i = 0
+                if replicas[i].up:
+                    node = i
+                    i += 1
+                    break
+                i += 1
+            self.rr = i
+        v.node = node
+        (self.primary if node < 0 else self.replicas[node]).call(req, v)
+
+    def node_done(self, v: DbVisit, status: int) -> None:
+        req = v.req
+        repl = self.repl
+        assert repl is not None
+        now = self.env._now
+        if req.is_read:
+            if status == OK and v.node >= 0:
+                _, stale = repl.read(v.node, req.key, now)
+                if now >= self.sim.warmup:
+                    self.replica_reads += 1
+                    self.stale_reads += stale
+            v.parent.resume(status)
+            return
+        if status != OK:
+            v.parent.resume(status)
+            return
+        lag = self.lag
+        lags = [lag() for _ in self.replicas]
+        _, wait = repl.write(req.key, now, lags)
+        if now >= self.sim.warmup:
+            for x in lags:
+                self.lag_sum += x
+                if x > self.lag_max:
+                    self.lag_max = x
+            self.lag_count += len(lags)
+        env = self.env
+        q = env._queue
+        eid = env._eid
+        for r, x in enumerate(lags):
+            inst = self.replicas[r]
+            if inst.up:
+                a = _ApplyRequest()
+                a.is_read = False
+                a.key = req.key
+                a.client = 0
+                a.pending = inst
+                a.callbacks = _APPLY
+                heappush(q, (now + x, _NORMAL, next(eid), a))
+        if self.reads_to == "read_your_writes":
+            self.ryw.wrote(req.client, now + max(lags))
+        if wait > 0:
+            v.callbacks = _RESUME_OK
+            heappush(q, (now + wait, _NORMAL, next(eid), v))
+        else:
+            v.parent.resume(OK)
+
+    def node_fault(self, name: str, down: bool) -> None:
+        """``replica-N`` goes down or comes back (``primary`` is part 1's)."""
+        index = int(name.split("-", 1)[1])
+        inst = self.replicas[index]
+        assert self.repl is not None
+        if down:
+            inst.go_down()
+            self.repl.replica_down(index)
+        else:
+            inst.come_up()
+            if inst.up:
+                self.repl.replica_up(index, self.env.now)
+
+    def start_measuring(self, now: float) -> None:
+        super().start_measuring(now)
+        self.stale_reads = self.replica_reads = 0
+        for inst in self.instances:
+            inst.touch(now)
+        self.node_busy0 = [inst.busy_area for inst in self.instances]
+
+    def window(self, now: float, dt: float, measured: bool) -> dict[str, Any]:
+        out = super().window(now, dt, measured)
+        if self.repl is not None:
+            self.repl.prune(now)
+            self.ryw.prune(now)
+        return out
 
     def report(self, duration: float, end: float) -> dict[str, Any]:
         out = self.station_report(duration)
+        nodes = {"primary": {"utilization": out["utilization"]}}
+        if self.replicas:
+            base = self.node_busy0 or [0.0] * len(self.instances)
+            for inst, b0 in zip(self.instances, base, strict=True):
+                inst.touch(end)
+                nodes[inst.name] = {
+                    "utilization": _ratio(inst.busy_area - b0, inst.cores * duration)
+                }
+        lag = (
+            {
+                "mean": self.lag_sum / self.lag_count * 1000.0,
+                "max": self.lag_max * 1000.0,
+            }
+            if self.lag_count
+            else {"mean": None, "max": None}
+        )
         out.update(
             {
-                "replication_lag_ms": {"mean": None, "max": None},
-                "stale_reads": 0,
+                "replication_lag_ms": lag,
+                "stale_reads": self.stale_reads,
+                "replica_reads": self.replica_reads,
                 "lost_writes": 0,
                 "conflicts": 0,
-                "nodes": {"primary": {"utilization": out["utilization"]}},
+                "nodes": nodes,
                 "shards": [{"utilization": out["utilization"], "share": 1.0}],
                 "keys_moved": 0.0,
             }
@@ -1457,6 +1672,11 @@ class Sim:
         src.need_clients = bool(wl.regions) or any(
             (isinstance(c, LoadBalancer) and c.algorithm == "ip_hash")
             or (isinstance(c, Service) and c.stateful)
+            or (
+                isinstance(c, Database)
+                and c.replicas is not None
+                and c.replicas.reads == "read_your_writes"
+            )
             for c in doc.components.values()
         )
         src.entry = comps[wl.target]
@@ -1474,7 +1694,10 @@ class Sim:
                 src.region_bounds = bounds
             else:
                 src.delay = bounds[0][1]
-        if src.key_of is None and any(isinstance(rt, CacheRt) for rt in comps.values()):
+        if src.key_of is None and any(
+            isinstance(rt, CacheRt) or (isinstance(rt, DatabaseRt) and rt.replicas)
+            for rt in comps.values()
+        ):
             # every request names a key (default: 1M uniform keys, format 1)
             default = Keys()
             src.key_of = zipf_keys(
@@ -1493,8 +1716,6 @@ class Sim:
         for cid, spec in doc.components.items():
             if isinstance(spec, Database):
                 parts = []
-                if spec.replicas is not None and spec.replicas.count > 0:
-                    parts.append("replicas")
                 if spec.primaries > 1:
                     parts.append("primaries > 1")
                 if spec.shards is not None and spec.shards.count > 1:
@@ -1512,7 +1733,11 @@ class Sim:
             )
         for i, fault in enumerate(doc.faults):
             spec = doc.components[fault.component]
-            if isinstance(spec, Database) and fault.node not in (None, "primary"):
+            if (
+                isinstance(spec, Database)
+                and fault.node not in (None, "primary")
+                and not str(fault.node).startswith("replica-")
+            ):
                 self.warnings.append(
                     f"faults[{i}]: faults of {fault.component} node {fault.node} are "
                     "not simulated yet (engine part 2)"
@@ -1553,6 +1778,14 @@ class Sim:
             )
         elif isinstance(rt, DatabaseRt) and fault.node in (None, "primary"):
             targets = [rt.primary]
+        elif (
+            isinstance(rt, DatabaseRt)
+            and rt.replicas
+            and isinstance(fault.node, str)
+            and fault.node.startswith("replica-")
+        ):
+            rt.node_fault(fault.node, down)
+            return
         else:
             return  # part 2
         for inst in targets:

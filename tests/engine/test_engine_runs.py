@@ -336,7 +336,7 @@ def test_part_two_sections_are_accepted_with_a_warning() -> None:
     )
     report = run_replication(doc, seed=1)
     text = " ".join(report["warnings"])
-    assert "replicas, shards" in text
+    assert "db: shards not simulated yet" in text  # replicas are simulated
     assert "caches are not simulated" not in text  # they are (engine part 2)
     assert report["components"]["cache"]["hit_ratio"] > 0.5
 

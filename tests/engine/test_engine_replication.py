@@ -1,0 +1,164 @@
+"""Read replicas in the engine (part 2): routing, lag, stale reads, write waits.
+
+Tolerances:
+- stale reads from async replicas: each key is written at Poisson rate w and each
+  write reaches a replica after an exponential lag of mean L, so a read at a random
+  time is stale with probability wL / (1 + wL) (docs/datatier.md); within 0.02.
+- write latency: a write waits for nothing (async), the fastest of 3 replicas
+  (semi_sync, mean L/3) or the slowest (sync, mean L (1 + 1/2 + 1/3)), on top of
+  its work on the primary; means within 4%.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import simengine
+from simengine import run_replication
+
+
+def _doc(
+    *,
+    rps: float,
+    read_ratio: float,
+    keys: int,
+    replicas: dict[str, Any],
+    duration_s: float = 30,
+    warmup_s: float = 3,
+    clients: int = 10_000,
+    faults: list[dict[str, Any]] | None = None,
+) -> simengine.Document:
+    return simengine.parse_document(
+        {
+            "scaleboard": 1,
+            "simulation": {
+                "duration_s": duration_s,
+                "warmup_s": warmup_s,
+                "seed": 1,
+                "snapshot_s": 1,
+            },
+            "workload": {
+                "target": "db",
+                "rps": rps,
+                "read_ratio": read_ratio,
+                "keys": {"count": keys, "zipf_s": 0.0},
+                "clients": clients,
+            },
+            "components": {
+                "db": {
+                    "type": "database",
+                    "primary": {
+                        "cores": 16,
+                        "read_ms": 1.0,
+                        "write_ms": 1.0,
+                        "connections": 10_000,
+                    },
+                    "replicas": replicas,
+                }
+            },
+            "faults": faults or [],
+        }
+    )
+
+
+@pytest.mark.parametrize(("lag_ms", "wl"), [(50.0, 0.2), (250.0, 1.0)])
+def test_async_replica_reads_are_stale_with_probability_wl_over_one_plus_wl(
+    lag_ms: float, wl: float
+):
+    keys, rps, read_ratio = 100, 4_000, 0.9
+    w = rps * (1 - read_ratio) / keys  # 4 writes per key per second
+    assert abs(w * lag_ms / 1000 - wl) < 1e-9
+    doc = _doc(
+        rps=rps,
+        read_ratio=read_ratio,
+        keys=keys,
+        replicas={"count": 2, "lag_ms": {"dist": "exponential", "mean": lag_ms}},
+    )
+    db = run_replication(doc, seed=1)["components"]["db"]
+    assert db["replica_reads"] > 50_000
+    assert abs(db["stale_reads"] / db["replica_reads"] - wl / (1 + wl)) < 0.02
+    assert abs(db["replication_lag_ms"]["mean"] / lag_ms - 1) < 0.03
+
+
+@pytest.mark.parametrize(
+    ("mode", "factor"), [("async", 0.0), ("semi_sync", 1 / 3), ("sync", 11 / 6)]
+)
+def test_a_write_waits_as_its_replication_mode_says(mode: str, factor: float):
+    lag_ms = 20.0
+    doc = _doc(
+        rps=500,
+        read_ratio=0.0,
+        keys=10_000,
+        replicas={
+            "count": 3,
+            "mode": mode,
+            "lag_ms": {"dist": "exponential", "mean": lag_ms},
+        },
+    )
+    report = run_replication(doc, seed=2)
+    expected = 1.0 + lag_ms * factor  # write_ms 1 on the primary, then the wait
+    assert abs(report["latency_ms"]["mean"] / expected - 1) < 0.04
+
+
+def test_sync_replicas_never_serve_a_stale_read():
+    doc = _doc(
+        rps=2_000,
+        read_ratio=0.8,
+        keys=50,
+        replicas={"count": 2, "mode": "sync", "lag_ms": 30},
+    )
+    db = run_replication(doc, seed=3)["components"]["db"]
+    assert db["replica_reads"] > 10_000 and db["stale_reads"] == 0
+
+
+def test_replicas_take_the_reads_off_the_primary_and_apply_its_writes():
+    doc = _doc(
+        rps=4_000,
+        read_ratio=0.9,
+        keys=1_000,
+        replicas={"count": 2, "lag_ms": 10},
+    )
+    nodes = run_replication(doc, seed=4)["components"]["db"]["nodes"]
+    # primary: 400 writes/s x 1 ms on 16 cores; each replica: 1,800 reads + 400
+    # applied writes per second x 1 ms
+    assert abs(nodes["primary"]["utilization"] - 0.4 / 16) < 0.005
+    for name in ("replica-0", "replica-1"):
+        assert abs(nodes[name]["utilization"] - 2.2 / 16) < 0.01
+
+
+def test_a_replica_fault_moves_its_reads_to_the_others():
+    doc = _doc(
+        rps=2_000,
+        read_ratio=1.0,
+        keys=1_000,
+        replicas={"count": 2, "lag_ms": 10},
+        faults=[{"at_s": 3, "component": "db", "node": "replica-0"}],
+    )
+    report = run_replication(doc, seed=5)
+    nodes = report["components"]["db"]["nodes"]
+    # only the reads in service on replica-0 when it died fail
+    assert report["requests"]["errors"] <= 16
+    assert nodes["replica-0"]["utilization"] == 0.0
+    assert abs(nodes["replica-1"]["utilization"] - 2.0 / 16) < 0.01
+
+
+def test_read_your_writes_sends_a_writers_reads_to_the_primary():
+    common = dict(rps=2_000, read_ratio=0.5, keys=20, clients=20)
+    lag = {"dist": "exponential", "mean": 100}
+    plain = run_replication(
+        _doc(**common, replicas={"count": 1, "lag_ms": lag}), seed=6
+    )["components"]["db"]
+    ryw = run_replication(
+        _doc(
+            **common, replicas={"count": 1, "lag_ms": lag, "reads": "read_your_writes"}
+        ),
+        seed=6,
+    )["components"]["db"]
+    assert ryw["replica_reads"] < plain["replica_reads"]
+    assert ryw["stale_reads"] < plain["stale_reads"]
+    assert (
+        ryw["nodes"]["primary"]["utilization"]
+        > plain["nodes"]["primary"]["utilization"]
+    )
