@@ -83,9 +83,8 @@ def test_fresh_heartbeat_is_not_reaped(alice):
     assert services.runs_reap_stale() == {"retried": 0, "failed": 0, "resent": 0}
 
 
-@pytest.mark.django_db(transaction=True)
-def test_cancel_stops_a_running_simulation_at_its_next_heartbeat(alice):
-    run = make_run(alice, text=long_doc())
+def _execute_in_background(run) -> tuple[threading.Thread, dict]:
+    """Run `run_execute` in a thread, as a worker would; return once it streams."""
     result = {}
 
     def work():
@@ -99,6 +98,13 @@ def test_cancel_stops_a_running_simulation_at_its_next_heartbeat(alice):
     deadline = time.monotonic() + 30
     while Run.objects.get(pk=run.pk).last_seq < 1 and time.monotonic() < deadline:
         time.sleep(0.1)
+    return thread, result
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_stops_a_running_simulation_at_its_next_heartbeat(alice):
+    run = make_run(alice, text=long_doc())
+    thread, result = _execute_in_background(run)
     assert services.run_cancel(run=Run.objects.get(pk=run.pk))
     thread.join(timeout=30)
     assert not thread.is_alive()
@@ -111,19 +117,7 @@ def test_cancel_stops_a_running_simulation_at_its_next_heartbeat(alice):
 def test_a_worker_whose_run_was_taken_back_stops_and_writes_nothing(alice):
     """Never two copies: the reaper's new attempt token makes the old worker stop."""
     run = make_run(alice, text=long_doc())
-    result = {}
-
-    def work():
-        try:
-            result["status"] = services.run_execute(run_id=run.pk)
-        finally:
-            close_old_connections()
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while Run.objects.get(pk=run.pk).last_seq < 1 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    thread, result = _execute_in_background(run)
     # The reaper thought the worker dead and re-queued the run with a new attempt.
     Run.objects.filter(pk=run.pk).update(status=Run.Status.QUEUED, attempt_token=None)
     thread.join(timeout=30)
