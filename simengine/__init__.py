@@ -6,7 +6,13 @@ See docs/engine.md (architecture) and docs/topology.md (the document format).
 
 from __future__ import annotations
 
-from .document import FORMAT_VERSION, Document, document_schema, parse_document
+from .document import (
+    FORMAT_VERSION,
+    Document,
+    document_schema,
+    load_document_tree,
+    parse_document,
+)
 from .errors import BudgetExceeded, Cancelled, DocumentError, FieldError
 from .limits import Limits
 from .runner import ENGINE_VERSION, combine_reports, run_replication, simulate
@@ -24,6 +30,7 @@ __all__ = [
     "Limits",
     "combine_reports",
     "document_schema",
+    "load_document_tree",
     "parse_document",
     "run_replication",
     "simulate",

@@ -30,6 +30,10 @@ from .limits import Limits
 
 FORMAT_VERSION = 1
 
+# libyaml's safe loader when PyYAML was built with it (several times faster), else
+# the pure-Python one; both construct only plain types.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 ID_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
 # Numbers are strict: "5" and true are errors, not 5 and 1 (a typo must never be
@@ -439,7 +443,47 @@ def parse_document(
         ) from None
 
 
+def load_document_tree(
+    source: str | bytes | Mapping[str, Any], *, limits: Limits | None = None
+) -> Mapping[str, Any]:
+    """Read a document's tree safely, without validating its fields.
+
+    The first half of :func:`parse_document`: size, encoding, nesting depth and node
+    count are checked before and while parsing, and the top must be a mapping. For
+    callers that need the raw tree even when its fields are wrong (the designer draws
+    it). Raises ``DocumentError`` on "(document)" for anything it cannot read.
+    """
+    limits = limits or Limits()
+    try:
+        return _load_tree(source, limits)
+    except DocumentError:
+        raise
+    except RecursionError:
+        raise DocumentError.single(
+            "(document)", f"nested too deeply (limit {limits.max_depth} levels)"
+        ) from None
+    except Exception as exc:  # a safety net: a bad document must never crash a caller
+        raise DocumentError.single(
+            "(document)", f"could not be read ({type(exc).__name__}: {exc})"
+        ) from None
+
+
 def _parse(source: Any, limits: Limits) -> Document:
+    data = _load_tree(source, limits)
+    _check_precounts(data, limits)
+    try:
+        doc = Document.model_validate(dict(data))
+    except ValidationError as exc:
+        raise DocumentError(_convert_errors(exc)) from None
+    errors = check_document(doc, limits)
+    if errors:
+        raise DocumentError(errors)
+    if limits != Limits():
+        doc._limits = limits
+    return doc
+
+
+def _load_tree(source: Any, limits: Limits) -> Mapping[str, Any]:
     if isinstance(source, Mapping):
         _check_tree(source, limits)
         data = source
@@ -474,17 +518,7 @@ def _parse(source: Any, limits: Limits) -> Document:
         raise DocumentError.single(
             "(document)", f"must be a mapping at the top (got {_type_name(data)})"
         )
-    _check_precounts(data, limits)
-    try:
-        doc = Document.model_validate(dict(data))
-    except ValidationError as exc:
-        raise DocumentError(_convert_errors(exc)) from None
-    errors = check_document(doc, limits)
-    if errors:
-        raise DocumentError(errors)
-    if limits != Limits():
-        doc._limits = limits
-    return doc
+    return data
 
 
 def _load_text(text: str, limits: Limits) -> Any:
@@ -509,7 +543,7 @@ def _load_text(text: str, limits: Limits) -> Any:
             ) from None
     _check_yaml_events(text, limits)
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_SafeLoader)  # a safe loader: plain types only
     except yaml.YAMLError as exc:
         raise DocumentError.single(
             "(document)", "is not valid YAML or JSON: " + _yaml_msg(exc)
@@ -553,7 +587,7 @@ def _check_yaml_events(text: str, limits: Limits) -> None:
     depth = 0
     events = 0
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_SafeLoader):
             events += 1
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1

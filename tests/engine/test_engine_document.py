@@ -354,3 +354,22 @@ def test_fuzzed_documents_only_ever_raise_document_errors(value: object) -> None
 @given(st.binary(max_size=200) | st.text(max_size=200))
 def test_fuzzed_text_only_ever_raises_document_errors(data: bytes | str) -> None:
     _assert_only_document_errors(data)
+
+
+def test_load_document_tree_reads_a_tree_whose_fields_are_wrong():
+    text = "scaleboard: 1\nworkload: {target: lb, rps: -5}\ncomponents: {}\n"
+    tree = simengine.load_document_tree(text)
+    assert tree["workload"]["rps"] == -5
+    with pytest.raises(simengine.DocumentError) as exc:
+        simengine.parse_document(tree)
+    assert any(e.path == "workload.rps" for e in exc.value.errors)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "- a\n- list\n", "a: [1, 2", "[" * 100 + "]" * 100, "x: " + "y" * 1_000_001],
+)
+def test_load_document_tree_refuses_what_it_cannot_read_safely(text):
+    with pytest.raises(simengine.DocumentError) as exc:
+        simengine.load_document_tree(text)
+    assert [e.path for e in exc.value.errors] == ["(document)"]
