@@ -526,6 +526,33 @@
     }, "Removed " + source + " → " + target + ".");
   }
 
+  function renameSelection() {
+    if (!selectedId || selectedId === CLIENTS) { setStatus("Select a component to rename.", true); return; }
+    const old = selectedId;
+    const name = (window.prompt("New id for " + old + " (lowercase letters, digits, - and _):", old) || "").trim();
+    if (!name || name === old) return;
+    if (!/^[a-z][a-z0-9_-]{0,63}$/.test(name)) { setStatus("An id starts with a letter and has only a-z, 0-9, - and _.", true); return; }
+    edit((tree) => {
+      if (name in tree.components) { setStatus("There is already a component named " + name + ".", true); return false; }
+      const renamed = {};
+      for (const [id, comp] of Object.entries(tree.components)) renamed[id === old ? name : id] = comp;
+      tree.components = renamed;
+      const swap = (x) => (x === old ? name : x);
+      for (const comp of Object.values(renamed)) {
+        if (!comp || typeof comp !== "object") continue;
+        for (const key of ["targets", "calls"]) if (Array.isArray(comp[key])) comp[key] = comp[key].map(swap);
+        if (comp.backing === old) comp.backing = name;
+        if (comp.weights && typeof comp.weights === "object" && old in comp.weights) {
+          comp.weights[name] = comp.weights[old];
+          delete comp.weights[old];
+        }
+      }
+      if (tree.workload && tree.workload.target === old) tree.workload.target = name;
+      if (Array.isArray(tree.faults)) for (const f of tree.faults) if (f && f.component === old) f.component = name;
+      if (positions[old]) { positions[name] = positions[old]; delete positions[old]; }
+    }, "Renamed " + old + " to " + name + ".").then((ok) => { if (ok) { saveLayout(); select(name); } });
+  }
+
   function duplicateSelection() {
     if (!selectedId || selectedId === CLIENTS) { setStatus("Select a component to duplicate.", true); return; }
     const src = selectedId;
@@ -570,7 +597,7 @@
       const shown = document.querySelector("#inspector [name=subject]");
       if (inspectorWanted === target || !shown) return;
       if (shown.value !== inspectorWanted && (attempt || 0) < 2) openInspector(inspectorWanted, (attempt || 0) + 1);
-    });
+    }).catch(() => {});
   }
 
   function refreshSelects() {
@@ -637,6 +664,7 @@
   root.querySelectorAll("[data-section]").forEach((b) => b.addEventListener("click", () => openInspector(b.dataset.section)));
   connectModeBtn.addEventListener("click", () => setConnectMode(!connectMode));
   document.getElementById("duplicate-btn").addEventListener("click", duplicateSelection);
+  document.getElementById("rename-btn").addEventListener("click", renameSelection);
   document.getElementById("delete-btn").addEventListener("click", deleteSelection);
   undoBtn.addEventListener("click", undo);
   redoBtn.addEventListener("click", redo);
@@ -664,6 +692,8 @@
       e.preventDefault(); duplicateSelection();
     } else if (e.key === "Delete" || e.key === "Backspace") {
       if (!cy.$(":selected").empty()) { e.preventDefault(); deleteSelection(); }
+    } else if (e.key === "F2") {
+      e.preventDefault(); renameSelection();
     } else if (e.key === "Escape" && connectMode) {
       setConnectMode(false);
     }
