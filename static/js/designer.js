@@ -98,8 +98,11 @@
           "underlay-opacity": 0.5, "underlay-padding": 6,
       } },
       { selector: "node.has-error", style: { "border-style": "dashed" } },
-      { selector: "node:selected", style: { "overlay-color": "#2563eb", "overlay-opacity": 0.12, "overlay-padding": 6 } },
-      { selector: "node.connect-source", style: { "overlay-color": "#16a34a", "overlay-opacity": 0.2, "overlay-padding": 8 } },
+      { selector: "node:selected", style: {
+          "outline-width": 3, "outline-color": "#2563eb", "outline-offset": 4, "outline-opacity": 1,
+      } },
+      { selector: "node.connect-source", style: { "outline-width": 4, "outline-color": "#16a34a", "outline-offset": 4 } },
+      { selector: "node:active", style: { "overlay-opacity": 0 } },
       { selector: "edge", style: {
           width: 2, "curve-style": "bezier", "target-arrow-shape": "triangle",
           "line-color": "#475569", "target-arrow-color": "#475569",
