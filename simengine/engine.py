@@ -40,6 +40,8 @@ from .datatier import (
     ReadYourWrites,
     Replication,
     WriteBehind,
+    keys_moved_fraction,
+    make_router,
 )
 from .document import (
     Cache,
@@ -945,6 +947,228 @@ class DatabaseRt(StationComponent):
         return out
 
 
+class _FanOut:
+    """A scatter read: it answers when every shard has (the slowest decides)."""
+
+    __slots__ = ("left", "parent", "status")
+
+    def resume(self, status: int) -> None:
+        if status != OK and self.status == OK:
+            self.status = status
+        self.left -= 1
+        if not self.left:
+            self.parent.resume(self.status)
+
+
+class ShardedDatabaseRt(StationComponent):
+    """A sharded database: every shard a primary (+ replicas), keys routed by a
+    ``simengine.datatier`` shard router.
+
+    Each shard is a ``DatabaseRt`` whose instances report to this component (one
+    utilization over every node, per-shard utilization and share of requests).
+    ``directory`` charges ``directory_ms`` before the shard is reached; ``geo`` routes
+    by the client's region (``workload.regions``, document order). A read drawn as a
+    scatter read (``workload.scatter_ratio``) goes to every shard and waits for the
+    slowest. ``rebalance`` adds shards at ``at_s`` (new, empty-of-load nodes; moving
+    the data itself is not modelled) and reports the share of the key space whose
+    shard changed. Fault nodes: ``shard-N`` is shard N's primary; ``primary`` and
+    ``replica-N`` are shard 0's.
+    """
+
+    type = "database"
+
+    def __init__(self, sim: Sim, cid: str, spec: Database) -> None:
+        super().__init__(sim, cid)
+        self.spec = spec
+        sh = spec.shards
+        assert sh is not None
+        wl = sim.doc.workload
+        self.key_count = wl.keys.count if wl.keys is not None else Keys().count
+        regions = list(wl.regions) if wl.regions else []
+        self.router = make_router(
+            sh.strategy,
+            sh.count,
+            self.key_count,
+            ranges=sh.ranges,
+            directory_ms=sh.directory_ms,
+            regions=regions or ("default",),
+            region_weights=[wl.regions[r] for r in regions] if wl.regions else None,
+        )
+        self.lookup_s = self.router.lookup_ms / 1000.0
+        self.geo = sh.strategy == "geo"
+        # client number -> region index, as the workload assigns clients to regions
+        self.region_bounds: list[int] = []
+        if wl.regions:
+            acc = 0.0
+            for i, name in enumerate(regions):
+                acc += wl.regions[name]
+                last = i == len(regions) - 1
+                self.region_bounds.append(
+                    wl.clients if last else round(acc * wl.clients)
+                )
+        self.shards: list[DatabaseRt] = []
+        self.calls: list[int] = []
+        self.calls0: list[int] = []
+        self.born: list[float] = []
+        self.busy0: dict[int, float] = {}
+        self.measuring_from = 0.0
+        self.keys_moved = 0.0
+        for _ in range(sh.count):
+            self._add_shard()
+        self.scatter = wl.scatter_ratio
+        self.uniform = (
+            uniform_sampler(sim.streams.generator()) if self.scatter > 0 else None
+        )
+
+    def _add_shard(self) -> None:
+        s = len(self.shards)
+        inner = DatabaseRt(self.sim, f"{self.id}/shard-{s}", self.spec)
+        for inst in inner.instances:
+            inst.comp = self
+            inst.lat_append = self.lat.values.append
+            if inst is inner.primary:
+                inst.name = f"shard-{s}"
+            else:
+                inst.name = f"shard-{s}-{inst.name}"
+            inst.touch(self.env.now)
+            self.instances.append(inst)
+            self.active.append(inst)
+        self.shards.append(inner)
+        self.calls.append(0)
+        self.calls0.append(0)
+        self.born.append(self.env.now)
+        self.capacity_changed()
+
+    def call(self, req: Any, parent: Any) -> None:
+        if self.uniform is not None and req.is_read and self.uniform() < self.scatter:
+            f = _FanOut()
+            f.left = len(self.shards)
+            f.parent = parent
+            f.status = OK
+            for i, inner in enumerate(self.shards):
+                self.calls[i] += 1
+                inner.call(req, f)
+            return
+        region = 0
+        if self.geo and self.region_bounds:
+            client = req.client
+            for region, bound in enumerate(self.region_bounds):  # noqa: B007
+                if client < bound:
+                    break
+        i = self.router.shard_for(req.key, region)
+        self.calls[i] += 1
+        inner = self.shards[i]
+        if self.lookup_s:
+            r = Relay()
+            r.req = req
+            r.parent = parent
+            r.pending = inner
+            r.callbacks = _FIRE_PENDING
+            env = self.env
+            heappush(env._queue, (env._now + self.lookup_s, _NORMAL, next(env._eid), r))
+        else:
+            inner.call(req, parent)
+
+    def rebalance_process(self) -> Iterator[Any]:
+        sh = self.spec.shards
+        assert sh is not None and sh.rebalance is not None
+        env = self.env
+        if sh.rebalance.at_s > env.now:
+            yield env.timeout(sh.rebalance.at_s - env.now)
+        old = self.router
+        new = old.rebalanced(sh.rebalance.add)
+        for _ in range(sh.rebalance.add):
+            self._add_shard()
+        self.router = new
+        self.lookup_s = new.lookup_ms / 1000.0
+        self.keys_moved = keys_moved_fraction(old, new, self.key_count)
+
+    def node_fault(self, node: Any, down: bool) -> None:
+        name = "primary" if node is None else str(node)
+        if name.startswith("shard-"):
+            inst = self.shards[int(name.split("-", 1)[1])].primary
+        elif name == "primary":
+            inst = self.shards[0].primary
+        else:
+            if self.shards[0].replicas:
+                self.shards[0].node_fault(name, down)
+            return
+        if down:
+            inst.go_down()
+        else:
+            inst.come_up()
+
+    def start_measuring(self, now: float) -> None:
+        super().start_measuring(now)
+        self.measuring_from = now
+        for inner in self.shards:
+            inner.start_measuring(now)
+        for inst in self.instances:
+            inst.touch(now)
+            self.busy0[id(inst)] = inst.busy_area
+        self.calls0 = list(self.calls)
+
+    def window(self, now: float, dt: float, measured: bool) -> dict[str, Any]:
+        out = super().window(now, dt, measured)
+        for inner in self.shards:
+            if inner.repl is not None:
+                inner.repl.prune(now)
+                inner.ryw.prune(now)
+        return out
+
+    def report(self, duration: float, end: float) -> dict[str, Any]:
+        out = self.station_report(duration)
+        nodes: dict[str, Any] = {}
+        shards = []
+        calls = [
+            c - (self.calls0[i] if i < len(self.calls0) else 0)
+            for i, c in enumerate(self.calls)
+        ]
+        total_calls = sum(calls)
+        stale = replica_reads = lag_count = 0
+        lag_sum = lag_max = 0.0
+        for s, inner in enumerate(self.shards):
+            span = end - max(self.born[s], self.measuring_from)
+            busy = cap = 0.0
+            for inst in inner.instances:
+                inst.touch(end)
+                b = inst.busy_area - self.busy0.get(id(inst), 0.0)
+                c = inst.cores * span
+                nodes[inst.name] = {"utilization": _ratio(b, c)}
+                busy += b
+                cap += c
+            shards.append(
+                {
+                    "utilization": _ratio(busy, cap),
+                    "share": calls[s] / total_calls if total_calls else 0.0,
+                }
+            )
+            stale += inner.stale_reads
+            replica_reads += inner.replica_reads
+            lag_sum += inner.lag_sum
+            lag_count += inner.lag_count
+            lag_max = max(lag_max, inner.lag_max)
+        out.update(
+            {
+                "replication_lag_ms": {
+                    "mean": lag_sum / lag_count * 1000.0,
+                    "max": lag_max * 1000.0,
+                }
+                if lag_count
+                else {"mean": None, "max": None},
+                "stale_reads": stale,
+                "replica_reads": replica_reads,
+                "lost_writes": 0,
+                "conflicts": 0,
+                "nodes": nodes,
+                "shards": shards,
+                "keys_moved": self.keys_moved,
+                "shard_strategy": self.router.strategy,
+            }
+        )
+        return out
+
+
 class CacheVisit:
     """A request at a cache: waiting out its hit time, or its call to the backing."""
 
@@ -1626,7 +1850,11 @@ class Sim:
             if isinstance(spec, Service):
                 self.components[cid] = ServiceRt(self, cid, spec)
             elif isinstance(spec, Database):
-                self.components[cid] = DatabaseRt(self, cid, spec)
+                sharded = spec.shards is not None and (
+                    spec.shards.count > 1 or spec.shards.rebalance is not None
+                )
+                kind = ShardedDatabaseRt if sharded else DatabaseRt
+                self.components[cid] = kind(self, cid, spec)
             elif isinstance(spec, Cache):
                 self.components[cid] = CacheRt(self, cid, spec)
             elif isinstance(spec, LoadBalancer):
@@ -1677,6 +1905,11 @@ class Sim:
                 and c.replicas is not None
                 and c.replicas.reads == "read_your_writes"
             )
+            or (
+                isinstance(c, Database)
+                and c.shards is not None
+                and c.shards.strategy == "geo"
+            )
             for c in doc.components.values()
         )
         src.entry = comps[wl.target]
@@ -1695,7 +1928,8 @@ class Sim:
             else:
                 src.delay = bounds[0][1]
         if src.key_of is None and any(
-            isinstance(rt, CacheRt) or (isinstance(rt, DatabaseRt) and rt.replicas)
+            isinstance(rt, (CacheRt, ShardedDatabaseRt))
+            or (isinstance(rt, DatabaseRt) and rt.replicas)
             for rt in comps.values()
         ):
             # every request names a key (default: 1M uniform keys, format 1)
@@ -1718,8 +1952,6 @@ class Sim:
                 parts = []
                 if spec.primaries > 1:
                     parts.append("primaries > 1")
-                if spec.shards is not None and spec.shards.count > 1:
-                    parts.append("shards")
                 if spec.failover is not None:
                     parts.append("failover")
                 if parts:
@@ -1727,16 +1959,12 @@ class Sim:
                         f"{cid}: {', '.join(parts)} not simulated yet (engine part 2): "
                         "the primary serves every read and write"
                     )
-        if doc.workload.scatter_ratio > 0:
-            self.warnings.append(
-                "workload.scatter_ratio is not simulated yet (engine part 2)"
-            )
         for i, fault in enumerate(doc.faults):
             spec = doc.components[fault.component]
             if (
                 isinstance(spec, Database)
                 and fault.node not in (None, "primary")
-                and not str(fault.node).startswith("replica-")
+                and not str(fault.node).startswith(("replica-", "shard-"))
             ):
                 self.warnings.append(
                     f"faults[{i}]: faults of {fault.component} node {fault.node} are "
@@ -1764,6 +1992,9 @@ class Sim:
             self._apply_fault(rt, fault, down=False)
 
     def _apply_fault(self, rt: Any, fault: Any, down: bool) -> None:
+        if isinstance(rt, ShardedDatabaseRt):
+            rt.node_fault(fault.node, down)
+            return
         if isinstance(rt, Balancer):
             rt.lb_fault(fault.instance, down)
             return
@@ -1871,6 +2102,8 @@ class Sim:
                 env.process(self._autoscale_process(rt))
             if isinstance(rt, CacheRt) and rt.write_behind is not None:
                 env.process(rt.flush_process())
+            if isinstance(rt, ShardedDatabaseRt) and rt.spec.shards.rebalance:
+                env.process(rt.rebalance_process())
         queue = env._queue
         stats = [self.source.lat] + [
             rt.lat for rt in self.components.values() if hasattr(rt, "lat")

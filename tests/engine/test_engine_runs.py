@@ -336,9 +336,11 @@ def test_part_two_sections_are_accepted_with_a_warning() -> None:
     )
     report = run_replication(doc, seed=1)
     text = " ".join(report["warnings"])
-    assert "db: shards not simulated yet" in text  # replicas are simulated
+    # caches, replicas and shards are simulated (engine part 2)
+    assert "not simulated yet" not in text
+    assert len(report["components"]["db"]["shards"]) == 4
     assert "caches are not simulated" not in text  # they are (engine part 2)
-    assert report["components"]["cache"]["hit_ratio"] > 0.5
+    assert report["components"]["cache"]["hit_ratio"] > 0.3
 
 
 def test_the_event_budget_stops_a_run() -> None:
