@@ -773,6 +773,8 @@ class DatabaseRt(StationComponent):
         self.repl: Replication | None = None
         self.stale_reads = 0
         self.replica_reads = 0
+        self.lost_writes = 0
+        self.promoted: str | None = None
         self.lag_sum = 0.0
         self.lag_count = 0
         self.lag_max = 0.0
@@ -801,6 +803,7 @@ class DatabaseRt(StationComponent):
                 self.active.append(inst)
                 self.replicas.append(inst)
             self.repl = Replication(r_spec.count, r_spec.mode)
+            self.readable = [True] * r_spec.count  # False: promoted to primary
             self.reads_to = r_spec.reads
             self.ryw = ReadYourWrites()
             self.rr = 0
@@ -832,7 +835,7 @@ class DatabaseRt(StationComponent):
             for _ in range(n):
                 if i >= n:
                     i = 0
-                if replicas[i].up:
+                if replicas[i].up and self.readable[i]:
                     node = i
                     i += 1
                     break
@@ -869,9 +872,10 @@ class DatabaseRt(StationComponent):
         env = self.env
         q = env._queue
         eid = env._eid
+        readable = self.readable
         for r, x in enumerate(lags):
             inst = self.replicas[r]
-            if inst.up:
+            if inst.up and readable[r]:
                 a = _ApplyRequest()
                 a.is_read = False
                 a.key = req.key
@@ -886,6 +890,33 @@ class DatabaseRt(StationComponent):
             heappush(q, (now + wait, _NORMAL, next(eid), v))
         else:
             v.parent.resume(OK)
+
+    def primary_fault(self, down: bool) -> None:
+        """The primary dies (or comes back). With ``failover`` and replicas: the
+        writes the most up-to-date replica had not received are lost now, writes
+        fail for ``detect_s + promote_s``, then that replica becomes the primary."""
+        if not down:
+            self.primary.come_up()
+            return
+        self.primary.go_down()
+        fo = self.spec.failover
+        if fo is None or self.repl is None or self.promoted is not None:
+            return
+        now = self.env.now
+        result = self.repl.fail_primary(now)
+        if now >= self.sim.warmup:
+            self.lost_writes += result.lost_writes
+        if result.promoted is None:
+            return
+        slot = result.promoted
+        self.readable[slot] = False  # it stops serving reads as a replica
+        ev = self.env.timeout(fo.detect_s + fo.promote_s)
+        ev.callbacks.append(lambda _e: self._promote(slot))
+
+    def _promote(self, slot: int) -> None:
+        inst = self.replicas[slot]
+        self.primary = inst
+        self.promoted = inst.name
 
     def node_fault(self, name: str, down: bool) -> None:
         """``replica-N`` goes down or comes back (``primary`` is part 1's)."""
@@ -937,7 +968,8 @@ class DatabaseRt(StationComponent):
                 "replication_lag_ms": lag,
                 "stale_reads": self.stale_reads,
                 "replica_reads": self.replica_reads,
-                "lost_writes": 0,
+                "lost_writes": self.lost_writes,
+                "promoted": self.promoted,
                 "conflicts": 0,
                 "nodes": nodes,
                 "shards": [{"utilization": out["utilization"], "share": 1.0}],
@@ -1086,17 +1118,11 @@ class ShardedDatabaseRt(StationComponent):
     def node_fault(self, node: Any, down: bool) -> None:
         name = "primary" if node is None else str(node)
         if name.startswith("shard-"):
-            inst = self.shards[int(name.split("-", 1)[1])].primary
+            self.shards[int(name.split("-", 1)[1])].primary_fault(down)
         elif name == "primary":
-            inst = self.shards[0].primary
-        else:
-            if self.shards[0].replicas:
-                self.shards[0].node_fault(name, down)
-            return
-        if down:
-            inst.go_down()
-        else:
-            inst.come_up()
+            self.shards[0].primary_fault(down)
+        elif self.shards[0].replicas:
+            self.shards[0].node_fault(name, down)
 
     def start_measuring(self, now: float) -> None:
         super().start_measuring(now)
@@ -1125,7 +1151,7 @@ class ShardedDatabaseRt(StationComponent):
             for i, c in enumerate(self.calls)
         ]
         total_calls = sum(calls)
-        stale = replica_reads = lag_count = 0
+        stale = replica_reads = lag_count = lost = 0
         lag_sum = lag_max = 0.0
         for s, inner in enumerate(self.shards):
             span = end - max(self.born[s], self.measuring_from)
@@ -1145,6 +1171,7 @@ class ShardedDatabaseRt(StationComponent):
             )
             stale += inner.stale_reads
             replica_reads += inner.replica_reads
+            lost += inner.lost_writes
             lag_sum += inner.lag_sum
             lag_count += inner.lag_count
             lag_max = max(lag_max, inner.lag_max)
@@ -1158,7 +1185,7 @@ class ShardedDatabaseRt(StationComponent):
                 else {"mean": None, "max": None},
                 "stale_reads": stale,
                 "replica_reads": replica_reads,
-                "lost_writes": 0,
+                "lost_writes": lost,
                 "conflicts": 0,
                 "nodes": nodes,
                 "shards": shards,
@@ -1952,8 +1979,6 @@ class Sim:
                 parts = []
                 if spec.primaries > 1:
                     parts.append("primaries > 1")
-                if spec.failover is not None:
-                    parts.append("failover")
                 if parts:
                     self.warnings.append(
                         f"{cid}: {', '.join(parts)} not simulated yet (engine part 2): "
@@ -2008,7 +2033,8 @@ class Sim:
                 else [rt.instances[fault.instance]]
             )
         elif isinstance(rt, DatabaseRt) and fault.node in (None, "primary"):
-            targets = [rt.primary]
+            rt.primary_fault(down)
+            return
         elif (
             isinstance(rt, DatabaseRt)
             and rt.replicas

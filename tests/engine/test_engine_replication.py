@@ -162,3 +162,37 @@ def test_read_your_writes_sends_a_writers_reads_to_the_primary():
         ryw["nodes"]["primary"]["utilization"]
         > plain["nodes"]["primary"]["utilization"]
     )
+
+
+def _failover_doc(mode: str, lag_ms: float, seed: int = 1) -> simengine.Document:
+    doc = _doc(
+        rps=2_000,
+        read_ratio=0.5,
+        keys=100_000,
+        replicas={
+            "count": 2,
+            "mode": mode,
+            "lag_ms": {"dist": "exponential", "mean": lag_ms},
+        },
+        faults=[{"at_s": 15, "component": "db", "node": "primary"}],
+    ).model_dump()
+    doc["components"]["db"]["failover"] = {"detect_s": 2, "promote_s": 3}
+    doc["simulation"]["seed"] = seed
+    return simengine.parse_document(doc)
+
+
+def test_async_failover_loses_about_the_writes_inside_the_lag_window():
+    # 1,000 writes/s, lag 200 ms: about wL = 200 writes in flight to each replica;
+    # the better of two replicas is promoted, so a little fewer are lost
+    report = run_replication(_failover_doc("async", 200.0), seed=1)
+    db = report["components"]["db"]
+    assert 100 < db["lost_writes"] < 200 + 5 * 200**0.5
+    assert db["promoted"] in ("replica-0", "replica-1")
+    # writes fail for detect + promote = 5 s, then the promoted replica takes them
+    errors = {w["t_s"]: w["errors"] for w in report["timeline"]}
+    assert errors[14.0] == 0 and errors[16.0] > 500 and errors[22.0] == 0
+
+
+def test_sync_failover_loses_no_acknowledged_write():
+    db = run_replication(_failover_doc("sync", 200.0), seed=2)["components"]["db"]
+    assert db["lost_writes"] == 0 and db["promoted"] is not None
