@@ -71,8 +71,8 @@ ASSUMPTIONS = (
     "(every cache sees the client key distribution), with TTL and write "
     "invalidation folded in per key.",
     "Database nodes (primary, replicas, shards) have the primary's cores and work; "
-    "replicas are not charged for applying writes; read_your_writes reads go to "
-    "replicas.",
+    "replicas also apply every write of their primary (its write work); "
+    "read_your_writes reads go to replicas.",
     "Scaling (USL) stretches the work on each instance's cores, as in the engine.",
     "A service's queue_limit and a database's connections make M/M/c/K stations: "
     "refused requests are not carried further.",
@@ -315,6 +315,9 @@ class _Station:
     servers: int
     read_rps: float = 0.0
     write_rps: float = 0.0
+    # Writes a replica applies for its primary: work that occupies its cores (and
+    # delays its reads) but that no client request waits for.
+    apply_rps: float = 0.0
     read_ms: tuple[float, float] = (0.0, 1.0)  # mean, scv
     write_ms: tuple[float, float] = (0.0, 1.0)
     copies: int = 1  # identical stations sharing the load (instances)
@@ -325,12 +328,13 @@ class _Station:
     blocking: float = 0.0  # share of arrivals refused (M/M/c/K)
 
     def solve(self) -> None:
-        lam = (self.read_rps + self.write_rps) / self.copies
+        total = self.read_rps + self.write_rps + self.apply_rps
+        lam = total / self.copies
         if lam <= 0:
             self.wait_ms = 0.0
             self.utilization = self.offered_utilization = 0.0
             return
-        pr = self.read_rps / (self.read_rps + self.write_rps)
+        pr = self.read_rps / total
         (mr, vr), (mw, vw) = self.read_ms, self.write_ms
         mean = pr * mr + (1 - pr) * mw
         second = pr * (vr + 1) * mr * mr + (1 - pr) * (vw + 1) * mw * mw
@@ -482,6 +486,7 @@ def _database_layout(
                 servers=p.cores,
                 capacity=max(p.connections, p.cores),
                 read_rps=shard_reads / replicas if to_replicas else 0.0,
+                apply_rps=shard_writes,  # every replica applies its shard's writes
                 read_ms=read_ms,
                 write_ms=write_ms,
             )

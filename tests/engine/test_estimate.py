@@ -138,12 +138,18 @@ def test_database_becomes_the_bottleneck_and_advice_speaks_of_caching_and_replic
 
 def test_read_replicas_take_the_reads_and_the_bottleneck_moves():
     text = WEB_TIER.replace("RPS", "1000").replace("cores: 8", "cores: 4")
-    e = estimate(doc(text + "    replicas: {count: 2, reads: replicas}\n"))
+    assert estimate(doc(text))["bottleneck"]["component"] == "db"
+    e = estimate(doc(text + "    replicas: {count: 3, reads: replicas}\n"))
     nodes = e["components"]["db"]["nodes"]
     assert nodes["primary"]["reads_rps"] == 0
     assert nodes["primary"]["writes_rps"] == pytest.approx(100)
-    assert nodes["replica-0"]["reads_rps"] == pytest.approx(450)
-    assert nodes["replica-0"]["utilization"] == pytest.approx(450 * 0.004 / 4)
+    assert nodes["replica-0"]["reads_rps"] == pytest.approx(300)
+    # Its share of the reads (4 ms each) and, like the engine, every write the
+    # primary takes, applied (12 ms each) on the replica's 4 cores: replicas relieve
+    # reads, not writes.
+    assert nodes["replica-0"]["utilization"] == pytest.approx(
+        (300 * 0.004 + 100 * 0.012) / 4
+    )
     assert e["bottleneck"]["component"] == "web"
 
 
