@@ -37,6 +37,7 @@ from .balancing import STRATEGIES
 from .datatier import (
     CacheNodes,
     MissCoalescer,
+    MultiPrimary,
     ReadYourWrites,
     Replication,
     WriteBehind,
@@ -810,8 +811,41 @@ class DatabaseRt(StationComponent):
             self.visit_class = type(
                 "DbVisit", (DbVisit,), {"__slots__": (), "rt": self}
             )
+        self.primaries = [self.primary]
+        self.multi: MultiPrimary | None = None
+        self.conflicts = 0
+        self.prr = 0
+        if spec.primaries > 1:
+            mrng = sim.streams.generator()
+            m_read = duration_sampler(as_distribution(p.read_ms), mrng)
+            m_write = duration_sampler(as_distribution(p.write_ms), mrng)
+            for i in range(1, spec.primaries):
+                inst = Instance(
+                    self,
+                    f"primary-{i}",
+                    len(self.instances),
+                    sim.new_uid(),
+                    cores,
+                    _stretch(cores, 1.0, 0.0, 0.0),
+                    m_read,
+                    m_write,
+                    p.connections - cores,
+                    False,
+                )
+                inst.active = True
+                self.instances.append(inst)
+                self.active.append(inst)
+                self.primaries.append(inst)
+            self.multi = MultiPrimary(spec.primaries, spec.sync_ms)
+            self.sync_s = spec.sync_ms / 1000.0
+            if self.repl is None:
+                self.readable = []
+                self.reads_to = "primary"
+                self.visit_class = type(
+                    "DbVisit", (DbVisit,), {"__slots__": (), "rt": self}
+                )
         self.capacity_changed()
-        if self.repl is None:
+        if self.repl is None and self.multi is None:
             self.call = self.primary.call
 
     # --- replicated requests ----------------------------------------------------------
@@ -821,8 +855,13 @@ class DatabaseRt(StationComponent):
         v.parent = parent
         v.t0 = self.env._now
         if not req.is_read:
-            v.node = -1
-            self.primary.call(req, v)
+            if self.multi is None:
+                v.node = -1
+                self.primary.call(req, v)
+            else:  # a client writes to its home primary
+                home = req.client % len(self.primaries)
+                v.node = -1 - home
+                self.primaries[home].call(req, v)
             return
         node = -1
         if self.reads_to != "primary" and not (
@@ -842,13 +881,24 @@ class DatabaseRt(StationComponent):
                 i += 1
             self.rr = i
         v.node = node
-        (self.primary if node < 0 else self.replicas[node]).call(req, v)
+        if node >= 0:
+            self.replicas[node].call(req, v)
+        elif self.multi is None:
+            self.primary.call(req, v)
+        else:
+            i = self.prr % len(self.primaries)
+            self.prr = i + 1
+            self.primaries[i].call(req, v)
 
     def node_done(self, v: DbVisit, status: int) -> None:
         req = v.req
         repl = self.repl
-        assert repl is not None
         now = self.env._now
+        if self.multi is not None and not req.is_read and status == OK:
+            self._multi_write(req, -1 - v.node, now)
+        if repl is None:
+            v.parent.resume(status)
+            return
         if req.is_read:
             if status == OK and v.node >= 0:
                 _, stale = repl.read(v.node, req.key, now)
@@ -890,6 +940,23 @@ class DatabaseRt(StationComponent):
             heappush(q, (now + wait, _NORMAL, next(eid), v))
         else:
             v.parent.resume(OK)
+
+    def _multi_write(self, req: Any, home: int, now: float) -> None:
+        """Last writer wins across primaries: count the conflict, and apply the
+        write on every other primary ``sync_ms`` later."""
+        assert self.multi is not None
+        if self.multi.write(req.key, home, now) and now >= self.sim.warmup:
+            self.conflicts += 1
+        env = self.env
+        for i, inst in enumerate(self.primaries):
+            if i != home and inst.up:
+                a = _ApplyRequest()
+                a.is_read = False
+                a.key = req.key
+                a.client = 0
+                a.pending = inst
+                a.callbacks = _APPLY
+                heappush(env._queue, (now + self.sync_s, _NORMAL, next(env._eid), a))
 
     def primary_fault(self, down: bool) -> None:
         """The primary dies (or comes back). With ``failover`` and replicas: the
@@ -933,7 +1000,7 @@ class DatabaseRt(StationComponent):
 
     def start_measuring(self, now: float) -> None:
         super().start_measuring(now)
-        self.stale_reads = self.replica_reads = 0
+        self.stale_reads = self.replica_reads = self.conflicts = 0
         for inst in self.instances:
             inst.touch(now)
         self.node_busy0 = [inst.busy_area for inst in self.instances]
@@ -943,12 +1010,14 @@ class DatabaseRt(StationComponent):
         if self.repl is not None:
             self.repl.prune(now)
             self.ryw.prune(now)
+        if self.multi is not None:
+            self.multi.prune(now)
         return out
 
     def report(self, duration: float, end: float) -> dict[str, Any]:
         out = self.station_report(duration)
         nodes = {"primary": {"utilization": out["utilization"]}}
-        if self.replicas:
+        if len(self.instances) > 1:
             base = self.node_busy0 or [0.0] * len(self.instances)
             for inst, b0 in zip(self.instances, base, strict=True):
                 inst.touch(end)
@@ -970,7 +1039,7 @@ class DatabaseRt(StationComponent):
                 "replica_reads": self.replica_reads,
                 "lost_writes": self.lost_writes,
                 "promoted": self.promoted,
-                "conflicts": 0,
+                "conflicts": self.conflicts,
                 "nodes": nodes,
                 "shards": [{"utilization": out["utilization"], "share": 1.0}],
                 "keys_moved": 0.0,
@@ -1140,6 +1209,8 @@ class ShardedDatabaseRt(StationComponent):
             if inner.repl is not None:
                 inner.repl.prune(now)
                 inner.ryw.prune(now)
+            if inner.multi is not None:
+                inner.multi.prune(now)
         return out
 
     def report(self, duration: float, end: float) -> dict[str, Any]:
@@ -1151,7 +1222,7 @@ class ShardedDatabaseRt(StationComponent):
             for i, c in enumerate(self.calls)
         ]
         total_calls = sum(calls)
-        stale = replica_reads = lag_count = lost = 0
+        stale = replica_reads = lag_count = lost = conflicts = 0
         lag_sum = lag_max = 0.0
         for s, inner in enumerate(self.shards):
             span = end - max(self.born[s], self.measuring_from)
@@ -1172,6 +1243,7 @@ class ShardedDatabaseRt(StationComponent):
             stale += inner.stale_reads
             replica_reads += inner.replica_reads
             lost += inner.lost_writes
+            conflicts += inner.conflicts
             lag_sum += inner.lag_sum
             lag_count += inner.lag_count
             lag_max = max(lag_max, inner.lag_max)
@@ -1186,7 +1258,7 @@ class ShardedDatabaseRt(StationComponent):
                 "stale_reads": stale,
                 "replica_reads": replica_reads,
                 "lost_writes": lost,
-                "conflicts": 0,
+                "conflicts": conflicts,
                 "nodes": nodes,
                 "shards": shards,
                 "keys_moved": self.keys_moved,
@@ -1937,6 +2009,7 @@ class Sim:
                 and c.shards is not None
                 and c.shards.strategy == "geo"
             )
+            or (isinstance(c, Database) and c.primaries > 1)
             for c in doc.components.values()
         )
         src.entry = comps[wl.target]
@@ -1956,7 +2029,7 @@ class Sim:
                 src.delay = bounds[0][1]
         if src.key_of is None and any(
             isinstance(rt, (CacheRt, ShardedDatabaseRt))
-            or (isinstance(rt, DatabaseRt) and rt.replicas)
+            or (isinstance(rt, DatabaseRt) and (rt.replicas or rt.multi))
             for rt in comps.values()
         ):
             # every request names a key (default: 1M uniform keys, format 1)
@@ -1974,16 +2047,6 @@ class Sim:
 
     def _part2_warnings(self) -> None:
         doc = self.doc
-        for cid, spec in doc.components.items():
-            if isinstance(spec, Database):
-                parts = []
-                if spec.primaries > 1:
-                    parts.append("primaries > 1")
-                if parts:
-                    self.warnings.append(
-                        f"{cid}: {', '.join(parts)} not simulated yet (engine part 2): "
-                        "the primary serves every read and write"
-                    )
         for i, fault in enumerate(doc.faults):
             spec = doc.components[fault.component]
             if (

@@ -11,6 +11,7 @@ Tolerances:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -196,3 +197,19 @@ def test_async_failover_loses_about_the_writes_inside_the_lag_window():
 def test_sync_failover_loses_no_acknowledged_write():
     db = run_replication(_failover_doc("sync", 200.0), seed=2)["components"]["db"]
     assert db["lost_writes"] == 0 and db["promoted"] is not None
+
+
+def test_multi_primary_conflicts_match_poisson_theory():
+    # writes only, each client to its home primary (client % 2); a write conflicts
+    # when the other primary wrote its key within sync_ms before it: per key the
+    # other primary writes at R / (2 K), so P = 1 - exp(-R / (2 K) * sync)
+    rps, keys, sync_ms = 1_000.0, 100, 30.0
+    doc = _doc(rps=rps, read_ratio=0.0, keys=keys, replicas={"count": 0}).model_dump()
+    doc["components"]["db"]["primaries"] = 2
+    doc["components"]["db"]["sync_ms"] = sync_ms
+    report = run_replication(simengine.parse_document(doc), seed=8)
+    db = report["components"]["db"]
+    theory = 1 - math.exp(-rps / (2 * keys) * sync_ms / 1000)
+    share = db["conflicts"] / report["requests"]["completed"]
+    assert abs(share - theory) < 0.01, (share, theory)
+    assert set(db["nodes"]) == {"primary", "primary-1"}
