@@ -133,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("file", help="YAML or JSON document ('-' for stdin)")
     p_run.add_argument("--json", action="store_true", help="print the report as JSON")
     p_run.add_argument("--seed", type=int, default=None, help="override the seed")
+    p_est = sub.add_parser(
+        "estimate", help="print the instant analytic estimate (no simulation)"
+    )
+    p_est.add_argument("file", help="YAML or JSON document ('-' for stdin)")
+    p_est.add_argument("--json", action="store_true", help="print the estimate as JSON")
     args = parser.parse_args(argv)
 
     if args.command == "schema":
@@ -145,6 +150,14 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{args.file}: valid (format 1, {len(doc.components)} components, "
             f"{doc.simulation.replications} replication(s))"
+        )
+        return EXIT_OK
+    if args.command == "estimate":
+        from .estimate import estimate, format_estimate
+
+        result = estimate(doc)
+        print(
+            json.dumps(result, sort_keys=True) if args.json else format_estimate(result)
         )
         return EXIT_OK
     progress = _Progress(sys.stderr) if sys.stderr.isatty() else None

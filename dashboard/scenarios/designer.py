@@ -38,7 +38,6 @@ TYPE_LABELS = {
 
 
 _BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Dumper(_BaseDumper):
@@ -147,32 +146,8 @@ def read_json_body(body: bytes) -> dict:
     return data
 
 
-def _load_fast(text: str) -> Any:
-    """The YAML text as a tree with libyaml, under the engine's size, depth and
-    node limits (checked on the event stream first); None when the engine's own
-    parser should read it instead (JSON, errors, limits: it names the problem)."""
-    limits = Limits()
-    if _Loader is yaml.SafeLoader or len(text.encode("utf-8", "surrogatepass")) > (
-        limits.max_bytes
-    ):
-        return None
-    if text.lstrip()[:1] in ("{", "["):
-        return None
-    depth = events = 0
-    try:
-        for event in yaml.parse(text, Loader=_Loader):
-            events += 1
-            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > limits.max_depth:
-                    return None
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-            if events > 2 * limits.max_nodes + 10:
-                return None
-        return yaml.load(text, Loader=_Loader)  # a safe loader (libyaml when present)
-    except (yaml.YAMLError, RecursionError, ValueError):
-        return None
+def _errors(exc: simengine.DocumentError) -> list[dict]:
+    return [{"path": e.path, "message": e.message} for e in exc.errors]
 
 
 def parse(text: str) -> tuple[dict | None, simengine.Document | None, list[dict]]:
@@ -182,34 +157,17 @@ def parse(text: str) -> tuple[dict | None, simengine.Document | None, list[dict]
     errors so the canvas can still show it; it is None when the text itself could
     not be read safely (syntax, size, depth: errors on "(document)").
     """
-    tree = _load_fast(text)
-    if isinstance(tree, dict):
-        # The engine validates the tree (it bounds depth and node count again,
-        # aliases expanded): the same checks as for the text, without re-reading it.
-        try:
-            return tree, simengine.parse_document(tree), []
-        except simengine.DocumentError as exc:
-            errors = [{"path": e.path, "message": e.message} for e in exc.errors]
-            if any(e["path"] == "(document)" for e in errors):
-                return None, None, errors
-            return tree, None, errors
     try:
-        doc = simengine.parse_document(text)
+        tree = dict(simengine.load_document_tree(text))
     except simengine.DocumentError as exc:
-        errors = [{"path": e.path, "message": e.message} for e in exc.errors]
+        return None, None, _errors(exc)
+    try:
+        return tree, simengine.parse_document(tree), []
+    except simengine.DocumentError as exc:
+        errors = _errors(exc)
         if any(e["path"] == "(document)" for e in errors):
-            return None, None, errors
-        # The engine already bounded size, depth and node count (aliases expanded):
-        # loading it again is safe.
-        try:
-            tree = yaml.load(
-                text, Loader=_Loader
-            )  # a safe loader (libyaml when present)
-        except (yaml.YAMLError, RecursionError):  # pragma: no cover - checked above
-            tree = None
-        return (tree if isinstance(tree, dict) else None), None, errors
-    tree = yaml.load(text, Loader=_Loader)  # a safe loader (libyaml when present)
-    return tree, doc, []
+            return None, None, errors  # e.g. too many nodes once aliases expand
+        return tree, None, errors
 
 
 def apply(*, text: str | None = None, tree: Any = None, fmt: str = "yaml") -> dict:

@@ -480,3 +480,17 @@ def test_concurrent_runs_in_one_process_do_not_interfere() -> None:
             )
         )
     assert together == alone
+
+
+def test_cli_estimate_prints_the_bottleneck_as_text_and_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = str(EXAMPLES / "case-study-step2.yaml")
+    assert main(["estimate", path]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Estimate")
+    assert "bottleneck: app" in text
+    assert main(["estimate", path, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["bottleneck"]["component"] == "app"
+    assert main(["estimate", "/nonexistent.yaml"]) == 2
