@@ -139,3 +139,36 @@ def test_a_run_queued_for_too_long_has_its_task_sent_again_once(
     assert no_enqueue == [lost.pk]
     assert services.runs_reap_stale()["resent"] == 0  # not again until it is old again
     assert fresh.pk not in no_enqueue
+
+
+CACHED_DOC = """\
+scaleboard: 1
+name: Cached reads
+simulation: {duration_s: 20, warmup_s: 2, seed: 3, snapshot_s: 1}
+workload: {target: web, rps: 200, read_ratio: 0.9, keys: {count: 1000, zipf_s: 0.9}}
+components:
+  web: {type: service, instances: 2, cores: 2, work_ms: 2, calls: [cache]}
+  cache: {type: cache, capacity_keys: 300, ttl_s: 10, backing: db}
+  db:
+    type: database
+    primary: {cores: 4}
+    replicas: {count: 2, mode: async, reads: replicas}
+"""
+
+
+@pytest.mark.django_db
+def test_the_run_page_shows_the_data_tier_a_user_switched_on(alice):
+    from django.test import Client
+    from django.urls import reverse
+
+    run = make_run(alice, text=CACHED_DOC)
+    assert services.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
+    run.refresh_from_db()
+    client = Client()
+    client.force_login(alice)
+    page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    hit_ratio = run.report["components"]["cache"]["hit_ratio"]
+    assert 0.3 < hit_ratio < 1.0
+    assert f"{hit_ratio * 100:.1f}%" in page
+    assert 'data-testid="database-db"' in page and "replica-1" in page
+    assert "Replication lag" in page
