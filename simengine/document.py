@@ -428,19 +428,7 @@ def parse_document(
 
     Raises ``DocumentError`` (and nothing else) for any document that cannot be run.
     """
-    limits = limits or Limits()
-    try:
-        return _parse(source, limits)
-    except DocumentError:
-        raise
-    except RecursionError:
-        raise DocumentError.single(
-            "(document)", f"nested too deeply (limit {limits.max_depth} levels)"
-        ) from None
-    except Exception as exc:  # a safety net: a bad document must never crash a caller
-        raise DocumentError.single(
-            "(document)", f"could not be read ({type(exc).__name__}: {exc})"
-        ) from None
+    return _only_document_errors(_parse, source, limits or Limits())
 
 
 def load_document_tree(
@@ -453,9 +441,13 @@ def load_document_tree(
     callers that need the raw tree even when its fields are wrong (the designer draws
     it). Raises ``DocumentError`` on "(document)" for anything it cannot read.
     """
-    limits = limits or Limits()
+    return _only_document_errors(_load_tree, source, limits or Limits())
+
+
+def _only_document_errors(step: Any, source: Any, limits: Limits) -> Any:
+    """Run a parsing step so that nothing but ``DocumentError`` escapes it."""
     try:
-        return _load_tree(source, limits)
+        return step(source, limits)
     except DocumentError:
         raise
     except RecursionError:
@@ -526,7 +518,7 @@ def _load_text(text: str, limits: Limits) -> Any:
     if not stripped:
         raise DocumentError.single("(document)", "is empty")
     if stripped[0] in "{[":
-        depth = _bracket_depth(stripped)
+        depth = json_depth(stripped)
         if depth > limits.max_depth:
             raise _depth_error(limits)
         try:
@@ -558,7 +550,7 @@ def _yaml_msg(exc: yaml.YAMLError) -> str:
     return str(problem)
 
 
-def _bracket_depth(text: str) -> int:
+def json_depth(text: str) -> int:
     """Deepest [ / { nesting of JSON text, outside strings, without recursion."""
     depth = deepest = 0
     in_string = escaped = False

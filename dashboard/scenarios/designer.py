@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 import simengine
+from simengine.document import json_depth
 from simengine.estimate import estimate
 from simengine.limits import Limits
 
@@ -100,28 +101,6 @@ def tree_to_text(tree: dict) -> str:
 
 
 # --- text / JSON in ------------------------------------------------------------------
-
-
-def json_depth(text: str) -> int:
-    """Deepest [ / { nesting of JSON text outside strings (no recursion)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
 
 
 class BadRequest(ValueError):
