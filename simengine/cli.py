@@ -107,6 +107,14 @@ def summary(report: dict[str, Any]) -> str:
         if comp["type"] == "load_balancer" and comp.get("share"):
             shares = ", ".join(f"{k} {v:.1%}" for k, v in comp["share"].items())
             lines.append(f"{'':<16}share: {shares}")
+    cost = report.get("cost")
+    if cost:
+        parts = ", ".join(
+            f"{cid} {c['per_hour']:,.3f}"
+            + ("" if c["default_price"] else " (own price)")
+            for cid, c in cost["components"].items()
+        )
+        lines.append(f"cost {cost['per_hour']:,.3f} per hour: {parts}")
     lines.append("")
     neck = report["bottleneck"]
     lines.append(f"bottleneck: {neck['advice']}")

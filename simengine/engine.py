@@ -1223,9 +1223,10 @@ class ShardedDatabaseRt(StationComponent):
         ]
         total_calls = sum(calls)
         stale = replica_reads = lag_count = lost = conflicts = 0
-        lag_sum = lag_max = 0.0
+        lag_sum = lag_max = span_sum = 0.0
         for s, inner in enumerate(self.shards):
             span = end - max(self.born[s], self.measuring_from)
+            span_sum += span
             busy = cap = 0.0
             for inst in inner.instances:
                 inst.touch(end)
@@ -1262,6 +1263,7 @@ class ShardedDatabaseRt(StationComponent):
                 "nodes": nodes,
                 "shards": shards,
                 "keys_moved": self.keys_moved,
+                "shards_mean": span_sum / duration if duration > 0 else len(calls),
                 "shard_strategy": self.router.strategy,
             }
         )

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from . import pricing
 from .document import (
     Cache,
     Database,
@@ -49,15 +50,6 @@ LABEL = "Estimate — a run gives the measured truth"
 #: Utilization above which a component is shown amber, and red.
 WARN_UTILIZATION = 0.7
 HOT_UTILIZATION = 0.9
-
-#: Default prices per hour when a component has no ``cost_per_hour``: the estimate's
-#: own table (roughly public-cloud on-demand prices), per unit named in the key.
-DEFAULT_PRICES = {
-    "load_balancer": 0.025,  # per balancer instance
-    "service_core": 0.04,  # per core of each instance
-    "cache": 0.10,  # per cache node
-    "database_core": 0.06,  # per core of each database node
-}
 
 ASSUMPTIONS = (
     "Every station is an M/G/c queue with Poisson arrivals (Erlang C with the "
@@ -494,21 +486,8 @@ def _database_layout(
 
 
 def _cost(comp: Any) -> tuple[float, bool]:
-    """Cost per hour, and whether the default price table was used."""
-    if isinstance(comp, LoadBalancer):
-        units, default = comp.instances, DEFAULT_PRICES["load_balancer"]
-    elif isinstance(comp, Service):
-        units, default = comp.instances, DEFAULT_PRICES["service_core"] * comp.cores
-    elif isinstance(comp, Cache):
-        units, default = comp.nodes, DEFAULT_PRICES["cache"]
-    else:
-        shards = comp.shards.count if comp.shards else 1
-        replicas = comp.replicas.count if comp.replicas else 0
-        units = shards * (comp.primaries + replicas)
-        default = DEFAULT_PRICES["database_core"] * comp.primary.cores
-    if comp.cost_per_hour is not None:
-        return units * comp.cost_per_hour, False
-    return units * default, True
+    """Cost per hour, and whether the default price table was used (see pricing)."""
+    return pricing.cost(comp)
 
 
 def _round(x: float | None, digits: int = 4) -> float | None:
@@ -741,7 +720,8 @@ def estimate(doc: Document) -> dict[str, Any]:
         notes.append("Not reached by the workload: " + ", ".join(unreached) + ".")
     if defaults_used:
         notes.append(
-            "Costs use the estimate's default price table where cost_per_hour is unset."
+            "Costs use the default price table (simengine.pricing, shared with the "
+            "engine's report) where cost_per_hour is unset."
         )
     return {
         "label": LABEL,

@@ -10,6 +10,7 @@ from .advice import bottleneck, run_warnings
 from .document import Document
 from .engine import Sim
 from .limits import Limits
+from .pricing import report_cost
 
 ENGINE_VERSION = "0.1.0"
 
@@ -120,6 +121,7 @@ def build_report(
         "throughput_rps": totals["completed"] / duration,
         "latency_ms": src.lat.summary_ms(),
         "components": components,
+        "cost": report_cost(sim.doc, components),
         "timeline": timeline,
         "events": sim.events,
     }

@@ -1,0 +1,90 @@
+"""Prices: the one default price table, shared by the estimate and the engine's report.
+
+A component's ``cost_per_hour`` is its price per unit (an instance of a balancer or a
+service, a cache node, a database node) per hour; without it the unit price comes from
+:data:`DEFAULT_PRICES` (roughly public-cloud on-demand prices). Both
+:func:`simengine.estimate.estimate` and the engine's report price components with
+:func:`unit_price` and :func:`units`, so the two never disagree on the same units.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .document import Cache, Database, Document, LoadBalancer, Service
+
+#: Default prices per hour when a component has no ``cost_per_hour``, per unit named in
+#: the key (documented in docs/topology.md, "Prices").
+DEFAULT_PRICES = {
+    "load_balancer": 0.025,  # per balancer instance
+    "service_core": 0.04,  # per core of each instance
+    "cache": 0.10,  # per cache node
+    "database_core": 0.06,  # per core of each database node
+}
+
+
+def unit_price(comp: Any) -> tuple[float, bool]:
+    """Price per unit per hour, and whether the default price table was used."""
+    if comp.cost_per_hour is not None:
+        return float(comp.cost_per_hour), False
+    if isinstance(comp, LoadBalancer):
+        return DEFAULT_PRICES["load_balancer"], True
+    if isinstance(comp, Service):
+        return DEFAULT_PRICES["service_core"] * comp.cores, True
+    if isinstance(comp, Cache):
+        return DEFAULT_PRICES["cache"], True
+    return DEFAULT_PRICES["database_core"] * comp.primary.cores, True
+
+
+def units(comp: Any, shards: float | None = None) -> float:
+    """Units a component is billed for, as the document declares them.
+
+    Instances for balancers and services, nodes for caches, and for databases
+    ``shards x (primaries + replicas)``; ``shards`` overrides the declared shard count
+    (the engine passes the mean over the run when shards are added mid-run).
+    """
+    if isinstance(comp, (LoadBalancer, Service)):
+        return float(comp.instances)
+    if isinstance(comp, Cache):
+        return float(comp.nodes)
+    assert isinstance(comp, Database)
+    if shards is None:
+        shards = comp.shards.count if comp.shards else 1
+    replicas = comp.replicas.count if comp.replicas else 0
+    return shards * (comp.primaries + replicas)
+
+
+def cost(comp: Any) -> tuple[float, bool]:
+    """Cost per hour of the declared units, and whether the default table was used."""
+    price, default = unit_price(comp)
+    return units(comp) * price, default
+
+
+def report_cost(doc: Document, components: dict[str, Any]) -> dict[str, Any]:
+    """The report's ``cost`` key from the run's component reports.
+
+    ``default_prices`` repeats the table in the JSON output, so a report says which
+    prices it used.
+
+    Autoscaled services are billed for their mean instance count over the measured run
+    and rebalanced databases for their mean shard count; everything else as declared.
+    """
+    total = 0.0
+    out: dict[str, Any] = {}
+    for cid, comp in doc.components.items():
+        rep = components.get(cid) or {}
+        if isinstance(comp, Service) and isinstance(rep.get("instances"), dict):
+            n = float(rep["instances"]["mean"])
+        elif isinstance(comp, Database):
+            n = units(comp, rep.get("shards_mean"))
+        else:
+            n = units(comp)
+        price, default = unit_price(comp)
+        per_hour = n * price
+        total += per_hour
+        out[cid] = {"per_hour": per_hour, "units": n, "default_price": default}
+    return {
+        "per_hour": total,
+        "components": out,
+        "default_prices": dict(DEFAULT_PRICES),
+    }
