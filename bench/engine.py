@@ -11,7 +11,9 @@ on the two reference models (M/M/4 at 80%; Poisson -> balancer -> 3 servers x 4
 cores -> database with 8 cores), the same number of completed requests for each,
 and the ratios: idiomatic SimPy / engine (target >= 3.5) and engine / heapq (target
 <= 2). Then the cost per simulated request at 1, 10 and 100 instances, the peak
-memory (RSS of a child process) of a 100k- and a 10M-request run, and the whole
+memory (RSS of a child process) of a 100k- and a 10M-request run, the cost per
+simulated request of the full data tier (balancer -> web -> cache -> sharded database
+with replicas) at 1 and 32 shards and at 10k and 10M keys, and the whole
 ``python -m simengine run`` command path.
 """
 
@@ -160,6 +162,84 @@ def scaling(requests: int) -> None:
     print("target: 100 instances < 1.5x the cost at 1 instance")
 
 
+def datatier_document(requests: int, shards: int, keys: int) -> simengine.Document:
+    """The full data tier: balancer -> 3 web servers -> cache -> sharded database.
+
+    Every shard a primary with two async replicas (reads to the replicas); a cache of
+    10% of the key space (LRU, 60 s TTL, invalidated on write) in front; Zipf(0.99)
+    keys, 90% reads. The database is sized so each shard stays below saturation.
+    """
+    rps = 2000.0
+    duration = requests / rps
+    return simengine.parse_document(
+        {
+            "scaleboard": 1,
+            "simulation": {"duration_s": duration, "snapshot_s": duration / 50},
+            "workload": {
+                "target": "lb",
+                "rps": rps,
+                "read_ratio": 0.9,
+                "keys": {"count": keys, "zipf_s": 0.99},
+            },
+            "components": {
+                "lb": {"type": "load_balancer", "targets": ["web"]},
+                "web": {
+                    "type": "service",
+                    "instances": 3,
+                    "cores": 8,
+                    "work_ms": 2,
+                    "calls": ["cache"],
+                },
+                "cache": {
+                    "type": "cache",
+                    "capacity_keys": max(keys // 10, 1),
+                    "ttl_s": 60,
+                    "backing": "db",
+                },
+                "db": {
+                    "type": "database",
+                    "primary": {"cores": 16, "read_ms": 2, "write_ms": 4},
+                    "replicas": {"count": 2},
+                    "shards": {"count": shards, "strategy": "hash"},
+                },
+            },
+        }
+    )
+
+
+def datatier(requests: int) -> None:
+    """Cost per simulated request of the full data tier at 1 and 32 shards and at
+    10k and 10M keys (issue 4's target: < 1.3x growth). bench/datatier.py measures
+    the building blocks (cache operations, routers, replication) on their own."""
+    print(
+        f"\n== full data tier: balancer -> web -> cache -> sharded database with "
+        f"replicas ({requests:,} requests) =="
+    )
+    print(f"{'shards':>6} {'keys':>11} {'us/request':>11} {'ratio':>6} "
+          f"{'hit ratio':>9} {'db calls/req':>12} {'us/event':>9}")  # fmt: skip
+    base = None
+    for keys in (10_000, 10_000_000):
+        for shards in (1, 32):
+            doc = datatier_document(requests, shards, keys)
+            t0 = time.process_time()
+            report = simengine.run_replication(doc, seed=1)
+            secs = time.process_time() - t0
+            done = report["requests"]["completed"]
+            us = secs / done * 1e6
+            base = base or us
+            db = report["components"]["db"]
+            db_calls = db["throughput_rps"] * report["duration_s"] / done
+            print(
+                f"{shards:>6} {keys:>11,} {us:>11.2f} {us / base:>5.2f}x "
+                f"{report['components']['cache']['hit_ratio']:>9.3f} "
+                f"{db_calls:>12.2f} {secs / report['events'] * 1e6:>9.2f}"
+            )
+    print(
+        "target: every row < 1.3x the first (1 shard, 10k keys); with 10M keys a "
+        "run this short has a colder cache, so more database calls per request"
+    )
+
+
 _MEMORY_CHILD = """
 import json, resource, sys
 sys.path.insert(0, {root!r})
@@ -242,7 +322,9 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
-        "--only", choices=["compare", "scaling", "memory", "command"], default=None
+        "--only",
+        choices=["compare", "scaling", "datatier", "memory", "command"],
+        default=None,
     )
     args = parser.parse_args()
     if args.quick:
@@ -254,6 +336,8 @@ def main() -> None:
         compare(args.requests, args.repeats)
     if args.only in (None, "scaling"):
         scaling(max(args.requests // 2, 10_000))
+    if args.only in (None, "datatier"):
+        datatier(max(args.requests // 2, 10_000))
     if args.only in (None, "command"):
         command_path(args.command_requests, args.repeats)
     if args.only in (None, "memory"):
