@@ -19,9 +19,9 @@ def bottleneck(doc: Document, components: dict[str, Any]) -> dict[str, Any]:
     """
     if not components:
         return {"component": None, "utilization": 0.0, "advice": "nothing to measure"}
-    cid = max(components, key=lambda c: _load(components[c]))
+    cid = max(components, key=lambda c: component_load(components[c]))
     rep = components[cid]
-    util = _load(rep)
+    util = component_load(rep)
     spec = doc.components[cid]
     where, relief = _relief(doc, cid, spec, rep, rep.get("utilization") or 0.0)
     if util < 0.5:
@@ -58,7 +58,7 @@ def _nodes(rep: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _load(rep: dict[str, Any]) -> float:
+def component_load(rep: dict[str, Any]) -> float:
     """A component's utilization, or its busiest node's (a database's utilization
     averages its nodes, so a saturated primary beside idle replicas would hide)."""
     return max([rep.get("utilization") or 0.0, *_nodes(rep).values()])

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .advice import bottleneck, run_warnings
+from .advice import bottleneck, component_load, run_warnings
 from .document import Document
 from .engine import Sim
 from .limits import Limits
@@ -227,7 +227,7 @@ def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
     combined["seed"] = reports[0]["seed"]
     comps = combined.get("components", {})
     if comps:
-        best = max(comps, key=lambda c: comps[c].get("utilization") or 0.0)
+        best = max(comps, key=lambda c: component_load(comps[c]))
         chosen = next(
             (r["bottleneck"] for r in reports if r["bottleneck"]["component"] == best),
             reports[0]["bottleneck"],
@@ -235,7 +235,7 @@ def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
         combined["bottleneck"] = {
             **chosen,
             "component": best,
-            "utilization": comps[best].get("utilization"),
+            "utilization": component_load(comps[best]),
         }
     warnings: list[str] = []
     for r in reports:

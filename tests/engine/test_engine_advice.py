@@ -131,3 +131,30 @@ def test_shard_hotspot_is_named():
     }
     advice = bottleneck(doc, comps)["advice"]
     assert "shard 0 is a hotspot (95% against a mean of 45%)" in advice
+
+
+def test_combined_replications_rank_a_database_by_its_busiest_node():
+    from simengine.runner import combine_reports
+
+    def rep(seed_offset: int) -> dict[str, Any]:
+        comps = {
+            "web": {"utilization": 0.5},
+            "db": {
+                "utilization": 0.4,
+                "nodes": {
+                    "primary": {"utilization": 0.9},
+                    "replica-0": {"utilization": 0.15},
+                    "replica-1": {"utilization": 0.15},
+                },
+            },
+        }
+        return {
+            "seed": 1,
+            "replication": seed_offset,
+            "components": comps,
+            "bottleneck": {"component": "db", "utilization": 0.9, "advice": "x"},
+        }
+
+    combined = combine_reports([rep(0), rep(1)])
+    assert combined["bottleneck"]["component"] == "db"
+    assert combined["bottleneck"]["utilization"] == 0.9
