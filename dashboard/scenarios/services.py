@@ -20,6 +20,14 @@ components:
 """
 
 
+class VersionConflict(Exception):
+    """The scenario was saved by someone else since the editor was opened."""
+
+    def __init__(self, latest: ScenarioVersion) -> None:
+        super().__init__(f"version {latest.number} was saved in the meantime")
+        self.latest = latest
+
+
 def document_validate(*, text: str) -> simengine.Document:
     """Parse and validate a topology document; raises `simengine.DocumentError`."""
     return simengine.parse_document(text)
@@ -33,16 +41,21 @@ def scenario_version_create(
     author: AbstractBaseUser | None,
     message: str = "",
     layout: dict | None = None,
+    base_version: int | None = None,
 ) -> ScenarioVersion:
     """Validate `text` and store it as the scenario's next version.
 
     `layout` is the designer's node positions (see `designer.layout_clean`).
-    Raises `simengine.DocumentError` before anything is written.
+    `base_version` is the version the editor was opened on: if another save came
+    in since, `VersionConflict` is raised and nothing is written (one wins, the
+    other is told). Raises `simengine.DocumentError` before anything is written.
     """
     doc = document_validate(text=text)
     # Lock the scenario row so two racing saves get distinct numbers.
     locked = Scenario.objects.select_for_update().get(pk=scenario.pk)
     last = locked.versions.aggregate(n=Max("number"))["n"] or 0
+    if base_version is not None and base_version != last:
+        raise VersionConflict(locked.versions.get(number=last))
     version = ScenarioVersion.objects.create(
         scenario=locked,
         number=last + 1,

@@ -58,14 +58,24 @@ def example_copy(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _editor_context(scenario: Scenario, text: str, errors=None, **extra) -> dict:
+    latest = scenario.latest_version
     return {
         "scenario": scenario,
         "text": text,
         "errors": errors or [],
         "versions": scenario.versions.all()[:50],
         "runs": scenario.runs.all()[:10],
+        # The version the editor is based on: a save checks nobody saved since.
+        "base_version": latest.number if latest else 0,
         **extra,
     }
+
+
+def _posted_base_version(request: HttpRequest) -> int | None:
+    try:
+        return int(request.POST["base_version"])
+    except (KeyError, ValueError):
+        return None
 
 
 @login_required
@@ -106,6 +116,7 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
             author=request.user,
             message=message,
             layout=layout,
+            base_version=_posted_base_version(request),
         )
     except simengine.DocumentError as exc:
         return render(
@@ -113,6 +124,15 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "scenarios/detail.html",
             _editor_context(scenario, text, exc.errors),
             status=400,
+        )
+    except services.VersionConflict as exc:
+        # Nothing was saved and nothing is lost: the user's text stays in the editor,
+        # now based on the newer version, so saving again is a deliberate choice.
+        return render(
+            request,
+            "scenarios/detail.html",
+            _editor_context(scenario, text, conflict=exc.latest),
+            status=409,
         )
     ctx = _editor_context(scenario, text, saved=version)
     if request.htmx:

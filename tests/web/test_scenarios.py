@@ -188,3 +188,41 @@ def test_a_run_with_too_many_snapshots_for_its_page_is_refused(
     assert b"RUN_MAX_SNAPSHOTS" in response.content
     assert Run.objects.count() == 0
     assert client_alice.post(url, {"document": fine}).status_code == 302
+
+
+@pytest.mark.django_db
+def test_two_racing_saves_of_one_version_one_wins_the_other_gets_409(alice):
+    """Reliability row 13: nothing lost; the loser keeps its text and may save again."""
+    scenario = make_scenario(alice)
+    url = reverse("scenario_detail", args=[scenario.pk])
+    first, second = Client(), Client()
+    first.force_login(alice)
+    second.force_login(alice)
+    assert b'name="base_version" value="1"' in first.get(url).content
+    mine = SMALL_DOC.replace("rps: 100", "rps: 111")
+    theirs = SMALL_DOC.replace("rps: 100", "rps: 222")
+    won = first.post(url, {"document": mine, "base_version": "1", "message": "mine"})
+    lost = second.post(url, {"document": theirs, "base_version": "1"})
+    assert won.status_code == 302
+    assert lost.status_code == 409
+    assert b"rps: 222" in lost.content and b'data-testid="conflict"' in lost.content
+    assert b'name="base_version" value="2"' in lost.content
+    assert list(scenario.versions.values_list("number", flat=True)) == [2, 1]
+    again = second.post(url, {"document": theirs, "base_version": "2"})
+    assert again.status_code == 302
+    texts = dict(scenario.versions.values_list("number", "document_text"))
+    assert texts[2] == mine and texts[3] == theirs
+
+
+@pytest.mark.django_db
+def test_n_edits_give_n_plus_one_retrievable_versions(client_alice, alice):
+    scenario = make_scenario(alice)
+    url = reverse("scenario_detail", args=[scenario.pk])
+    for n in range(1, 6):
+        text = SMALL_DOC.replace("rps: 100", f"rps: {100 + n}")
+        response = client_alice.post(url, {"document": text, "base_version": str(n)})
+        assert response.status_code == 302
+    for n in range(1, 7):
+        page = client_alice.get(reverse("scenario_version", args=[scenario.pk, n]))
+        assert page.status_code == 200
+        assert f"rps: {100 + n - 1 if n > 1 else 100}".encode() in page.content
