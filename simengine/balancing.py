@@ -11,6 +11,7 @@ Adding an algorithm is one class here and one entry in ``STRATEGIES``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from .engine import Instance
 
 
-class Strategy:
+class Strategy(ABC):
     """The contract. ``active`` is shared with the balancer (indexed by uid)."""
 
     name: ClassVar[str] = ""
@@ -38,10 +39,11 @@ class Strategy:
         self.eligible = list(eligible)
         self.pool = list(pool)
 
+    @abstractmethod
     def pick(self, req: Any) -> Instance:
-        raise NotImplementedError
+        """The instance this request goes to (from ``self.eligible``)."""
 
-    def done(self, inst: Instance, elapsed_s: float) -> None:
+    def done(self, inst: Instance, elapsed_s: float) -> None:  # noqa: B027 (optional)
         """Hook for algorithms that learn from responses."""
 
 

@@ -1962,7 +1962,6 @@ class Sim:
                 self.components[cid] = Balancer(self, cid, spec)
         self.source = Source(self, doc)
         self._link()
-        self._part2_warnings()
         self.events = 0
 
     def new_uid(self) -> int:
@@ -2046,20 +2045,6 @@ class Sim:
             or src.sweep is not None
             or src.region_bounds
         )
-
-    def _part2_warnings(self) -> None:
-        doc = self.doc
-        for i, fault in enumerate(doc.faults):
-            spec = doc.components[fault.component]
-            if (
-                isinstance(spec, Database)
-                and fault.node not in (None, "primary")
-                and not str(fault.node).startswith(("replica-", "shard-"))
-            ):
-                self.warnings.append(
-                    f"faults[{i}]: faults of {fault.component} node {fault.node} are "
-                    "not simulated yet (engine part 2)"
-                )
 
     # processes ------------------------------------------------------------------------
     def _rates_process(self) -> Iterator[Any]:

@@ -33,6 +33,7 @@ Counters: ``hits``, ``misses`` (expired keys included), ``evictions``, ``expirat
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable
@@ -47,7 +48,7 @@ _INF = math.inf
 _BLOCK = 4096
 
 
-class KeyCache:
+class KeyCache(ABC):
     """Shared state and counters; subclasses implement one eviction policy."""
 
     policy = ""
@@ -83,20 +84,25 @@ class KeyCache:
         self.expirations = self.invalidations = 0
 
     # the contract, implemented by each policy
-    def get(self, key: int, now: float) -> int | None:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def get(self, key: int, now: float) -> int | None:
+        """The cached version of ``key``, or None (a miss, or expired)."""
 
-    def put(self, key: int, version: int, now: float) -> None:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def put(self, key: int, version: int, now: float) -> None:
+        """Store ``key`` at ``version``, written at ``now``; evict if full."""
 
-    def invalidate(self, key: int) -> bool:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def invalidate(self, key: int) -> bool:
+        """Drop ``key``; True if it was cached."""
 
-    def clear(self) -> int:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def clear(self) -> int:
+        """Drop every key (a node fault); returns how many were lost."""
 
-    def __len__(self) -> int:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def __len__(self) -> int:
+        """Keys held now."""
 
 
 class LruCache(KeyCache):

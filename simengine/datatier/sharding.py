@@ -51,6 +51,7 @@ under a second in bounded memory (building a 10M-key ring table takes ~0.5-1 s).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -63,7 +64,7 @@ STRATEGIES = ("range", "hash", "consistent_hash", "geo", "directory")
 CHUNK = 1 << 20
 
 
-class Router:
+class Router(ABC):
     """The shared shape of a shard router."""
 
     strategy = ""
@@ -71,16 +72,17 @@ class Router:
     count: int
     region_weights: tuple[float, ...] = (1.0,)
 
-    def shard_for(self, key: int, region: int = 0) -> int:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def shard_for(self, key: int, region: int = 0) -> int:
+        """The shard of one key (``region``: the client's, for geo)."""
 
-    def shards_for(
-        self, keys: np.ndarray, region: int = 0
-    ) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def shards_for(self, keys: np.ndarray, region: int = 0) -> np.ndarray:
+        """The shards of many keys at once (vectorised)."""
 
-    def rebalanced(self, add: int) -> Router:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def rebalanced(self, add: int) -> Router:
+        """The router after adding ``add`` shards."""
 
 
 class RangeRouter(Router):
