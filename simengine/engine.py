@@ -341,46 +341,35 @@ class Instance:
             parent.resume(DEAD)
             return
         busy = self.busy
-        if busy < self.cores:
-            now = self.env._now
-            v = self.visit_class()
-            v.req = req
-            v.parent = parent
-            v.t_arr = now
-            v.epoch = self.epoch
-            dt = now - self.last
-            if dt:
-                self.busy_area += busy * dt
-                self.n_area += self.n * dt
-                self.last = now
-            self.n += 1
-            busy += 1
-            self.busy = busy
-            if req.is_read:
-                t = self.work_read() * self.stretch[busy]
-                self.read_work += t
-            else:
-                t = self.work_write() * self.stretch[busy]
-            v.callbacks = self._done
-            heappush(self._q, (now + t, _NORMAL, next(self._eid), v))
-        elif len(self.queue) >= self.qlimit:
+        idle_core = busy < self.cores
+        if not idle_core and len(self.queue) >= self.qlimit:
             self.rejected += 1
             parent.resume(REJECTED)
             return
-        else:
-            now = self.env._now
-            v = self.visit_class()
-            v.req = req
-            v.parent = parent
-            v.t_arr = now
-            v.epoch = self.epoch
-            dt = now - self.last
-            if dt:
-                self.busy_area += busy * dt
-                self.n_area += self.n * dt
-                self.last = now
-            self.n += 1
+        now = self.env._now
+        v = self.visit_class()
+        v.req = req
+        v.parent = parent
+        v.t_arr = now
+        v.epoch = self.epoch
+        dt = now - self.last
+        if dt:
+            self.busy_area += busy * dt
+            self.n_area += self.n * dt
+            self.last = now
+        self.n += 1
+        if not idle_core:
             self.queue.append(v)
+            return
+        busy += 1
+        self.busy = busy
+        if req.is_read:
+            t = self.work_read() * self.stretch[busy]
+            self.read_work += t
+        else:
+            t = self.work_write() * self.stretch[busy]
+        v.callbacks = self._done
+        heappush(self._q, (now + t, _NORMAL, next(self._eid), v))
 
     def _finish(self, v: Visit) -> None:
         if v.epoch != self.epoch:  # the instance died during this job
@@ -754,22 +743,7 @@ class DatabaseRt(StationComponent):
         rng = sim.streams.generator()
         read = duration_sampler(as_distribution(p.read_ms), rng)
         write = duration_sampler(as_distribution(p.write_ms), rng)
-        cores = min(p.cores, p.connections)
-        self.primary = Instance(
-            self,
-            "primary",
-            0,
-            sim.new_uid(),
-            cores,
-            _stretch(cores, 1.0, 0.0, 0.0),
-            read,
-            write,
-            p.connections - cores,
-            False,
-        )
-        self.primary.active = True
-        self.instances.append(self.primary)
-        self.active.append(self.primary)
+        self.primary = self._add_node("primary", 0, read, write)
         self.replicas: list[Instance] = []
         self.repl: Replication | None = None
         self.stale_reads = 0
@@ -787,22 +761,9 @@ class DatabaseRt(StationComponent):
             r_write = duration_sampler(as_distribution(p.write_ms), rrng)
             self.lag = duration_sampler(as_distribution(r_spec.lag_ms), rrng)
             for i in range(r_spec.count):
-                inst = Instance(
-                    self,
-                    f"replica-{i}",
-                    i + 1,
-                    sim.new_uid(),
-                    cores,
-                    _stretch(cores, 1.0, 0.0, 0.0),
-                    r_read,
-                    r_write,
-                    p.connections - cores,
-                    False,
+                self.replicas.append(
+                    self._add_node(f"replica-{i}", i + 1, r_read, r_write)
                 )
-                inst.active = True
-                self.instances.append(inst)
-                self.active.append(inst)
-                self.replicas.append(inst)
             self.repl = Replication(r_spec.count, r_spec.mode)
             self.readable = [True] * r_spec.count  # False: promoted to primary
             self.reads_to = r_spec.reads
@@ -820,22 +781,9 @@ class DatabaseRt(StationComponent):
             m_read = duration_sampler(as_distribution(p.read_ms), mrng)
             m_write = duration_sampler(as_distribution(p.write_ms), mrng)
             for i in range(1, spec.primaries):
-                inst = Instance(
-                    self,
-                    f"primary-{i}",
-                    len(self.instances),
-                    sim.new_uid(),
-                    cores,
-                    _stretch(cores, 1.0, 0.0, 0.0),
-                    m_read,
-                    m_write,
-                    p.connections - cores,
-                    False,
+                self.primaries.append(
+                    self._add_node(f"primary-{i}", len(self.instances), m_read, m_write)
                 )
-                inst.active = True
-                self.instances.append(inst)
-                self.active.append(inst)
-                self.primaries.append(inst)
             self.multi = MultiPrimary(spec.primaries, spec.sync_ms)
             self.sync_s = spec.sync_ms / 1000.0
             if self.repl is None:
@@ -847,6 +795,28 @@ class DatabaseRt(StationComponent):
         self.capacity_changed()
         if self.repl is None and self.multi is None:
             self.call = self.primary.call
+
+    def _add_node(self, name: str, index: int, read: Any, write: Any) -> Instance:
+        """A database node (primary, replica or extra primary) of the primary's size:
+        its cores (at most its connections), the rest of the connections to queue."""
+        p = self.spec.primary
+        cores = min(p.cores, p.connections)
+        inst = Instance(
+            self,
+            name,
+            index,
+            self.sim.new_uid(),
+            cores,
+            _stretch(cores, 1.0, 0.0, 0.0),
+            read,
+            write,
+            p.connections - cores,
+            False,
+        )
+        inst.active = True
+        self.instances.append(inst)
+        self.active.append(inst)
+        return inst
 
     # --- replicated requests ----------------------------------------------------------
     def call(self, req: Any, parent: Any) -> None:
