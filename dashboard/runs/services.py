@@ -286,16 +286,18 @@ def _fail(run_id: uuid.UUID, token: uuid.UUID, message: str) -> str:
     return _status(run_id)
 
 
-def runs_reap_stale() -> dict[str, int]:
+def runs_reap_stale(*, run_id: uuid.UUID | None = None) -> dict[str, int]:
     """Retry or fail running runs whose worker stopped heartbeating; re-send lost tasks.
 
-    Every worker calls this every RUN_REAP_INTERVAL_S (see reaper.py); the run page
-    calls it for the run it shows. Safe to run concurrently: every change is conditional.
+    Every worker calls this every RUN_REAP_INTERVAL_S (see reaper.py) for all runs;
+    the run page calls it with `run_id` for the run it shows. Safe to run
+    concurrently: every change is conditional.
     """
     now = timezone.now()
     cutoff = now - timezone.timedelta(seconds=settings.RUN_STALE_AFTER_S)
     counts = {"retried": 0, "failed": 0, "resent": 0}
-    stale = Run.objects.filter(status=Run.Status.RUNNING, heartbeat_at__lt=cutoff)
+    runs = Run.objects.all() if run_id is None else Run.objects.filter(pk=run_id)
+    stale = runs.filter(status=Run.Status.RUNNING, heartbeat_at__lt=cutoff)
     for run in stale.only("id", "attempts", "attempt_token"):
         same = Run.objects.filter(
             pk=run.pk, status=Run.Status.RUNNING, attempt_token=run.attempt_token
@@ -321,12 +323,11 @@ def runs_reap_stale() -> dict[str, int]:
     # broker restarted without persistence). Send it again; a duplicate is harmless
     # because claiming is conditional.
     lost_before = now - timezone.timedelta(seconds=settings.RUN_REQUEUE_AFTER_S)
-    for run_id in Run.objects.filter(
-        status=Run.Status.QUEUED, queued_at__lt=lost_before
-    ).values_list("pk", flat=True):
+    lost = runs.filter(status=Run.Status.QUEUED, queued_at__lt=lost_before)
+    for lost_id in lost.values_list("pk", flat=True):
         if Run.objects.filter(
-            pk=run_id, status=Run.Status.QUEUED, queued_at__lt=lost_before
+            pk=lost_id, status=Run.Status.QUEUED, queued_at__lt=lost_before
         ).update(queued_at=now):
             counts["resent"] += 1
-            _enqueue(run_id)
+            _enqueue(lost_id)
     return counts

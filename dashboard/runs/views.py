@@ -34,7 +34,9 @@ def _run_context(run, *, with_snapshots: bool = True) -> dict:
 def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     run = selectors._get_run_for_user(user=request.user, run_id=run_id)
     # A run whose worker died is never shown as running: reap before rendering.
-    if run.status == run.Status.RUNNING and any(services.runs_reap_stale().values()):
+    if run.status in run.ACTIVE and any(
+        services.runs_reap_stale(run_id=run.pk).values()
+    ):
         run.refresh_from_db()
     return render(request, "runs/detail.html", _run_context(run))
 

@@ -172,3 +172,15 @@ def test_the_run_page_shows_the_data_tier_a_user_switched_on(alice):
     assert f"{hit_ratio * 100:.1f}%" in page
     assert 'data-testid="database-db"' in page and "replica-1" in page
     assert "Replication lag" in page
+
+
+@pytest.mark.django_db
+def test_reaping_one_run_leaves_the_others_to_the_workers(alice, settings, no_enqueue):
+    old = timezone.now() - timezone.timedelta(seconds=settings.RUN_STALE_AFTER_S + 5)
+    shown, other = (make_run(alice, status=Run.Status.RUNNING) for _ in range(2))
+    Run.objects.filter(pk__in=[shown.pk, other.pk]).update(
+        heartbeat_at=old, attempts=1, attempt_token=uuid.uuid4()
+    )
+    assert services.runs_reap_stale(run_id=shown.pk)["retried"] == 1
+    assert no_enqueue == [shown.pk]
+    assert Run.objects.get(pk=other.pk).status == Run.Status.RUNNING
