@@ -7,6 +7,33 @@ from typing import Any
 import simengine
 
 
+def document(
+    *,
+    workload: dict[str, Any],
+    components: dict[str, Any],
+    duration_s: float,
+    warmup_s: float,
+    seed: int = 1,
+    snapshot_s: float = 1,
+    faults: list[dict[str, Any]] | None = None,
+) -> simengine.Document:
+    """A parsed document: the envelope every engine test needs around its parts."""
+    return simengine.parse_document(
+        {
+            "scaleboard": 1,
+            "simulation": {
+                "duration_s": duration_s,
+                "warmup_s": warmup_s,
+                "seed": seed,
+                "snapshot_s": snapshot_s,
+            },
+            "workload": workload,
+            "components": components,
+            "faults": faults or [],
+        }
+    )
+
+
 def service_doc(
     *,
     rps: float,
@@ -21,30 +48,20 @@ def service_doc(
 ) -> simengine.Document:
     """One service called directly by the clients, sized for ``requests``."""
     duration = requests / rps
-    return simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {
-                "duration_s": duration,
-                "warmup_s": duration * 0.02 if warmup_s is None else warmup_s,
-                "seed": seed,
-                "snapshot_s": snapshot_s or duration / 50,
-            },
-            "workload": {
-                "target": "svc",
-                "rps": rps,
-                "read_ratio": 1.0,
-                **(workload or {}),
-            },
-            "components": {
-                "svc": {
-                    "type": "service",
-                    "cores": cores,
-                    "work_ms": work_ms or {"dist": "exponential", "mean": 10},
-                    **service,
-                }
-            },
-        }
+    return document(
+        duration_s=duration,
+        warmup_s=duration * 0.02 if warmup_s is None else warmup_s,
+        seed=seed,
+        snapshot_s=snapshot_s or duration / 50,
+        workload={"target": "svc", "rps": rps, "read_ratio": 1.0, **(workload or {})},
+        components={
+            "svc": {
+                "type": "service",
+                "cores": cores,
+                "work_ms": work_ms or {"dist": "exponential", "mean": 10},
+                **service,
+            }
+        },
     )
 
 
@@ -84,24 +101,14 @@ def balanced_doc(
     }
     for name, spec in (extra_services or {}).items():
         components[name] = {"type": "service", **spec}
-    return simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {
-                "duration_s": duration,
-                "warmup_s": duration * 0.02 if warmup_s is None else warmup_s,
-                "seed": seed,
-                "snapshot_s": snapshot_s or duration / 50,
-            },
-            "workload": {
-                "target": "lb",
-                "rps": rps,
-                "read_ratio": 1.0,
-                **(workload or {}),
-            },
-            "components": components,
-            "faults": faults or [],
-        }
+    return document(
+        duration_s=duration,
+        warmup_s=duration * 0.02 if warmup_s is None else warmup_s,
+        seed=seed,
+        snapshot_s=snapshot_s or duration / 50,
+        workload={"target": "lb", "rps": rps, "read_ratio": 1.0, **(workload or {})},
+        components=components,
+        faults=faults,
     )
 
 

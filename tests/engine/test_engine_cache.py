@@ -14,6 +14,8 @@ import json
 import math
 from typing import Any
 
+from helpers_engine import document
+
 import simengine
 from simengine import run_replication
 from simengine.datatier.che import che_lru, zipf_probabilities
@@ -31,35 +33,30 @@ def _doc(
     seed: int = 1,
     snapshot_s: float | None = None,
 ) -> simengine.Document:
-    return simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {
-                "duration_s": duration_s,
-                "warmup_s": warmup_s,
-                "seed": seed,
-                "snapshot_s": snapshot_s or duration_s / 20,
-            },
-            "workload": {
-                "target": "cache",
-                "rps": rps,
-                "read_ratio": read_ratio,
-                "keys": keys,
-            },
-            "components": {
-                "cache": {"type": "cache", "backing": "db", **(cache or {})},
-                "db": {
-                    "type": "database",
-                    "primary": {
-                        "cores": 32,
-                        "read_ms": 0.5,
-                        "write_ms": 0.5,
-                        "connections": 10_000,
-                    },
+    return document(
+        duration_s=duration_s,
+        warmup_s=warmup_s,
+        seed=seed,
+        snapshot_s=snapshot_s or duration_s / 20,
+        workload={
+            "target": "cache",
+            "rps": rps,
+            "read_ratio": read_ratio,
+            "keys": keys,
+        },
+        components={
+            "cache": {"type": "cache", "backing": "db", **(cache or {})},
+            "db": {
+                "type": "database",
+                "primary": {
+                    "cores": 32,
+                    "read_ms": 0.5,
+                    "write_ms": 0.5,
+                    "connections": 10_000,
                 },
             },
-            "faults": faults or [],
-        }
+        },
+        faults=faults,
     )
 
 

@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 import pytest
+from helpers_engine import document
 
 import simengine
 from simengine import run_replication
@@ -31,36 +32,29 @@ def _doc(
     clients: int = 10_000,
     faults: list[dict[str, Any]] | None = None,
 ) -> simengine.Document:
-    return simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {
-                "duration_s": duration_s,
-                "warmup_s": warmup_s,
-                "seed": 1,
-                "snapshot_s": 1,
-            },
-            "workload": {
-                "target": "db",
-                "rps": rps,
-                "read_ratio": read_ratio,
-                "keys": {"count": keys, "zipf_s": 0.0},
-                "clients": clients,
-            },
-            "components": {
-                "db": {
-                    "type": "database",
-                    "primary": {
-                        "cores": 16,
-                        "read_ms": 1.0,
-                        "write_ms": 1.0,
-                        "connections": 10_000,
-                    },
-                    "replicas": replicas,
-                }
-            },
-            "faults": faults or [],
-        }
+    return document(
+        duration_s=duration_s,
+        warmup_s=warmup_s,
+        workload={
+            "target": "db",
+            "rps": rps,
+            "read_ratio": read_ratio,
+            "keys": {"count": keys, "zipf_s": 0.0},
+            "clients": clients,
+        },
+        components={
+            "db": {
+                "type": "database",
+                "primary": {
+                    "cores": 16,
+                    "read_ms": 1.0,
+                    "write_ms": 1.0,
+                    "connections": 10_000,
+                },
+                "replicas": replicas,
+            }
+        },
+        faults=faults,
     )
 
 

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 import pytest
+from helpers_engine import document
 
 import simengine
 from simengine import run_replication
@@ -34,36 +35,29 @@ def _doc(
     workload: dict[str, Any] | None = None,
     faults: list[dict[str, Any]] | None = None,
 ) -> simengine.Document:
-    return simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {
-                "duration_s": duration_s,
-                "warmup_s": 2,
-                "seed": 1,
-                "snapshot_s": 1,
-            },
-            "workload": {
-                "target": "db",
-                "rps": rps,
-                "read_ratio": read_ratio,
-                "keys": keys or {"count": 100_000, "zipf_s": 0.0},
-                **(workload or {}),
-            },
-            "components": {
-                "db": {
-                    "type": "database",
-                    "primary": {
-                        "cores": cores,
-                        "read_ms": read_ms,
-                        "write_ms": 2.0,
-                        "connections": 10_000,
-                    },
-                    "shards": shards,
-                }
-            },
-            "faults": faults or [],
-        }
+    return document(
+        duration_s=duration_s,
+        warmup_s=2,
+        workload={
+            "target": "db",
+            "rps": rps,
+            "read_ratio": read_ratio,
+            "keys": keys or {"count": 100_000, "zipf_s": 0.0},
+            **(workload or {}),
+        },
+        components={
+            "db": {
+                "type": "database",
+                "primary": {
+                    "cores": cores,
+                    "read_ms": read_ms,
+                    "write_ms": 2.0,
+                    "connections": 10_000,
+                },
+                "shards": shards,
+            }
+        },
+        faults=faults,
     )
 
 
