@@ -695,6 +695,37 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+# pydantic's error kinds in the document's words; {got} shows the offending value and
+# the other fields come from the error's context.
+_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "unknown field",
+    "greater_than_equal": "must be >= {ge}{got}",
+    "greater_than": "must be > {gt}{got}",
+    "less_than_equal": "must be <= {le}{got}",
+    "less_than": "must be < {lt}{got}",
+    "finite_number": "must be a finite number{got}",
+    "float_type": "must be a number{got}",
+    "float_parsing": "must be a number{got}",
+    "int_type": "must be an integer{got}",
+    "int_parsing": "must be an integer{got}",
+    "int_from_float": "must be an integer{got}",
+    "bool_type": "must be true or false{got}",
+    "bool_parsing": "must be true or false{got}",
+    "string_type": "must be a string{got}",
+    "dict_type": "must be a mapping{got}",
+    "model_type": "must be a mapping{got}",
+    "model_attributes_type": "must be a mapping{got}",
+    "list_type": "must be a list{got}",
+    "tuple_type": "must be a list{got}",
+    "literal_error": "must be one of: {expected}{got}",
+    "too_short": "must have at least {min_length} entries",
+    "too_long": "must have at most {max_length} entries",
+    "string_too_long": "must be at most {max_length} characters",
+    "string_too_short": "must not be empty",
+}
+
+
 def _convert_errors(exc: ValidationError) -> list[FieldError]:
     errors: list[FieldError] = []
     seen: set[tuple[str, str]] = set()
@@ -704,47 +735,16 @@ def _convert_errors(exc: ValidationError) -> list[FieldError]:
         value = err.get("input")
         got = f" (got {_show(value)})" if kind != "missing" else ""
         loc = tuple(err["loc"])
-        if kind == "missing":
-            msg = "is required"
-        elif kind == "extra_forbidden":
-            msg = "unknown field"
-        elif kind == "greater_than_equal":
-            msg = f"must be >= {_num(ctx.get('ge'))}{got}"
-        elif kind == "greater_than":
-            msg = f"must be > {_num(ctx.get('gt'))}{got}"
-        elif kind == "less_than_equal":
-            msg = f"must be <= {_num(ctx.get('le'))}{got}"
-        elif kind == "less_than":
-            msg = f"must be < {_num(ctx.get('lt'))}{got}"
-        elif kind == "finite_number":
-            msg = f"must be a finite number{got}"
-        elif kind in ("float_type", "float_parsing"):
-            msg = f"must be a number{got}"
-        elif kind in ("int_type", "int_parsing", "int_from_float"):
-            msg = f"must be an integer{got}"
-        elif kind in ("bool_type", "bool_parsing"):
-            msg = f"must be true or false{got}"
-        elif kind == "string_type":
-            msg = f"must be a string{got}"
-        elif kind in ("dict_type", "model_type", "model_attributes_type"):
-            msg = f"must be a mapping{got}"
-        elif kind in ("list_type", "tuple_type"):
-            msg = f"must be a list{got}"
-        elif kind == "literal_error":
-            msg = f"must be one of: {ctx.get('expected')}{got}"
-        elif kind == "too_short":
-            msg = f"must have at least {ctx.get('min_length')} entries"
-        elif kind == "too_long":
-            msg = f"must have at most {ctx.get('max_length')} entries"
-        elif kind == "string_too_long":
-            msg = f"must be at most {ctx.get('max_length')} characters"
-        elif kind == "string_too_short":
-            msg = "must not be empty"
-        elif kind == "component_type":
+        if kind == "component_type":
             msg = "type must be one of: " + ", ".join(COMPONENT_TYPES)
             if isinstance(value, Mapping) and "type" in value:
                 msg += f" (got {_show(value['type'])})"
             loc = (*loc, "type")
+        elif kind in _MESSAGES:
+            bounds = {
+                k: _num(v) for k, v in ctx.items() if k in ("ge", "gt", "le", "lt")
+            }
+            msg = _MESSAGES[kind].format(got=got, **{**ctx, **bounds})
         else:
             msg = err["msg"][0].lower() + err["msg"][1:]
         path = _format_path(loc)
