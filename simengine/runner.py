@@ -18,11 +18,6 @@ SnapshotCallback = Callable[[dict[str, Any]], None]
 StopCallback = Callable[[], bool]
 
 
-def replication_seed(seed: int, replication: int) -> tuple[int, int]:
-    """The numpy SeedSequence entropy of a replication (documented, stable)."""
-    return (seed, replication)
-
-
 def run_replication(
     doc: Document,
     *,

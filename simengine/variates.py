@@ -54,11 +54,6 @@ def duration_sampler(
     return _stream(rng.lognormal(mu, sigma, BLOCK).tolist() for _ in count())
 
 
-def exponential_sampler(rng: np.random.Generator) -> Callable[[], float]:
-    """Standard exponential variates (mean 1)."""
-    return _stream(rng.standard_exponential(BLOCK).tolist() for _ in count())
-
-
 def scaled_exponential_sampler(
     rng: np.random.Generator, mean: float
 ) -> Callable[[], float]:

@@ -13,8 +13,3 @@ from dashboard.runs import services
 def run_simulation(run_id: str) -> str:
     """Simulate one run. Retries after a lost worker are the reaper's job."""
     return services.run_execute(run_id=run_id, worker=socket.gethostname())
-
-
-@shared_task(ignore_result=True)
-def runs_reap() -> dict[str, int]:
-    return services.runs_reap_stale()

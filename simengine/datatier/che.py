@@ -50,7 +50,7 @@ def _solve_t(p: np.ndarray, capacity: float, occupancy) -> float:
 def che_lru(p: np.ndarray, capacity: int) -> float:
     """Che's approximation of the LRU hit ratio for popularity ``p`` (sums to 1)."""
     p = np.asarray(p, dtype=np.float64)
-    t = _solve_t(p, capacity, lambda q, t: float(-np.expm1(-q * t).sum()))
+    t = che_characteristic_time(p, capacity)
     if np.isinf(t):
         return 1.0
     return float((p * -np.expm1(-p * t)).sum())

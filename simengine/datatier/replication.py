@@ -244,17 +244,6 @@ class Replication:
         """Keys with writes not yet applied everywhere (the memory that grows)."""
         return len(self._pending)
 
-    def lag_of(self, replica: int, now: float) -> float:
-        """How far behind replica slot ``replica`` is at ``now``: the age of the oldest
-        committed write it has not received (0 when caught up)."""
-        oldest = _INF
-        for recs in self._pending.values():
-            for _, commit_at, arrivals, _ in recs:
-                if commit_at <= now < arrivals[replica]:
-                    oldest = min(oldest, commit_at)
-                    break
-        return 0.0 if oldest == _INF else now - oldest
-
     # --- faults ---------------------------------------------------------------------
 
     def replica_down(self, replica: int) -> None:
