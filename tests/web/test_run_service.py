@@ -184,3 +184,22 @@ def test_reaping_one_run_leaves_the_others_to_the_workers(alice, settings, no_en
     assert services.runs_reap_stale(run_id=shown.pk)["retried"] == 1
     assert no_enqueue == [shown.pk]
     assert Run.objects.get(pk=other.pk).status == Run.Status.RUNNING
+
+
+@pytest.mark.django_db
+def test_a_single_primary_gets_no_data_tier_section(alice):
+    from django.test import Client
+    from django.urls import reverse
+
+    single = CACHED_DOC.replace(
+        "    replicas: {count: 2, mode: async, reads: replicas}\n", ""
+    )
+    run = make_run(alice, text=single)
+    assert services.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
+    run.refresh_from_db()
+    assert run.report["components"]["db"]["type"] == "database"
+    client = Client()
+    client.force_login(alice)
+    page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert 'data-testid="cache-cache"' in page
+    assert "Replication lag" not in page and 'data-testid="database-' not in page
