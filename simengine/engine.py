@@ -66,49 +66,68 @@ from .variates import (
 )
 
 OK, ERROR, REJECTED, DEAD = 0, 1, 2, 3
-_URGENT, _NORMAL = 0, 1
+_URGENT, _NORMAL = simpy.core.URGENT, simpy.core.NORMAL
 _CHUNK = 16_384  # events between polls of should_stop, the budget and memory spills
 _NO_LIMIT = 1 << 62
 
 
+def _fire_event(event: simpy.events.Event) -> None:
+    """Process a SimPy event: the body of ``simpy.Environment.step`` after the pop."""
+    callbacks, event.callbacks = event.callbacks, None
+    for callback in callbacks:
+        callback(event)
+    if not event._ok and not hasattr(event, "_defused"):
+        exc = type(event._value)(*event._value.args)
+        exc.__cause__ = event._value
+        raise exc
+
+
+class Calendar(simpy.Environment):
+    """A SimPy environment whose calendar entries carry their handler.
+
+    Entries are ``(time, priority, id, handler, arg)``: popping one calls
+    ``handler(arg)``. SimPy's own events (timeouts, processes) are scheduled through
+    :meth:`schedule` as ``(..., _fire_event, event)``, so processes run unchanged;
+    the stations push their own entries with a bound method and the visit, with no
+    event object and no callback list per job.
+    """
+
+    def schedule(
+        self,
+        event: simpy.events.Event,
+        priority: int = _NORMAL,
+        delay: float = 0,
+    ) -> None:
+        heappush(
+            self._queue,
+            (self._now + delay, priority, next(self._eid), _fire_event, event),
+        )
+
+    def step(self) -> None:
+        try:
+            self._now, _, _, handler, arg = heappop(self._queue)
+        except IndexError:
+            raise simpy.core.EmptySchedule from None
+        handler(arg)
+
+
 def _fire_pending(ev: Any) -> None:
-    """A delayed call arrives: the caller object was the event, ``pending`` the callee."""
+    """A delayed call arrives: ``pending`` is the callee, ``ev`` the caller."""
     ev.pending.call(ev.req, ev)
 
 
-def _fire_entry(ev: ClientRequest) -> None:
+def _fire_entry(ev: Any) -> None:
+    """A request that is its own parent (a client request, a replicated write)
+    reaches ``pending``."""
     ev.pending.call(ev, ev)
 
 
-_FIRE_PENDING = (_fire_pending,)
-_FIRE_ENTRY = (_fire_entry,)
-
-
 class _Boundary(Exception):
-    """Raised by the window sentinel to hand control back to the driver loop."""
+    """Raised at a window boundary to hand control back to the driver loop."""
 
 
-def _raise_boundary(ev: Any) -> None:
+def _raise_boundary(_: Any) -> None:
     raise _Boundary
-
-
-class _Sentinel:
-    __slots__ = ("callbacks",)
-    _ok = True
-
-
-class _Tick:
-    """The next arrival of the client stream."""
-
-    __slots__ = ("callbacks",)
-    _ok = True
-
-
-def _noop(ev: Any) -> None:
-    pass
-
-
-_NOOP = (_noop,)
 
 
 # --- requests and visits ------------------------------------------------------------
@@ -118,7 +137,6 @@ class ClientRequest:
     """One request from a client; it is its own parent at the top of the call tree."""
 
     __slots__ = (
-        "callbacks",
         "client",
         "done",
         "is_read",
@@ -126,7 +144,6 @@ class ClientRequest:
         "pending",
         "t0",
     )
-    _ok = True
     src: Source  # a class attribute of the per-run subclass
 
     def resume(self, status: int) -> None:
@@ -165,8 +182,7 @@ class TimedRequest(ClientRequest):
 class Visit:
     """A request at a station: waiting, in service, or waiting on its calls."""
 
-    __slots__ = ("callbacks", "epoch", "parent", "pending", "req", "step", "t_arr")
-    _ok = True
+    __slots__ = ("epoch", "parent", "pending", "req", "step", "t_arr")
     inst: Instance  # a class attribute of the per-instance subclass
 
     def resume(self, status: int) -> None:
@@ -186,9 +202,15 @@ class Visit:
             target, delay = calls[i]
             if delay:
                 self.pending = target
-                self.callbacks = _FIRE_PENDING
                 heappush(
-                    inst._q, (inst.env._now + delay, _NORMAL, next(inst._eid), self)
+                    inst._q,
+                    (
+                        inst.env._now + delay,
+                        _NORMAL,
+                        next(inst._eid),
+                        _fire_pending,
+                        self,
+                    ),
                 )
             else:
                 target.call(self.req, self)
@@ -199,8 +221,7 @@ class Visit:
 class Relay:
     """Carries a call across a network delay for components without a station."""
 
-    __slots__ = ("callbacks", "parent", "pending", "req")
-    _ok = True
+    __slots__ = ("parent", "pending", "req")
 
     def resume(self, status: int) -> None:
         self.parent.resume(status)
@@ -208,7 +229,6 @@ class Relay:
 
 class LbVisit:
     __slots__ = (
-        "callbacks",
         "inst",
         "lb",
         "parent",
@@ -217,7 +237,6 @@ class LbVisit:
         "t_sent",
         "tries",
     )
-    _ok = True
 
     def resume(self, status: int) -> None:
         lb = self.lb
@@ -246,6 +265,14 @@ class Instance:
     Universal Scalability Law: a job starting while k cores are busy (itself
     included) takes work x (1 + a(k-1) + b k(k-1)) / speed, so a fully busy instance
     delivers C(N) = N / (1 + a(N-1) + b N(N-1)) core-equivalents.
+
+    Time integrals without a clock per event: busy core-time up to T is
+    sum(ends) - sum(starts) + busy * T (a job still in service counts up to T), so
+    ``b_base`` takes ``-now`` when a job starts and ``+now`` when one ends, and a
+    core passing straight to the next job changes nothing. ``n_base`` does the same
+    for the number present (in service or queued). :meth:`touch` turns both into
+    ``busy_area`` and ``n_area``. The bases stay of the order of cores x T, so they
+    keep their precision over long runs.
     """
 
     __slots__ = (
@@ -253,6 +280,7 @@ class Instance:
         "_eid",
         "_q",
         "active",
+        "b_base",
         "busy",
         "busy_area",
         "calls",
@@ -264,16 +292,13 @@ class Instance:
         "epoch",
         "errors",
         "index",
-        "last",
         "lat_append",
-        "n",
         "n_area",
+        "n_base",
         "name",
         "qlimit",
         "queue",
-        "read_work",
         "rejected",
-        "schedule",
         "service_name",
         "sessions",
         "sessions_lost",
@@ -283,6 +308,7 @@ class Instance:
         "visit_class",
         "work_read",
         "work_write",
+        "write_work",
     )
 
     def __init__(
@@ -300,7 +326,6 @@ class Instance:
     ) -> None:
         self.comp = comp
         self.env = comp.env
-        self.schedule = comp.env.schedule
         self._q = comp.env._queue
         self._eid = comp.env._eid
         self.service_name = comp.id
@@ -315,11 +340,11 @@ class Instance:
         self.queue: deque[Visit] = deque()
         self.calls: tuple[tuple[Any, float], ...] = ()
         self.busy = 0
-        self.n = 0
-        self.last = 0.0
+        self.b_base = 0.0
+        self.n_base = 0.0
         self.busy_area = 0.0
         self.n_area = 0.0
-        self.read_work = 0.0
+        self.write_work = 0.0
         self.completions = 0
         self.rejected = 0
         self.errors = 0
@@ -330,7 +355,7 @@ class Instance:
         self.lat_append = comp.lat.values.append
         self.sessions: set[int] | None = set() if stateful else None
         self.sessions_lost = 0
-        self._done = (self._finish,)
+        self._done = self._finish  # bound once, pushed per job
         # a Visit class per instance: ``inst`` is a class attribute, not a store per
         # request (the hot path)
         self.visit_class = type("Visit", (Visit,), {"__slots__": (), "inst": self})
@@ -341,8 +366,7 @@ class Instance:
             parent.resume(DEAD)
             return
         busy = self.busy
-        idle_core = busy < self.cores
-        if not idle_core and len(self.queue) >= self.qlimit:
+        if busy >= self.cores and len(self.queue) >= self.qlimit:
             self.rejected += 1
             parent.resume(REJECTED)
             return
@@ -352,24 +376,19 @@ class Instance:
         v.parent = parent
         v.t_arr = now
         v.epoch = self.epoch
-        dt = now - self.last
-        if dt:
-            self.busy_area += busy * dt
-            self.n_area += self.n * dt
-            self.last = now
-        self.n += 1
-        if not idle_core:
+        self.n_base -= now
+        if busy >= self.cores:
             self.queue.append(v)
             return
         busy += 1
         self.busy = busy
+        self.b_base -= now
         if req.is_read:
             t = self.work_read() * self.stretch[busy]
-            self.read_work += t
         else:
             t = self.work_write() * self.stretch[busy]
-        v.callbacks = self._done
-        heappush(self._q, (now + t, _NORMAL, next(self._eid), v))
+            self.write_work += t
+        heappush(self._q, (now + t, _NORMAL, next(self._eid), self._done, v))
 
     def _finish(self, v: Visit) -> None:
         if v.epoch != self.epoch:  # the instance died during this job
@@ -377,28 +396,23 @@ class Instance:
             v.parent.resume(ERROR)
             return
         now = self.env._now
-        busy = self.busy
-        dt = now - self.last
-        if dt:
-            self.busy_area += busy * dt
-            self.n_area += self.n * dt
-            self.last = now
-        self.n -= 1
+        self.n_base += now
         self.completions += 1
         self.lat_append(now - v.t_arr)
         queue = self.queue
         if queue:
-            # the freed core starts the next job (busy count unchanged)
+            # the freed core starts the next job (busy count and b_base unchanged)
             nxt = queue.popleft()
+            busy = self.busy
             if nxt.req.is_read:
                 t = self.work_read() * self.stretch[busy]
-                self.read_work += t
             else:
                 t = self.work_write() * self.stretch[busy]
-            nxt.callbacks = self._done
-            heappush(self._q, (now + t, _NORMAL, next(self._eid), nxt))
+                self.write_work += t
+            heappush(self._q, (now + t, _NORMAL, next(self._eid), self._done, nxt))
         else:
-            self.busy = busy - 1
+            self.busy -= 1
+            self.b_base += now
         calls = self.calls
         if calls:
             # the first dependency call, as Visit.resume would make it
@@ -406,29 +420,32 @@ class Instance:
             target, delay = calls[0]
             if delay:
                 v.pending = target
-                v.callbacks = _FIRE_PENDING
-                heappush(self._q, (now + delay, _NORMAL, next(self._eid), v))
+                heappush(
+                    self._q, (now + delay, _NORMAL, next(self._eid), _fire_pending, v)
+                )
             else:
                 target.call(v.req, v)
         else:
             v.parent.resume(OK)
 
     def touch(self, now: float) -> None:
-        dt = now - self.last
-        if dt:
-            self.busy_area += self.busy * dt
-            self.n_area += self.n * dt
-            self.last = now
+        """Bring ``busy_area`` and ``n_area`` up to ``now``."""
+        busy = self.busy
+        self.busy_area = self.b_base + busy * now
+        self.n_area = self.n_base + (busy + len(self.queue)) * now
 
     def go_down(self) -> None:
         self.down_count += 1
         if not self.up:
             return
-        self.touch(self.env.now)
+        now = self.env.now
+        self.touch(now)
+        # the jobs in service and in the queue end here, as errors
+        self.b_base += self.busy * now
+        self.n_base += (self.busy + len(self.queue)) * now
         self.up = False
         self.epoch += 1
         self.busy = 0
-        self.n = 0
         queued, self.queue = self.queue, deque()
         if self.sessions:
             self.sessions_lost += len(self.sessions)
@@ -468,13 +485,12 @@ class Counters:
         "completions",
         "errors",
         "n",
-        "read_work",
         "rejected",
-        "work",
+        "write_work",
     )
 
     def __init__(self) -> None:
-        self.busy = self.cap = self.n = self.work = self.read_work = 0.0
+        self.busy = self.cap = self.n = self.write_work = 0.0
         self.completions = self.errors = self.rejected = 0
 
 
@@ -535,7 +551,7 @@ class StationComponent:
             inst.touch(now)
             c.busy += inst.busy_area
             c.n += inst.n_area
-            c.read_work += inst.read_work
+            c.write_work += inst.write_work
             c.completions += inst.completions
             c.errors += inst.errors
             c.rejected += inst.rejected
@@ -554,7 +570,7 @@ class StationComponent:
             t.busy += d_busy
             t.cap += d_cap
             t.n += d_n
-            t.read_work += cur.read_work - prev.read_work
+            t.write_work += cur.write_work - prev.write_work
             t.completions += d_done
             t.errors += cur.errors - prev.errors
             t.rejected += cur.rejected - prev.rejected
@@ -583,8 +599,8 @@ class StationComponent:
             "latency_ms": self.lat.summary_ms(),
             "rejected": int(t.rejected),
             "errors": int(t.errors),
-            # busy core-time is all the work done (reads' work is summed as it starts)
-            "read_work_share": _ratio(t.read_work, t.busy),
+            # busy core-time is all the work done (writes' work is summed as it starts)
+            "read_work_share": _ratio(t.busy - t.write_work, t.busy),
         }
 
 
@@ -684,8 +700,7 @@ class ServiceRt(StationComponent):
 class DbVisit:
     """A read or write at a replicated database, waiting on one of its nodes."""
 
-    __slots__ = ("callbacks", "node", "parent", "pending", "req", "t0")
-    _ok = True
+    __slots__ = ("node", "parent", "pending", "req", "t0")
     rt: DatabaseRt  # a class attribute of the per-database subclass
 
     def resume(self, status: int) -> None:
@@ -695,8 +710,7 @@ class DbVisit:
 class _ApplyRequest:
     """A replica applying a replicated write: work nobody waits for."""
 
-    __slots__ = ("callbacks", "client", "is_read", "key", "pending")
-    _ok = True
+    __slots__ = ("client", "is_read", "key", "pending")
 
     def resume(self, status: int) -> None:
         pass
@@ -704,14 +718,6 @@ class _ApplyRequest:
 
 def _fire_resume_ok(ev: Any) -> None:
     ev.parent.resume(OK)
-
-
-def _fire_apply(ev: Any) -> None:
-    ev.pending.call(ev, ev)
-
-
-_RESUME_OK = (_fire_resume_ok,)
-_APPLY = (_fire_apply,)
 
 
 class DatabaseRt(StationComponent):
@@ -901,13 +907,11 @@ class DatabaseRt(StationComponent):
                 a.key = req.key
                 a.client = 0
                 a.pending = inst
-                a.callbacks = _APPLY
-                heappush(q, (now + x, _NORMAL, next(eid), a))
+                heappush(q, (now + x, _NORMAL, next(eid), _fire_entry, a))
         if self.reads_to == "read_your_writes":
             self.ryw.wrote(req.client, now + max(lags))
         if wait > 0:
-            v.callbacks = _RESUME_OK
-            heappush(q, (now + wait, _NORMAL, next(eid), v))
+            heappush(q, (now + wait, _NORMAL, next(eid), _fire_resume_ok, v))
         else:
             v.parent.resume(OK)
 
@@ -925,8 +929,10 @@ class DatabaseRt(StationComponent):
                 a.key = req.key
                 a.client = 0
                 a.pending = inst
-                a.callbacks = _APPLY
-                heappush(env._queue, (now + self.sync_s, _NORMAL, next(env._eid), a))
+                heappush(
+                    env._queue,
+                    (now + self.sync_s, _NORMAL, next(env._eid), _fire_entry, a),
+                )
 
     def primary_fault(self, down: bool) -> None:
         """The primary dies (or comes back). With ``failover`` and replicas: the
@@ -1134,9 +1140,11 @@ class ShardedDatabaseRt(StationComponent):
             r.req = req
             r.parent = parent
             r.pending = inner
-            r.callbacks = _FIRE_PENDING
             env = self.env
-            heappush(env._queue, (env._now + self.lookup_s, _NORMAL, next(env._eid), r))
+            heappush(
+                env._queue,
+                (env._now + self.lookup_s, _NORMAL, next(env._eid), _fire_pending, r),
+            )
         else:
             inner.call(req, parent)
 
@@ -1244,7 +1252,6 @@ class CacheVisit:
     """A request at a cache: waiting out its hit time, or its call to the backing."""
 
     __slots__ = (
-        "callbacks",
         "fill_version",
         "key",
         "node",
@@ -1253,7 +1260,6 @@ class CacheVisit:
         "req",
         "t0",
     )
-    _ok = True
     rt: CacheRt  # a class attribute of the per-cache subclass
 
     def resume(self, status: int) -> None:
@@ -1264,8 +1270,7 @@ class CacheVisit:
 class _FlushRequest:
     """A write-behind flush: a backing write nobody waits for."""
 
-    __slots__ = ("callbacks", "client", "done", "is_read", "key", "pending", "t0")
-    _ok = True
+    __slots__ = ("client", "done", "is_read", "key", "pending", "t0")
 
     def resume(self, status: int) -> None:
         pass
@@ -1316,7 +1321,7 @@ class CacheRt:
         self.visit_class = type(
             "CacheVisit", (CacheVisit,), {"__slots__": (), "rt": self}
         )
-        self._hit_cb = (self._hit_done,)
+        self._hit_cb = self._hit_done
         self.lat = LatencyStats()
         self.lat_append = self.lat.values.append
         self.count = self.prev = self.total = 0
@@ -1348,9 +1353,9 @@ class CacheRt:
             if got is not None:
                 if got < self.newest.get(key, 0):
                     self.stale_reads += 1
-                v.callbacks = self._hit_cb
                 heappush(
-                    env._queue, (now + self.hit_time(), _NORMAL, next(env._eid), v)
+                    env._queue,
+                    (now + self.hit_time(), _NORMAL, next(env._eid), self._hit_cb, v),
                 )
                 return
             if not self.coalescer.miss(key, v):
@@ -1366,17 +1371,21 @@ class CacheRt:
             self.newest[key] = version
             cache.put(key, version, now)
             wb.write(node, key, version)
-            v.callbacks = self._hit_cb
-            heappush(env._queue, (now + self.hit_time(), _NORMAL, next(env._eid), v))
+            heappush(
+                env._queue,
+                (now + self.hit_time(), _NORMAL, next(env._eid), self._hit_cb, v),
+            )
             return
         self._to_backing(v)
 
     def _to_backing(self, v: CacheVisit) -> None:
         if self.delay:
             v.pending = self.backing
-            v.callbacks = _FIRE_PENDING
             env = self.env
-            heappush(env._queue, (env._now + self.delay, _NORMAL, next(env._eid), v))
+            heappush(
+                env._queue,
+                (env._now + self.delay, _NORMAL, next(env._eid), _fire_pending, v),
+            )
         else:
             self.backing.call(v.req, v)
 
@@ -1521,7 +1530,7 @@ class Balancer:
         self.arrivals = 0
         self.prev = (0, 0, 0)
         self.total = [0, 0, 0]  # arrivals, errors, retries
-        self._fwd = (self._forward,)
+        self._fwd = self._forward
         self.pool: list[Instance] = []
         self.fast = False
         self.rr: Any = None
@@ -1603,9 +1612,11 @@ class Balancer:
         v.parent = parent
         v.tries = 0
         if self.overhead:
-            v.callbacks = self._fwd
             env = self.env
-            heappush(env._queue, (env._now + self.overhead, _NORMAL, next(env._eid), v))
+            heappush(
+                env._queue,
+                (env._now + self.overhead, _NORMAL, next(env._eid), self._fwd, v),
+            )
         else:
             self._forward(v)
 
@@ -1627,8 +1638,10 @@ class Balancer:
         v.t_sent = env._now
         if delay:
             v.pending = inst
-            v.callbacks = _FIRE_PENDING
-            heappush(env._queue, (env._now + delay, _NORMAL, next(env._eid), v))
+            heappush(
+                env._queue,
+                (env._now + delay, _NORMAL, next(env._eid), _fire_pending, v),
+            )
         else:
             inst.call(v.req, v)
 
@@ -1753,7 +1766,7 @@ class Source:
         self._eid = sim.env._eid
         self.gap_rng = sim.streams.generator()
         self.gap: Callable[[], float] = repeat(0.0).__next__
-        self.tick: _Tick | None = None
+        self.tick: object | None = None
         base = TimedRequest if wl.timeout_ms else ClientRequest
         # ``src`` is a class attribute of a per-run subclass: no store per request
         self.req_class = type(base.__name__, (base,), {"__slots__": (), "src": self})
@@ -1774,7 +1787,7 @@ class Source:
         self.delay = 0.0
         self.region_bounds: list[tuple[int, float]] = []
         self.rate = 0.0
-        self._arrive_cb = (self._arrive,)
+        self._arrive_cb = self._arrive
         self.lat = LatencyStats()
         self.lat_append = self.lat.values.append
         self.plain = False  # no mix, clients, keys, timeouts or regions to draw
@@ -1786,9 +1799,7 @@ class Source:
 
     def set_rate(self, rate: float) -> None:
         """Change the arrival rate now (memoryless: the next gap is drawn afresh)."""
-        if self.tick is not None:
-            self.tick.callbacks = _NOOP  # cancel the pending arrival
-            self.tick = None
+        self.tick = None  # cancels the pending arrival (``_arrive`` checks)
         self.rate = rate
         if rate <= 0:
             return
@@ -1796,16 +1807,21 @@ class Source:
             self.gap = repeat(1.0 / rate).__next__
         else:
             self.gap = scaled_exponential_sampler(self.gap_rng, 1.0 / rate)
-        tick = self.tick = _Tick()
-        tick.callbacks = self._arrive_cb
+        tick = self.tick = object()
         env = self.env
-        heappush(self._q, (env._now + self.gap(), _NORMAL, next(self._eid), tick))
+        heappush(
+            self._q,
+            (env._now + self.gap(), _NORMAL, next(self._eid), self._arrive_cb, tick),
+        )
 
-    def _arrive(self, tick: _Tick) -> None:
+    def _arrive(self, tick: object) -> None:
         # The hot path: one request per call, written out in full on purpose.
+        if tick is not self.tick:
+            return  # cancelled by a rate change
         now = self.env._now
-        tick.callbacks = self._arrive_cb
-        heappush(self._q, (now + self.gap(), _NORMAL, next(self._eid), tick))
+        heappush(
+            self._q, (now + self.gap(), _NORMAL, next(self._eid), self._arrive_cb, tick)
+        )
         req = self.req_class()
         req.t0 = now
         self.w_offered += 1
@@ -1814,8 +1830,9 @@ class Source:
             delay = self.delay
             if delay:
                 req.pending = self.entry
-                req.callbacks = _FIRE_ENTRY
-                heappush(self._q, (now + delay, _NORMAL, next(self._eid), req))
+                heappush(
+                    self._q, (now + delay, _NORMAL, next(self._eid), _fire_entry, req)
+                )
             else:
                 self.entry.call(req, req)
             return
@@ -1841,8 +1858,7 @@ class Source:
             delay = self.delay
         if delay:
             req.pending = self.entry
-            req.callbacks = _FIRE_ENTRY
-            heappush(self._q, (now + delay, _NORMAL, next(self._eid), req))
+            heappush(self._q, (now + delay, _NORMAL, next(self._eid), _fire_entry, req))
         else:
             self.entry.call(req, req)
 
@@ -1908,7 +1924,7 @@ class Sim:
 
     def __init__(self, doc: Document, seed: int, replication: int) -> None:
         self.doc = doc
-        self.env = simpy.Environment()
+        self.env = Calendar()
         self.streams = Streams(seed, replication)
         self.uid_count = 0
         self.warnings: list[str] = []
@@ -2158,22 +2174,14 @@ class Sim:
         if self.warmup == 0:
             self._start_measuring(0.0)
         for boundary in self.boundaries():
-            sentinel = _Sentinel()
-            sentinel.callbacks = (_raise_boundary,)
-            env.schedule(sentinel, _URGENT, boundary - env.now)
+            heappush(queue, (boundary, _URGENT, next(env._eid), _raise_boundary, None))
             i = 0
             try:
                 while True:
                     for i in range(_CHUNK):  # noqa: B007 (i is read after the loop)
-                        # the body of simpy.Environment.step(), inlined
-                        env._now, _, _, event = heappop(queue)
-                        callbacks, event.callbacks = event.callbacks, None
-                        for callback in callbacks:
-                            callback(event)
-                        if not event._ok and not hasattr(event, "_defused"):
-                            exc = type(event._value)(*event._value.args)
-                            exc.__cause__ = event._value
-                            raise exc
+                        # Calendar.step(), inlined
+                        env._now, _, _, handler, arg = heappop(queue)
+                        handler(arg)
                     self.events += _CHUNK
                     if self.events > budget:
                         raise BudgetExceeded(
