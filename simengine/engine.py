@@ -2,24 +2,26 @@
 
 How a request moves
 -------------------
-Every object that waits for something in simulated time (a client request, a visit to
-a server, a visit to a balancer) *is itself the event*: it carries ``callbacks`` and
-``_ok`` and is pushed on SimPy's calendar (``env._queue``, the heap that
-``env.schedule`` pushes to, with the same ``(time, priority, id, event)`` entries).
-When it is popped, its callback runs (``Instance._finish``, ``_fire_pending``, ...).
-The driver steps the calendar itself (the body of ``Environment.step``, inlined), so
-ordinary SimPy processes run unchanged beside the callbacks. No SimPy process and no
-generator exists per request; processes are kept for rare logic (rate changes, faults,
-health checks, autoscaling). These rely on SimPy 4's ``Environment`` internals
-(``_queue``, ``_eid``, ``_now``), which the pinned version (4.1.2) has.
+The calendar is SimPy's (``env._queue``, the heap ``env.schedule`` pushes to), but
+its entries carry their own handler: ``(time, priority, id, handler, arg)``, and
+popping one calls ``handler(arg)`` (see :class:`Calendar`). A station pushes
+``(end, NORMAL, id, instance._finish, visit)`` when a job starts: the waiting object
+(a client request, a visit to a server, a visit to a balancer) is the argument, and
+no event object, callback list or generator exists per request. SimPy's own events
+are scheduled as ``(..., _fire_event, event)``, so ordinary SimPy processes run
+unchanged beside the stations; they are kept for rare logic (rate changes, faults,
+health checks, autoscaling). The driver steps the calendar itself. This relies on
+SimPy 4's ``Environment`` internals (``_queue``, ``_eid``, ``_now``), which the
+pinned version (4.1.2) has; tests/engine cover every path that uses them.
 
 A caller hands work to a component with ``component.call(req, parent)``; the component
 answers later with ``parent.resume(status)``. ``status`` is one of OK, ERROR,
 REJECTED (queue or connection limit: a 503) and DEAD (the instance is down: a refused
 connection, which a balancer may retry elsewhere; anyone else sees an error).
 
-Stations (service instances, the database primary) are a busy-core count, a deque and
-time-integrals (busy core-time, number present) updated only when their state changes.
+Stations (service instances, database nodes) are a busy-core count, a deque and two
+sums from which the time-integrals (busy core-time, number present) follow exactly
+(see :class:`Instance`).
 """
 
 from __future__ import annotations
