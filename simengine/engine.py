@@ -1768,7 +1768,9 @@ class Source:
         self._eid = sim.env._eid
         self.gap_rng = sim.streams.generator()
         self.gap: Callable[[], float] = repeat(0.0).__next__
-        self.tick: object | None = None
+        # the next arrival is not on the calendar: the driver compares its time with
+        # the calendar's first entry (one heap push and pop fewer per request)
+        self.next_t = math.inf
         base = TimedRequest if wl.timeout_ms else ClientRequest
         # ``src`` is a class attribute of a per-run subclass: no store per request
         self.req_class = type(base.__name__, (base,), {"__slots__": (), "src": self})
@@ -1789,7 +1791,6 @@ class Source:
         self.delay = 0.0
         self.region_bounds: list[tuple[int, float]] = []
         self.rate = 0.0
-        self._arrive_cb = self._arrive
         self.lat = LatencyStats()
         self.lat_append = self.lat.values.append
         self.plain = False  # no mix, clients, keys, timeouts or regions to draw
@@ -1801,29 +1802,21 @@ class Source:
 
     def set_rate(self, rate: float) -> None:
         """Change the arrival rate now (memoryless: the next gap is drawn afresh)."""
-        self.tick = None  # cancels the pending arrival (``_arrive`` checks)
         self.rate = rate
         if rate <= 0:
+            self.next_t = math.inf
             return
         if self.constant:
             self.gap = repeat(1.0 / rate).__next__
         else:
             self.gap = scaled_exponential_sampler(self.gap_rng, 1.0 / rate)
-        tick = self.tick = object()
-        env = self.env
-        heappush(
-            self._q,
-            (env._now + self.gap(), _NORMAL, next(self._eid), self._arrive_cb, tick),
-        )
+        self.next_t = self.env._now + self.gap()
 
-    def _arrive(self, tick: object) -> None:
+    def arrive(self) -> None:
+        """The arrival due at ``next_t`` (the driver has set the clock to it)."""
         # The hot path: one request per call, written out in full on purpose.
-        if tick is not self.tick:
-            return  # cancelled by a rate change
-        now = self.env._now
-        heappush(
-            self._q, (now + self.gap(), _NORMAL, next(self._eid), self._arrive_cb, tick)
-        )
+        now = self.next_t
+        self.next_t = now + self.gap()
         req = self.req_class()
         req.t0 = now
         self.w_offered += 1
@@ -2169,6 +2162,8 @@ class Sim:
             if isinstance(rt, ShardedDatabaseRt) and rt.spec.shards.rebalance:
                 env.process(rt.rebalance_process())
         queue = env._queue
+        source = self.source
+        arrive = source.arrive
         stats = [self.source.lat] + [
             rt.lat for rt in self.components.values() if hasattr(rt, "lat")
         ]
@@ -2181,9 +2176,15 @@ class Sim:
             try:
                 while True:
                     for i in range(_CHUNK):  # noqa: B007 (i is read after the loop)
-                        # Calendar.step(), inlined
-                        env._now, _, _, handler, arg = heappop(queue)
-                        handler(arg)
+                        # the next arrival, or Calendar.step() inlined; the
+                        # calendar is never empty here (the boundary entry is on it)
+                        t = source.next_t
+                        if t < queue[0][0]:
+                            env._now = t
+                            arrive()
+                        else:
+                            env._now, _, _, handler, arg = heappop(queue)
+                            handler(arg)
                     self.events += _CHUNK
                     if self.events > budget:
                         raise BudgetExceeded(
