@@ -5,7 +5,7 @@
 Both draw variates with the standard library's ``random.expovariate`` and keep every
 request's latency in a list (the engine computes percentiles; so must they).
 
-    python bench/baselines.py simpy|heapq REQUESTS   # the network model, as a command
+    python bench/baselines.py simpy|heapq mm4|network REQUESTS   # as a command
 """
 
 from __future__ import annotations
@@ -172,6 +172,13 @@ def heapq_network(requests: int, seed: int = 1) -> int:
     return done
 
 
+BASELINES = {
+    ("simpy", "mm4"): simpy_mm4,
+    ("simpy", "network"): simpy_network,
+    ("heapq", "mm4"): heapq_mm4,
+    ("heapq", "network"): heapq_network,
+}
+
 if __name__ == "__main__":
-    kind, n = sys.argv[1], int(sys.argv[2])
-    print((simpy_network if kind == "simpy" else heapq_network)(n))
+    kind, model, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    print(BASELINES[kind, model](n))
