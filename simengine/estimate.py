@@ -342,7 +342,8 @@ class _Station:
             self.blocking, queue = mmck(self.servers, offered, self.capacity)
             carried = lam * (1.0 - self.blocking)
             self.utilization = carried * mean / 1000.0 / self.servers
-            wq = queue / (carried / 1000.0) if carried > 0 else 0.0
+            per_ms = carried / 1000.0  # zero for a vanishing rate (underflow)
+            wq = queue / per_ms if per_ms > 0 else 0.0
         else:
             wq = mmc_wait(self.servers, lam / 1000.0, mean)  # rate per ms
         self.wait_ms = wq * (1.0 + scv) / 2.0  # Allen-Cunneen, Poisson arrivals
