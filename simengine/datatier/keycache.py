@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .hashring import TABLE_MAX_KEYS, HashRing, key_table
+from .hashring import TABLE_MAX_KEYS, UNKNOWN, HashRing, key_table
 
 POLICIES = ("lru", "lfu", "fifo", "random")
 _INF = math.inf
@@ -414,8 +414,9 @@ class CacheNodes:
     the next nodes round; ``recover(node)`` puts it back, empty. When every node is
     down the ring keeps the last one: check ``down`` before using a node.
 
-    Given ``key_count`` (up to ``sharding.TABLE_MAX_KEYS``) the node of every key is
-    precomputed (2 bytes a key, rebuilt on a fault), so ``node_of`` is one array read.
+    Given ``key_count`` (up to ``sharding.TABLE_MAX_KEYS``) the node of a key is
+    remembered the first time it is asked (2 bytes a key, forgotten on a fault), so
+    ``node_of`` of a warm key is one array read.
     """
 
     __slots__ = ("_n", "_table", "caches", "down", "key_count", "lost_keys", "ring")
@@ -444,13 +445,17 @@ class CacheNodes:
 
     def _tabulate(self) -> None:
         kc = self.key_count
-        if kc is not None and kc <= TABLE_MAX_KEYS and len(self.caches) <= 65535:
-            self._table = key_table(self.ring.nodes_for, kc)
+        if kc is not None and kc <= TABLE_MAX_KEYS and len(self.caches) < UNKNOWN:
+            self._table = key_table(kc)
             self._n = kc
 
     def node_of(self, key: int) -> int:
         if key < self._n:
-            return self._table[key]  # type: ignore[index]
+            node = self._table[key]  # type: ignore[index]
+            if node != UNKNOWN:
+                return node
+            node = self._table[key] = self.ring.node_for(key)  # type: ignore[index]
+            return node
         return self.ring.node_for(key)
 
     def cache_for(self, key: int) -> KeyCache:

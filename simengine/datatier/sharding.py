@@ -36,17 +36,18 @@ unless the workload shuffles them. Strategies:
   ``directory_ms`` for the lookup.
 
 Speed: ``range`` (with more than one shard), ``hash`` and ``consistent_hash`` given a
-``key_count`` up to ``TABLE_MAX_KEYS`` (2**24) precompute the shard of every key
-into a table of 2 bytes a key (vectorised: ~0.1 s per 10M keys, ~0.5 s for the
-ring), so ``shard_for`` is one array read whatever the number of shards. Beyond that,
-or without ``key_count``, ``range`` bisects its ``count - 1`` bounds and the hashes
-are computed per call (~0.5 us for splitmix64 in Python). ``directory`` is such a
-table by definition; ``geo`` is a modulo.
+``key_count`` up to ``TABLE_MAX_KEYS`` (2**24) remember the shard of each key in a
+table of 2 bytes a key, filled the first time a key is routed (setting it up is a
+memset: ~10 ms for 10M keys), so ``shard_for`` of a warm key is one array read
+whatever the number of shards. Beyond that, or without ``key_count``, ``range``
+bisects its ``count - 1`` bounds and the hashes are computed per call (~0.5 us for
+splitmix64 in Python, ~1 us on the ring). ``directory`` is a full table by
+definition; ``geo`` is a modulo.
 
 ``keys_moved_fraction(old, new, key_count)`` counts exactly, over the whole key space
 (and the regions, for geo), the share of keys whose shard changed: vectorised in
-chunks of 2**20 keys (or comparing the precomputed tables), so 10M keys take well
-under a second in bounded memory (building a 10M-key ring table takes ~0.5-1 s).
+chunks of 2**20 keys, so 10M keys take well under a second in bounded memory (about
+0.5-1 s on the ring).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .hashring import MASK64, TABLE_MAX_KEYS, HashRing, key_table, mix64_array
+from .hashring import MASK64, TABLE_MAX_KEYS, UNKNOWN, HashRing, key_table, mix64_array
 
 STRATEGIES = ("range", "hash", "consistent_hash", "geo", "directory")
 CHUNK = 1 << 20
@@ -119,13 +120,17 @@ class RangeRouter(Router):
         self._owners_np = np.asarray(self.owners, dtype=np.int64)
         self._table: array | None = None
         self._n = 0
-        if key_count <= TABLE_MAX_KEYS and count <= 65535 and count > 1:
-            self._table = key_table(self.shards_for, key_count)
+        if key_count <= TABLE_MAX_KEYS and count < UNKNOWN and count > 1:
+            self._table = key_table(key_count)
             self._n = key_count
 
     def shard_for(self, key: int, region: int = 0) -> int:
         if key < self._n:
-            return self._table[key]  # type: ignore[index]
+            s = self._table[key]  # type: ignore[index]
+            if s != UNKNOWN:
+                return s
+            s = self._table[key] = self.owners[bisect_right(self.bounds, key)]  # type: ignore[index]
+            return s
         return self.owners[bisect_right(self.bounds, key)]
 
     def shards_for(self, keys: np.ndarray, region: int = 0) -> np.ndarray:
@@ -157,18 +162,23 @@ class HashRouter(Router):
         self.key_count = key_count
         self._table: array | None = None
         self._n = 0
-        if key_count is not None and key_count <= TABLE_MAX_KEYS and count <= 65535:
-            self._table = key_table(self.shards_for, key_count)
+        if key_count is not None and key_count <= TABLE_MAX_KEYS and count < UNKNOWN:
+            self._table = key_table(key_count)
             self._n = key_count
 
     def shard_for(self, key: int, region: int = 0) -> int:
         if key < self._n:
-            return self._table[key]  # type: ignore[index]
+            s = self._table[key]  # type: ignore[index]
+            if s != UNKNOWN:
+                return s
         # mix64 written out: this is on the request path
         z = (key + 0x9E3779B97F4A7C15) & MASK64
         z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
         z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-        return (z ^ (z >> 31)) % self.count
+        s = (z ^ (z >> 31)) % self.count
+        if key < self._n:
+            self._table[key] = s  # type: ignore[index]
+        return s
 
     def shards_for(self, keys: np.ndarray, region: int = 0) -> np.ndarray:
         return (mix64_array(keys) % np.uint64(self.count)).astype(np.int64)
@@ -191,13 +201,17 @@ class ConsistentHashRouter(Router):
         self.ring = HashRing(range(count), vnodes)
         self._table: array | None = None
         self._n = 0
-        if key_count is not None and key_count <= TABLE_MAX_KEYS and count <= 65535:
-            self._table = key_table(self.ring.nodes_for, key_count)
+        if key_count is not None and key_count <= TABLE_MAX_KEYS and count < UNKNOWN:
+            self._table = key_table(key_count)
             self._n = key_count
 
     def shard_for(self, key: int, region: int = 0) -> int:
         if key < self._n:
-            return self._table[key]  # type: ignore[index]
+            s = self._table[key]  # type: ignore[index]
+            if s != UNKNOWN:
+                return s
+            s = self._table[key] = self.ring.node_for(key)  # type: ignore[index]
+            return s
         return self.ring.node_for(key)
 
     def shards_for(self, keys: np.ndarray, region: int = 0) -> np.ndarray:
@@ -260,7 +274,11 @@ class DirectoryRouter(Router):
         self.key_count = key_count
         self.lookup_ms = float(lookup_ms)
         if table is None:
-            table = key_table(HashRouter(count).shards_for, key_count)
+            table = array("H")
+            hashed = HashRouter(count)
+            for lo in range(0, key_count, CHUNK):
+                keys = np.arange(lo, min(lo + CHUNK, key_count), dtype=np.int64)
+                table.frombytes(hashed.shards_for(keys).astype(np.uint16).tobytes())
         self.table = table
 
     def shard_for(self, key: int, region: int = 0) -> int:
@@ -334,12 +352,9 @@ def keys_moved_fraction(
 
 
 def _chunk(router: Router, lo: int, hi: int, region: int) -> np.ndarray:
-    """The shards of keys lo..hi-1: a slice of the router's table when it has one."""
-    table = getattr(router, "_table", None)
-    if table is None and isinstance(router, DirectoryRouter):
-        table = router.table
-    if table is not None and len(table) >= hi:
-        return np.frombuffer(table, dtype=np.uint16)[lo:hi]
+    """The shards of keys lo..hi-1 (a directory's table is read as it is)."""
+    if isinstance(router, DirectoryRouter):
+        return np.frombuffer(router.table, dtype=np.uint16)[lo:hi]
     return router.shards_for(np.arange(lo, hi, dtype=np.int64), region)
 
 

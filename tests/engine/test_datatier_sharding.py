@@ -202,8 +202,26 @@ def test_precomputed_tables_answer_like_hashing_per_call(count: int):
         assert tabled.shard_for(60_000) == plain.shard_for(60_000)
 
 
+@pytest.mark.parametrize("strategy", ["range", "hash", "consistent_hash"])
+def test_a_key_table_fills_as_keys_are_routed_and_agrees_with_bulk_routing(
+    strategy: str,
+):
+    n = 100_000
+    router = make_router(strategy, 7, n)
+    table = np.frombuffer(router._table, dtype=np.uint16)
+    assert (table == 0xFFFF).all()  # nothing computed up front
+    keys = np.random.default_rng(5).integers(0, n, 20_000)
+    first = [router.shard_for(int(k)) for k in keys]
+    again = [router.shard_for(int(k)) for k in keys]  # now read from the table
+    bulk = router.shards_for(keys).tolist()
+    assert first == again == bulk
+    touched = np.unique(keys)
+    assert (table[touched] == router.shards_for(touched)).all()
+    assert np.count_nonzero(table != 0xFFFF) == touched.size
+
+
 @pytest.mark.parametrize("strategy", ["range", "hash", "consistent_hash", "directory"])
-def test_keys_moved_reads_precomputed_tables_to_the_same_answer(strategy: str):
+def test_keys_moved_is_the_same_with_key_tables(strategy: str):
     n = 200_000
     tabled = make_router(strategy, 4, n)
     plain = {
