@@ -10,9 +10,10 @@ from typing import Any, TextIO
 
 from .document import Document, document_schema, parse_document
 from .errors import BudgetExceeded, DocumentError
+from .objectives import summary_lines
 from .runner import simulate
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_DOCUMENT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_DOCUMENT, EXIT_OBJECTIVES_MISSED = 0, 1, 2, 3
 
 
 def _read(path: str) -> bytes:
@@ -126,6 +127,9 @@ def summary(report: dict[str, Any]) -> str:
             if key in ci:
                 lo, hi = ci[key]
                 lines.append(f"ci95 {key}: {lo:,.2f} .. {hi:,.2f}")
+    if report.get("objectives"):
+        lines.append("")
+        lines.extend(summary_lines(report["objectives"]))
     return "\n".join(lines)
 
 
@@ -137,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("schema", help="print the JSON Schema of format 1")
     p_val = sub.add_parser("validate", help="check a document")
     p_val.add_argument("file", help="YAML or JSON document ('-' for stdin)")
-    p_run = sub.add_parser("run", help="simulate a document and print its report")
+    p_run = sub.add_parser(
+        "run",
+        help="simulate a document and print its report (exit status 3 when one of "
+        "its objectives is missed)",
+    )
     p_run.add_argument("file", help="YAML or JSON document ('-' for stdin)")
     p_run.add_argument("--json", action="store_true", help="print the report as JSON")
     p_run.add_argument("--seed", type=int, default=None, help="override the seed")
@@ -186,4 +194,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, sort_keys=True))
     else:
         print(summary(report))
+    objectives = report.get("objectives")
+    if objectives and not objectives["met"]:
+        missed = [c["objective"] for c in objectives["checks"] if not c["met"]]
+        print(f"{args.file}: objectives missed: {', '.join(missed)}", file=sys.stderr)
+        return EXIT_OBJECTIVES_MISSED
     return EXIT_OK

@@ -388,6 +388,37 @@ class Fault(_Model):
     for_s: PosFloat | None = Field(None, description="omitted: never recovers")
 
 
+class LatencyObjectives(_Model):
+    """Upper bounds on the end-to-end latency of completed requests, ms."""
+
+    mean: PosFloat | None = Field(None, description="mean at most this, ms")
+    p50: PosFloat | None = Field(None, description="median at most this, ms")
+    p90: PosFloat | None = Field(None, description="90th percentile at most this, ms")
+    p95: PosFloat | None = Field(None, description="95th percentile at most this, ms")
+    p99: PosFloat | None = Field(None, description="99th percentile at most this, ms")
+    max: PosFloat | None = Field(None, description="slowest request at most this, ms")
+
+
+class Objectives(_Model):
+    """What "good enough" means for this design. The report says which hold, and
+    ``python -m simengine run`` exits with status 3 when one does not."""
+
+    latency_ms: LatencyObjectives | None = Field(
+        None, description="upper bounds on end-to-end latency, ms"
+    )
+    error_rate: Ratio | None = Field(
+        None,
+        description="at most this share of offered requests fails "
+        "(errors + timeouts + rejected)",
+    )
+    throughput_rps: NonNegFloat | None = Field(
+        None, description="at least this many completed requests per second"
+    )
+    utilization: Ratio | None = Field(
+        None, description="every component at most this busy (0..1)"
+    )
+
+
 class Document(_Model):
     """A validated topology document (format 1)."""
 
@@ -399,6 +430,9 @@ class Document(_Model):
     network: Network = Field(default_factory=Network)
     components: dict[str, Component] = Field(min_length=1)
     faults: tuple[Fault, ...] = ()
+    objectives: Objectives | None = Field(
+        None, description="optional service-level objectives the run is judged by"
+    )
     # The limits it was parsed with when not the defaults: runs enforce the same
     # event budget (``Limits.max_events``) unless given other limits.
     _limits: Limits | None = PrivateAttr(default=None)

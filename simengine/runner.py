@@ -10,6 +10,7 @@ from .advice import bottleneck, component_load, run_warnings
 from .document import Document
 from .engine import Sim
 from .limits import Limits
+from .objectives import judge, objective_specs
 from .pricing import report_cost
 
 ENGINE_VERSION = "0.1.0"
@@ -122,6 +123,9 @@ def build_report(
     }
     report["bottleneck"] = bottleneck(sim.doc, components)
     report["warnings"] = sim.warnings + run_warnings(sim.doc, report)
+    specs = objective_specs(sim.doc.objectives)
+    if specs:
+        report["objectives"] = judge(specs, report)
     return _plain(report)
 
 
@@ -238,6 +242,13 @@ def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
             if w not in warnings:
                 warnings.append(w)
     combined["warnings"] = warnings
+    if "objectives" in reports[0]:
+        # judged again on the means, with each metric's interval beside its verdict
+        specs = [
+            (c["objective"], c["bound"], c["limit"])
+            for c in reports[0]["objectives"]["checks"]
+        ]
+        combined["objectives"] = judge(specs, combined)
     return combined
 
 

@@ -19,7 +19,12 @@ from simengine.limits import Limits
 
 from . import designer
 
-SECTIONS = {"workload": "Workload", "simulation": "Simulation", "network": "Network"}
+SECTIONS = {
+    "workload": "Workload",
+    "simulation": "Simulation",
+    "network": "Network",
+    "objectives": "Objectives",
+}
 MODEL_OF_TYPE = {
     "load_balancer": "LoadBalancer",
     "service": "Service",
@@ -31,6 +36,7 @@ UNITS = (
     ("_ms", "ms"),
     ("_s", "s"),
     ("_keys", "keys"),
+    ("_rps", "requests/s"),
     ("rps", "requests/s"),
     ("cost_per_hour", "$ per hour"),
     ("_ratio", "0 to 1"),
@@ -241,14 +247,12 @@ def _duration_fields(name: str, value: Any, prop: dict) -> list[Field]:
 
 
 def _section_model(section: str) -> str:
-    return {"workload": "Workload", "simulation": "Simulation", "network": "Network"}[
-        section
-    ]
+    return SECTIONS[section]  # the section's pydantic model has the same name
 
 
 @dataclass
 class Form:
-    target: str  # a component id, or "workload" / "simulation" / "network"
+    target: str  # a component id, or a section: "workload", "objectives", ...
     title: str
     kind: str  # a component type or "section"
     fields: list[Field]
@@ -406,6 +410,8 @@ def apply_form(tree: dict, target: str, post: Any) -> tuple[dict, Form, bool]:
     if target in SECTIONS:
         current = new.get(target) if isinstance(new.get(target), dict) else {}
         new[target] = _read(form.fields, post, current)
+        if target == "objectives" and not new[target]:
+            del new[target]  # nothing set: no objectives section at all
     else:
         new["components"][target] = _read(form.fields, post, new["components"][target])
     _, doc, errors = designer.parse(designer.tree_to_text(new))

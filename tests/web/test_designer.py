@@ -322,6 +322,47 @@ def test_workload_panel_edits_rate_and_phases(client_alice, scenario):
 
 
 @pytest.mark.django_db
+def test_objectives_panel_sets_and_clears_the_objectives(client_alice, scenario):
+    url = reverse("designer_inspect", args=[scenario.pk])
+    form = client_alice.post(url, {"document": WEB_TIER, "subject": "objectives"})
+    html = form.content.decode()
+    assert "Objectives" in html and "Error rate" in html and "Utilization" in html
+
+    def apply(fields: dict) -> tuple[dict, str]:
+        response = client_alice.post(
+            url,
+            {"document": WEB_TIER, "subject": "objectives", "apply": "1", **fields},
+        )
+        html = response.content.decode()
+        match = re.search(
+            r'<script id="inspector-result" type="application/json">(.*?)</script>',
+            html,
+        )
+        return (yaml.safe_load(json.loads(match.group(1))) if match else {}), html
+
+    tree, _ = apply(
+        {
+            "latency_ms.__on": "1",
+            "latency_ms.p99": "250",
+            "error_rate": "0.001",
+            "utilization": "0.8",
+        }
+    )
+    assert tree["objectives"] == {
+        "latency_ms": {"p99": 250},
+        "error_rate": 0.001,
+        "utilization": 0.8,
+    }
+    # a bad value is refused beside its field, nothing changed
+    tree, html = apply({"error_rate": "2"})
+    assert tree == {} and "Not applied" in html and "must be &lt;= 1" in html
+    # all blank: the section goes away rather than staying as an empty mapping
+    tree, _ = apply({})
+    assert "objectives" not in tree
+    assert scenario.versions.count() == 1  # applying is not saving
+
+
+@pytest.mark.django_db
 def test_inspector_for_an_unknown_component_says_so(client_alice, scenario):
     response = client_alice.post(
         reverse("designer_inspect", args=[scenario.pk]),
@@ -476,7 +517,9 @@ _FORM_NAMES = [
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    subject=st.sampled_from(["web", "db", "lb", "workload", "simulation", "network"]),
+    subject=st.sampled_from(
+        ["web", "db", "lb", "workload", "simulation", "network", "objectives"]
+    ),
     values=st.dictionaries(
         st.sampled_from(_FORM_NAMES),
         st.one_of(

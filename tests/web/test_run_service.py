@@ -203,3 +203,32 @@ def test_a_single_primary_gets_no_data_tier_section(alice):
     page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
     assert 'data-testid="cache-cache"' in page
     assert "Replication lag" not in page and 'data-testid="database-' not in page
+
+
+@pytest.mark.django_db
+def test_the_run_page_shows_each_objective_met_or_missed(alice):
+    from django.test import Client
+    from django.urls import reverse
+
+    text = CACHED_DOC + (
+        "objectives:\n"
+        "  latency_ms: {p99: 0.001}\n"  # a microsecond: missed
+        "  utilization: 0.99\n"
+    )
+    run = make_run(alice, text=text)
+    assert services.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
+    run.refresh_from_db()
+    checks = {c["objective"]: c for c in run.report["objectives"]["checks"]}
+    assert checks["latency_ms.p99"]["met"] is False
+    assert checks["utilization"]["met"] is True
+    client = Client()
+    client.force_login(alice)
+    page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    section = page[page.index('data-testid="objectives"') :]
+    section = section[: section.index("</table>")]
+    assert "Objectives:" in section and "missed" in section
+    p99 = checks["latency_ms.p99"]["value"]
+    assert "at most 0.00 ms" in section and f"{p99:,.2f} ms" in section
+    assert f"({checks['utilization']['component']})" in section
+    rows = section[section.index("<tbody>") :]
+    assert rows.count(">met<") == 1 and rows.count(">missed<") == 1

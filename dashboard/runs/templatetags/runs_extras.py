@@ -3,6 +3,8 @@ from __future__ import annotations
 from django import template
 from django.urls import reverse
 
+from simengine.objectives import format_value
+
 register = template.Library()
 
 
@@ -40,3 +42,12 @@ def get(mapping, key):
     if isinstance(mapping, dict):
         return mapping.get(key)
     return None
+
+
+@register.filter
+def objective_value(value, objective: str) -> str:
+    """A value or limit of an objective check, as the command line shows it."""
+    try:
+        return format_value(objective, None if value is None else float(value))
+    except (TypeError, ValueError):
+        return "-"
