@@ -21,12 +21,14 @@ EXAMPLE_SLUG = "web-tier"
 PASSWORD = "correct-Horse-battery-42"
 RUN_URL = re.compile(r"/runs/[0-9a-f-]{36}/$")
 EDITOR_URL = re.compile(r"/scenarios/(\d+)/$")
-# Simulated seconds for runs the tests watch live. The example's own 60 s take under
-# a second of wall time; 300 s take a few, long enough for many live messages (the
-# server sends at most 10 a second) and short enough to keep the suite quick.
-# A run to be cancelled is made ten times longer so it cannot finish first.
-LIVE_DURATION_S = 300
-CANCEL_DURATION_S = 3000
+# Simulated seconds for runs the tests watch live. The example's own 60 s take well
+# under a second of wall time; 1,800 s (about a million requests) take several, long
+# enough to reload the page mid-run and see many live messages (the server sends at
+# most 10 a second) however fast the engine gets on a fast machine, and short enough to
+# keep the suite quick. A run to be cancelled is made five times longer so it cannot
+# finish first (9,005 snapshots: under RUN_MAX_SNAPSHOTS).
+LIVE_DURATION_S = 1800
+CANCEL_DURATION_S = 9000
 SHORT_DURATION_S = 30
 RUN_FINISH_TIMEOUT_MS = 60_000
 
