@@ -724,7 +724,7 @@ def estimate(doc: Document) -> dict[str, Any]:
             "Costs use the default price table (simengine.pricing, shared with the "
             "engine's report) where cost_per_hour is unset."
         )
-    return {
+    result = {
         "label": LABEL,
         "rps": wl.rps,
         "peak_rps": peak_rps,
@@ -737,6 +737,61 @@ def estimate(doc: Document) -> dict[str, Any]:
         "notes": notes,
         "assumptions": list(ASSUMPTIONS),
     }
+    if doc.objectives is not None:
+        result["objectives"] = _objectives(doc, result)
+    return result
+
+
+def _objectives(doc: Document, result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The document's objectives against what the estimate can say: the mean
+    latency, the busiest component, the throughput and the refused share. Tail
+    latencies need a run (``estimate`` None, ``met`` None)."""
+    from .objectives import objective_specs
+
+    comps = result["components"].values()
+    lat = result["latency_ms"]
+    peaks = [c["peak_utilization"] for c in comps if c["peak_utilization"] is not None]
+    busiest = max(peaks, default=0.0)
+    overloaded = bool(result["saturated"])
+    refused = max((c.get("refused_ratio") or 0.0 for c in comps), default=0.0)
+    # a saturated station that refuses nothing queues without bound: its failures
+    # are client timeouts, which only a run measures
+    unbounded = any(
+        not result["components"][cid].get("refused_ratio")
+        for cid in result["saturated"]
+    )
+    neck = result["bottleneck"]
+    capacity = neck.get("capacity_rps") if neck else None
+    out = []
+    for objective, bound, limit in objective_specs(doc.objectives):
+        value: float | None = None
+        if objective == "latency_ms.mean":
+            value = None if lat is None else lat["mean"]
+            if lat is None and overloaded:
+                value = math.inf  # queues grow without bound
+        elif objective == "utilization":
+            value = busiest
+        elif objective == "throughput_rps":
+            value = result["rps"] * (1.0 - refused)
+            if capacity:
+                value = min(value, capacity)
+        elif objective == "error_rate":
+            value = refused  # with an unbounded queue, a lower bound
+        met = None
+        if value is not None:
+            met = value <= limit if bound == "max" else value >= limit
+            if objective == "error_rate" and unbounded and met:
+                met = None  # the timeouts might still break it
+        out.append(
+            {
+                "objective": objective,
+                "bound": bound,
+                "limit": limit,
+                "estimate": None if value is None or math.isinf(value) else value,
+                "met": met,
+            }
+        )
+    return out
 
 
 def _database_latency(doc: Document, db: Database, node: _Node) -> dict[str, float]:
@@ -983,4 +1038,23 @@ def format_estimate(result: dict[str, Any]) -> str:
         lines += ["", f"bottleneck: {neck['why']}", f"advice: {neck['advice']}"]
     for note in result["notes"]:
         lines.append(f"note: {note}")
+    if result.get("objectives"):
+        from .objectives import format_value
+
+        lines.append("")
+        lines.append("objectives (estimate):")
+        for c in result["objectives"]:
+            sign = "<=" if c["bound"] == "max" else ">="
+            verdict = {True: "ok  ", False: "MISS", None: "run "}[c["met"]]
+            value = (
+                "a run measures it"
+                if c["met"] is None
+                else format_value(c["objective"], c["estimate"])
+                if c["estimate"] is not None
+                else "unbounded"
+            )
+            lines.append(
+                f"  {verdict}  {c['objective']} {sign} "
+                f"{format_value(c['objective'], c['limit'])}: {value}"
+            )
     return "\n".join(lines)

@@ -721,6 +721,13 @@
     return Number(x).toLocaleString("en-US", { maximumFractionDigits: d });
   }
 
+  function fmtObjective(objective, x) {
+    if (objective === "error_rate" || objective === "utilization") {
+      return Number((x * 100).toPrecision(3)) + "%";
+    }
+    return fmt(x) + (objective === "throughput_rps" ? " req/s" : " ms");
+  }
+
   function money(x) {
     return "$" + Number(x).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
   }
@@ -756,6 +763,19 @@
           (b.node ? " (" + b.node + ")" : "") + " at " + Math.round(b.utilization * 100) + "%")),
         el("p", {}, b.why),
         el("p", {}, el("strong", {}, "Advice: "), b.advice)));
+    }
+    if (est.objectives && est.objectives.length) {
+      parts.push(el("div", { class: "objectives-estimate", "data-testid": "estimate-objectives" },
+        el("h3", {}, "Objectives ", el("span", { class: "muted" }, "(estimated; a run judges them)")),
+        el("ul", {}, ...est.objectives.map((o) => {
+          const verdict = o.met === null ? "unknown" : o.met ? "met" : "missed";
+          const value = o.met === null ? "a run measures it"
+            : o.estimate === null ? "unbounded" : fmtObjective(o.objective, o.estimate);
+          return el("li", { class: "obj-" + verdict },
+            el("span", { class: "obj-mark", "aria-hidden": "true" }, o.met === null ? "○" : o.met ? "✓" : "✗"),
+            el("code", {}, o.objective), (o.bound === "max" ? " ≤ " : " ≥ ") + fmtObjective(o.objective, o.limit) + ": ",
+            el("b", {}, value), el("span", { class: "sr-only" }, " (" + verdict + ")"));
+        }))));
     }
     const rows = Object.entries(est.components).map(([id, c]) => el("tr", { class: b && b.component === id ? "is-bottleneck" : "" },
       el("td", {}, id),

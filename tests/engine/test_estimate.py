@@ -20,6 +20,7 @@ from simengine.estimate import (
     che_hit_ratio,
     erlang_c,
     estimate,
+    format_estimate,
     mmc_wait,
     mmck,
 )
@@ -438,3 +439,82 @@ def test_format_estimate_prints_the_table_and_the_bottleneck():
     assert text.startswith(LABEL)
     assert "web" in text and "40.0%" in text
     assert "bottleneck: web is the most utilized component" in text
+
+
+OBJECTIVES = """\
+objectives:
+  latency_ms: {mean: 30, p99: 100}
+  error_rate: 0.001
+  throughput_rps: 500
+  utilization: 0.8
+"""
+
+
+def test_objectives_are_estimated_where_the_estimate_can_say() -> None:
+    e = estimate(web_tier(600, OBJECTIVES))
+    got = {o["objective"]: o for o in e["objectives"]}
+    assert got["latency_ms.mean"]["estimate"] == e["latency_ms"]["mean"]
+    assert got["latency_ms.mean"]["met"] is True  # ~14 ms
+    # a tail percentile needs the distribution: only a run says
+    assert got["latency_ms.p99"] == {
+        "objective": "latency_ms.p99",
+        "bound": "max",
+        "limit": 100,
+        "estimate": None,
+        "met": None,
+    }
+    busiest = max(c["peak_utilization"] or 0 for c in e["components"].values())
+    assert got["utilization"]["estimate"] == busiest == pytest.approx(0.4)
+    assert got["throughput_rps"]["estimate"] == pytest.approx(600)
+    assert got["error_rate"]["estimate"] == 0.0
+    assert all(o["met"] for k, o in got.items() if k != "latency_ms.p99")
+    text = format_estimate(e)
+    assert "objectives (estimate):" in text
+    assert "run   latency_ms.p99 <= 100.00 ms: a run measures it" in text
+
+
+def test_an_overloaded_design_is_estimated_to_miss_its_objectives() -> None:
+    # web saturates near 1,500 rps: at 2,000 the queues grow without bound
+    e = estimate(web_tier(2000, OBJECTIVES))
+    got = {o["objective"]: o for o in e["objectives"]}
+    assert got["latency_ms.mean"]["met"] is False
+    assert got["latency_ms.mean"]["estimate"] is None  # unbounded
+    assert got["utilization"]["met"] is False
+    # what completes is at most what the bottleneck carries
+    assert got["throughput_rps"]["estimate"] == pytest.approx(
+        e["bottleneck"]["capacity_rps"]
+    )
+    # the database's connection limit refuses a sixth: missed whatever else fails
+    assert got["error_rate"]["estimate"] == pytest.approx(1 / 6, abs=1e-3)
+    assert got["error_rate"]["met"] is False
+    assert "MISS  latency_ms.mean <= 30.00 ms: unbounded" in format_estimate(e)
+
+
+def test_an_unbounded_queue_leaves_the_error_rate_to_a_run() -> None:
+    e = estimate(
+        doc(
+            "scaleboard: 1\nworkload: {target: s, rps: 200}\ncomponents:\n"
+            "  s: {type: service, cores: 1, work_ms: {dist: exponential, mean: 10}}\n"
+            "objectives: {error_rate: 0.01}\n"
+        )
+    )
+    # nothing is refused, but the queue grows without bound: clients time out
+    (check,) = e["objectives"]
+    assert check["met"] is None
+
+
+def test_a_queue_limit_turns_overload_into_an_estimated_error_rate() -> None:
+    e = estimate(
+        doc(
+            "scaleboard: 1\nworkload: {target: s, rps: 200}\ncomponents:\n"
+            "  s: {type: service, cores: 1, queue_limit: 1, work_ms: "
+            "{dist: exponential, mean: 10}}\nobjectives: {error_rate: 0.5}\n"
+        )
+    )
+    (check,) = e["objectives"]
+    assert check["estimate"] == pytest.approx(4 / 7, abs=1e-4)  # M/M/1/2 blocking
+    assert check["met"] is False
+
+
+def test_no_objectives_no_objectives_key() -> None:
+    assert "objectives" not in estimate(web_tier(600))
