@@ -124,10 +124,13 @@ def _zipf_blocks(rng: np.random.Generator, n: int, s: float) -> Iterator[np.ndar
     hx1 = float(h_integral(1.5)) - 1.0
     hn = float(h_integral(n + 0.5))
     s_const = 2.0 - float(h_integral_inverse(np.array(h_integral(2.5) - h(2.0))))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        while True:
-            out: list[np.ndarray] = []
-            have = 0
+    while True:
+        out: list[np.ndarray] = []
+        have = 0
+        # errstate only around the arithmetic, never across the yield: a context
+        # manager held open in a generator is closed wherever the generator is
+        # collected, and numpy's errstate cannot be reset from another context
+        with np.errstate(divide="ignore", invalid="ignore"):
             while have < BLOCK:
                 u = hn + rng.random(BLOCK) * (hx1 - hn)
                 x = h_integral_inverse(u)
@@ -136,4 +139,4 @@ def _zipf_blocks(rng: np.random.Generator, n: int, s: float) -> Iterator[np.ndar
                 got = k[ok].astype(np.int64) - 1
                 out.append(got)
                 have += got.size
-            yield np.concatenate(out)[:BLOCK]
+        yield np.concatenate(out)[:BLOCK]

@@ -364,6 +364,28 @@ def test_zipf_keys_follow_their_law_and_stay_in_range() -> None:
     assert top != 0
 
 
+def test_a_key_stream_can_be_dropped_in_another_context() -> None:
+    """A run started in one context (a worker's thread) may be collected in another
+    (an event loop's): the key stream must not hold numpy's errstate across a draw.
+    Before the fix, closing it raised "was created in a different Context"."""
+    import contextvars
+    import gc
+
+    from simengine.variates import _zipf_blocks
+
+    blocks = _zipf_blocks(np.random.default_rng(1), 1000, 0.99)
+    next(blocks)
+    raised: list[BaseException] = []
+    hook, sys.unraisablehook = sys.unraisablehook, lambda u: raised.append(u.exc_value)
+    try:
+        contextvars.copy_context().run(blocks.close)
+        del blocks
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    assert raised == []
+
+
 def test_cli_schema_validate_and_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema"]) == 0
     assert json.loads(capsys.readouterr().out)["type"] == "object"
