@@ -191,6 +191,10 @@ def test_new_user_signs_up_runs_the_example_and_sees_live_chart_and_report(
     sign_up(page, "newcomer")
     page.screenshot(path=str(artifacts / "scenario-list.png"), full_page=True)
     open_example_copy(page, example_name())
+    # The example's objectives are estimated before any run: the tail is left to it.
+    objectives = page.get_by_test_id("estimate-objectives")
+    expect(objectives).to_contain_text("latency_ms.p99 ≤ 100 ms: a run measures it")
+    expect(objectives).to_contain_text("utilization ≤ 80%")
     set_duration(page, LIVE_DURATION_S)
     run_id = press_run(page)
 
@@ -201,6 +205,9 @@ def test_new_user_signs_up_runs_the_example_and_sees_live_chart_and_report(
     expect_final_report(page)
     expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
     stored = expect_all_snapshots_shown(page, run_id)
+    # ... and the run judges them all, the p99 included.
+    expect(page.get_by_test_id("objectives")).to_contain_text("Objectives: all met")
+    expect(page.get_by_test_id("objectives")).to_contain_text("latency_ms.p99")
     page.screenshot(path=str(artifacts / "run-page-final.png"), full_page=True)
 
     # Live: the chart grew in several steps while the page still said "running".
