@@ -1508,7 +1508,6 @@ class Balancer:
     def __init__(self, sim: Sim, cid: str, spec: LoadBalancer) -> None:
         self.sim = sim
         self.env = sim.env
-        self.schedule = sim.env.schedule
         self.id = cid
         self.spec = spec
         self.overhead = spec.overhead_ms / 1000.0 if spec.layer == 7 else 0.0
@@ -1759,7 +1758,6 @@ class Source:
     def __init__(self, sim: Sim, doc: Document) -> None:
         self.sim = sim
         self.env = sim.env
-        self.schedule = sim.env.schedule
         wl = doc.workload
         self.wl = wl
         self.kind = "constant" if wl.arrivals == "constant" else "poisson"
