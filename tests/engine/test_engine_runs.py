@@ -516,3 +516,36 @@ def test_cli_estimate_prints_the_bottleneck_as_text_and_json(
     result = json.loads(capsys.readouterr().out)
     assert result["bottleneck"]["component"] == "app"
     assert main(["estimate", "/nonexistent.yaml"]) == 2
+
+
+def test_the_calendar_runs_plain_simpy_processes_and_raises_their_failures() -> None:
+    """Calendar entries carry their handler; SimPy's own events still work through
+    ``schedule`` and ``step`` (timeouts, events, processes, ``run(until)``)."""
+    from simengine.engine import Calendar
+
+    env = Calendar()
+    log: list = []
+
+    def child(env, ev):
+        yield env.timeout(2)
+        ev.succeed("done")
+
+    def parent(env):
+        yield env.timeout(1)
+        log.append(env.now)
+        ev = env.event()
+        env.process(child(env, ev))
+        log.append((yield ev))
+        log.append(env.now)
+
+    env.process(parent(env))
+    env.run(until=10)
+    assert log == [1, "done", 3] and env.now == 10
+
+    def broken(env):
+        yield env.timeout(1)
+        raise RuntimeError("boom")
+
+    env.process(broken(env))
+    with pytest.raises(RuntimeError, match="boom"):
+        env.run()
