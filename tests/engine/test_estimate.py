@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from strategies import documents
 
 from simengine.document import parse_document
 from simengine.estimate import (
@@ -292,117 +292,6 @@ def test_unreached_components_and_cost():
 
 # --- any valid document: the estimate answers, in finite, JSON-safe numbers -----------
 
-_durations = st.one_of(
-    st.floats(min_value=0, max_value=50),
-    st.builds(
-        lambda dist, mean, cv: {"dist": dist, "mean": mean, "cv": cv},
-        st.sampled_from(["exponential", "constant", "lognormal", "uniform"]),
-        st.floats(min_value=0, max_value=50),
-        st.floats(min_value=0, max_value=3),
-    ),
-)
-
-
-@st.composite
-def _documents(draw):
-    """Random valid topologies: clients -> balancer -> services -> caches/databases."""
-    n_svc = draw(st.integers(1, 4))
-    n_db = draw(st.integers(0, 2))
-    n_cache = draw(st.integers(0, 2)) if n_db else 0
-    comps = {}
-    dbs = [f"db{i}" for i in range(n_db)]
-    caches = [f"cache{i}" for i in range(n_cache)]
-    for name in dbs:
-        db = {
-            "type": "database",
-            "primary": {
-                "cores": draw(st.integers(1, 16)),
-                "read_ms": draw(_durations),
-                "write_ms": draw(_durations),
-                "connections": draw(st.integers(1, 300)),
-            },
-        }
-        if draw(st.booleans()):
-            db["replicas"] = {
-                "count": draw(st.integers(0, 3)),
-                "reads": draw(
-                    st.sampled_from(["replicas", "primary", "read_your_writes"])
-                ),
-            }
-        if draw(st.booleans()):
-            db["shards"] = {
-                "count": draw(st.integers(1, 5)),
-                "strategy": draw(st.sampled_from(["range", "hash", "directory"])),
-            }
-        db["primaries"] = draw(st.integers(1, 2))
-        comps[name] = db
-    for name in caches:
-        comps[name] = {
-            "type": "cache",
-            "backing": draw(st.sampled_from(dbs)),
-            "capacity_keys": draw(st.integers(1, 2_000_000)),
-            "eviction": draw(st.sampled_from(["lru", "lfu", "fifo", "random"])),
-            "strategy": draw(
-                st.sampled_from(
-                    ["cache_aside", "read_through", "write_through", "write_behind"]
-                )
-            ),
-            "ttl_s": draw(
-                st.one_of(st.none(), st.floats(min_value=0.01, max_value=600))
-            ),
-            "hit_ms": draw(_durations),
-        }
-    for i in range(n_svc):
-        callees = (
-            draw(st.lists(st.sampled_from(dbs + caches), max_size=2, unique=True))
-            if (dbs or caches)
-            else []
-        )
-        svc = {
-            "type": "service",
-            "instances": draw(st.integers(1, 6)),
-            "cores": draw(st.integers(1, 16)),
-            "speed": draw(st.floats(min_value=0.1, max_value=4)),
-            "work_ms": draw(
-                st.one_of(
-                    _durations,
-                    st.builds(
-                        lambda r, w: {"read": r, "write": w}, _durations, _durations
-                    ),
-                )
-            ),
-            "calls": callees,
-        }
-        if draw(st.booleans()):
-            svc["queue_limit"] = draw(st.integers(0, 200))
-        if draw(st.booleans()):
-            svc["scaling"] = {
-                "contention": draw(st.floats(0, 0.3)),
-                "coherency": draw(st.floats(0, 0.01)),
-            }
-        comps[f"svc{i}"] = svc
-    comps["lb"] = {
-        "type": "load_balancer",
-        "targets": [f"svc{i}" for i in range(n_svc)],
-        "algorithm": draw(
-            st.sampled_from(
-                ["round_robin", "weighted_round_robin", "least_connections", "random"]
-            )
-        ),
-    }
-    workload = {
-        "target": "lb",
-        "rps": draw(st.floats(min_value=0, max_value=50_000)),
-        "read_ratio": draw(st.floats(0, 1)),
-        "scatter_ratio": draw(st.floats(0, 1)),
-        "keys": {
-            "count": draw(st.integers(1, 10_000_000)),
-            "zipf_s": draw(st.floats(0, 2)),
-            "shuffle": draw(st.booleans()),
-        },
-    }
-    return {"scaleboard": 1, "workload": workload, "components": comps}
-
 
 def _finite(value) -> bool:
     if isinstance(value, float):
@@ -415,7 +304,7 @@ def _finite(value) -> bool:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_documents())
+@given(documents())
 def test_any_valid_document_gets_a_finite_json_estimate(tree):
     e = estimate(parse_document(tree))
     json.dumps(e, allow_nan=False)
