@@ -32,7 +32,7 @@ _SHIFT = 64 - _TABLE_BITS
 TABLE_MAX_KEYS = 1 << 24
 #: A table entry not computed yet (so a table serves up to 65535 nodes).
 UNKNOWN = 0xFFFF
-_UNKNOWN_BYTES = array("H", [UNKNOWN]).tobytes()
+_UNKNOWN_ENTRY = array("H", [UNKNOWN])
 
 
 def mix64(x: int) -> int:
@@ -147,4 +147,4 @@ def key_table(key_count: int) -> array:
     table up costs a memset, not a pass over the key space (a 10M-key table costs
     ~10 ms instead of ~0.15 s to compute in full, which a short run never earns back).
     """
-    return array("H", _UNKNOWN_BYTES * key_count)
+    return _UNKNOWN_ENTRY * key_count  # one allocation, filled by doubling copies
