@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -11,7 +12,7 @@ from typing import Any, TextIO
 from .document import Document, document_schema, parse_document
 from .errors import BudgetExceeded, DocumentError
 from .objectives import summary_lines
-from .runner import simulate
+from .runner import simulate, simulate_in_processes
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_DOCUMENT, EXIT_OBJECTIVES_MISSED = 0, 1, 2, 3
 
@@ -56,6 +57,13 @@ class _Progress:
             f"\r[{bar}] {pct:3d}%  t={snap['t_s']:8.1f}s  "
             f"{snap['rps']:9.1f} rps  {tail}"
         )
+        self.stream.flush()
+
+    def replication(self, done: int, total: int) -> None:
+        """Progress of replications running in other processes."""
+        pct = done * 100 // total
+        bar = "#" * (pct // 4) + "." * (25 - pct // 4)
+        self.stream.write(f"\r[{bar}] {pct:3d}%  {done} of {total} replications done")
         self.stream.flush()
 
     def done(self) -> None:
@@ -149,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("file", help="YAML or JSON document ('-' for stdin)")
     p_run.add_argument("--json", action="store_true", help="print the report as JSON")
     p_run.add_argument("--seed", type=int, default=None, help="override the seed")
+    p_run.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the replications in N processes at once (0: one per CPU); "
+        "the same report",
+    )
     p_est = sub.add_parser(
         "estimate", help="print the instant analytic estimate (no simulation)"
     )
@@ -176,9 +192,19 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(result, sort_keys=True) if args.json else format_estimate(result)
         )
         return EXIT_OK
+    jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
+    parallel = jobs > 1 and doc.simulation.replications > 1
     progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
     try:
-        report = simulate(doc, seed=args.seed, on_snapshot=progress)
+        if parallel:
+            report = simulate_in_processes(
+                doc,
+                jobs=jobs,
+                seed=args.seed,
+                on_replication=progress.replication if progress else None,
+            )
+        else:
+            report = simulate(doc, seed=args.seed, on_snapshot=progress)
     except BudgetExceeded as exc:
         if progress:
             progress.done()

@@ -549,3 +549,34 @@ def test_the_calendar_runs_plain_simpy_processes_and_raises_their_failures() -> 
     env.process(broken(env))
     with pytest.raises(RuntimeError, match="boom"):
         env.run()
+
+
+def test_replications_in_processes_give_the_same_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from simengine.runner import simulate_in_processes
+
+    doc = web_tier(replications=3)
+    done: list[tuple[int, int]] = []
+    parallel = simulate_in_processes(
+        doc, jobs=2, on_replication=lambda d, n: done.append((d, n))
+    )
+    assert json.dumps(parallel, sort_keys=True) == json.dumps(
+        simulate(doc), sort_keys=True
+    )
+    assert sorted(done) == [(1, 3), (2, 3), (3, 3)]
+    # the command line: --jobs 2 prints the same JSON as one process does
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(doc.model_dump(mode="json", exclude_unset=True)))
+    assert main(["run", str(path), "--json"]) == 0
+    one = capsys.readouterr().out
+    assert main(["run", str(path), "--json", "--jobs", "2"]) == 0
+    assert capsys.readouterr().out == one
+
+
+def test_a_failure_in_a_replication_process_is_raised_here() -> None:
+    from simengine.runner import simulate_in_processes
+
+    doc = web_tier(replications=2)
+    with pytest.raises(simengine.BudgetExceeded):
+        simulate_in_processes(doc, jobs=2, limits=simengine.Limits(max_events=5_000))
