@@ -26,9 +26,11 @@ from .errors import BudgetExceeded, Cancelled, DocumentError, FieldError  # noqa
 from .limits import Limits  # noqa: E402
 from .runner import (  # noqa: E402
     ENGINE_VERSION,
+    Stream,
     combine_reports,
     run_replication,
     simulate,
+    stream,
 )
 
 __version__ = ENGINE_VERSION
@@ -42,10 +44,12 @@ __all__ = [
     "DocumentError",
     "FieldError",
     "Limits",
+    "Stream",
     "combine_reports",
     "document_schema",
     "load_document_tree",
     "parse_document",
     "run_replication",
     "simulate",
+    "stream",
 ]

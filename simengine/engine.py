@@ -2146,6 +2146,16 @@ class Sim:
         should_stop: Callable[[], bool] | None,
         budget: int,
     ) -> None:
+        """Simulate to the horizon, handing each closed window to ``on_window``."""
+        for window, measured in self.windows(should_stop, budget):
+            on_window(window, measured)
+
+    def windows(
+        self, should_stop: Callable[[], bool] | None, budget: int
+    ) -> Iterator[tuple[dict[str, Any], bool]]:
+        """Simulate to the horizon, yielding each window as it closes, with whether
+        it is measured (after the warm-up). The run goes on when the caller asks
+        for the next one."""
         env = self.env
         env.process(self._rates_process())
         for i in range(len(self.doc.faults)):
@@ -2201,7 +2211,7 @@ class Sim:
                     ) from None
             now = env.now
             measured = t_prev >= self.warmup - 1e-9
-            on_window(self._close_window(t_prev, now, measured), measured)
+            yield self._close_window(t_prev, now, measured), measured
             if abs(now - self.warmup) < 1e-9 and self.warmup > 0:
                 self._start_measuring(now)
             t_prev = now

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Any
 
@@ -38,29 +38,44 @@ def run_replication(
     The event budget is ``limits.max_events`` split evenly over the document's
     replications; ``limits`` defaults to those the document was parsed with.
     """
-    return _run(
+    replications = _replication(
         doc,
         seed=seed,
         replication=replication,
-        on_snapshot=on_snapshot,
         should_stop=should_stop,
         limits=limits,
         seq_start=0,
         progress_span=(0.0, 1.0),
-    )[0]
+    )
+    return _drain(replications, on_snapshot)[0]
 
 
-def _run(
+def _drain(
+    snapshots: Generator[dict[str, Any], None, Any],
+    on_snapshot: SnapshotCallback | None,
+) -> Any:
+    """Run a snapshot generator to its end, handing each snapshot to the callback;
+    the generator's return value."""
+    while True:
+        try:
+            snap = next(snapshots)
+        except StopIteration as end:
+            return end.value
+        if on_snapshot is not None:
+            on_snapshot(snap)
+
+
+def _replication(
     doc: Document,
     *,
     seed: int,
     replication: int,
-    on_snapshot: SnapshotCallback | None,
     should_stop: StopCallback | None,
     limits: Limits | None,
     seq_start: int,
     progress_span: tuple[float, float],
-) -> tuple[dict[str, Any], int]:
+) -> Generator[dict[str, Any], None, tuple[dict[str, Any], int]]:
+    """One replication: yields its snapshots, returns (report, next seq)."""
     limits = limits or doc.limits
     budget = max(limits.max_events // max(doc.simulation.replications, 1), 1)
     sim = Sim(doc, seed, replication)
@@ -69,26 +84,20 @@ def _run(
     seq = seq_start
     timeline: list[dict[str, Any]] = []
     totals = {"offered": 0, "completed": 0, "errors": 0, "timeouts": 0, "rejected": 0}
-
-    def on_window(window: dict[str, Any], measured: bool) -> None:
-        nonlocal seq
+    for window, measured in sim.windows(should_stop, budget):
         counts = window.pop("_counts")
         if measured:
             for key in totals:
                 totals[key] += counts[key]
             timeline.append(window)
-        if on_snapshot is not None:
-            snap = {
-                "seq": seq,
-                "replication": replication,
-                "warmup": not measured,
-                "progress": p0 + (p1 - p0) * min(window["t_s"] / horizon, 1.0),
-                **window,
-            }
-            on_snapshot(snap)
+        yield {
+            "seq": seq,
+            "replication": replication,
+            "warmup": not measured,
+            "progress": p0 + (p1 - p0) * min(window["t_s"] / horizon, 1.0),
+            **window,
+        }
         seq += 1
-
-    sim.run(on_window, should_stop, budget)
     report = build_report(sim, totals, timeline, seed=seed, replication=replication)
     return report, seq
 
@@ -155,16 +164,68 @@ def simulate(
     limits: Limits | None = None,
 ) -> dict[str, Any]:
     """Run every replication of ``doc`` in turn and return the combined report."""
+    return _drain(
+        _replications(doc, seed=seed, should_stop=should_stop, limits=limits),
+        on_snapshot,
+    )
+
+
+class Stream:
+    """A run as an iterator: its snapshots as they are produced, then ``report``.
+
+        run = simengine.stream(doc)
+        for snapshot in run:      # the simulation advances as you iterate
+            ...
+        run.report                # the combined report, once iteration ends
+
+    The same snapshots and report as :func:`simulate` with ``on_snapshot``. Stop
+    early by breaking out of the loop (``report`` stays None) or with
+    ``should_stop``.
+    """
+
+    def __init__(self, snapshots: Generator[dict[str, Any], None, Any]) -> None:
+        self._snapshots = snapshots
+        self.report: dict[str, Any] | None = None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        try:
+            return next(self._snapshots)
+        except StopIteration as end:
+            self.report = end.value
+            raise StopIteration from None
+
+
+def stream(
+    doc: Document,
+    *,
+    seed: int | None = None,
+    should_stop: StopCallback | None = None,
+    limits: Limits | None = None,
+) -> Stream:
+    """Iterate a run's snapshots while it goes; see :class:`Stream`."""
+    return Stream(_replications(doc, seed=seed, should_stop=should_stop, limits=limits))
+
+
+def _replications(
+    doc: Document,
+    *,
+    seed: int | None,
+    should_stop: StopCallback | None,
+    limits: Limits | None,
+) -> Generator[dict[str, Any], None, dict[str, Any]]:
+    """Every replication in turn: yields the snapshots, returns the combined report."""
     base = doc.simulation.seed if seed is None else seed
     n = doc.simulation.replications
     reports = []
     seq = 0
     for r in range(n):
-        report, seq = _run(
+        report, seq = yield from _replication(
             doc,
             seed=base,
             replication=r,
-            on_snapshot=on_snapshot,
             should_stop=should_stop,
             limits=limits,
             seq_start=seq,

@@ -118,6 +118,31 @@ def test_snapshots_stream_every_window_with_sequence_numbers() -> None:
     assert report["replications"] == 2
 
 
+def test_a_run_can_be_iterated_while_it_goes() -> None:
+    doc = web_tier(replications=2)
+    by_callback: list[dict] = []
+    expected = simulate(doc, on_snapshot=by_callback.append)
+    run = simengine.stream(doc)
+    assert run.report is None
+    seen = []
+    for snap in run:
+        seen.append(snap)
+        if len(seen) == 1:
+            assert run.report is None  # the simulation advances as we iterate
+    assert seen == by_callback
+    assert json.dumps(run.report, sort_keys=True) == json.dumps(
+        expected, sort_keys=True
+    )
+
+
+def test_breaking_out_of_a_stream_stops_the_run_without_a_report() -> None:
+    run = simengine.stream(web_tier(duration_s=600))
+    for snap in run:
+        if snap["seq"] == 3:
+            break
+    assert run.report is None
+
+
 def test_should_stop_cancels_promptly_even_with_long_snapshot_intervals() -> None:
     doc = web_tier(duration_s=600, snapshot_s=600)
     calls = {"n": 0}
