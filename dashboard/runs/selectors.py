@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404
 
 from dashboard.runs.models import Run, RunSnapshot
@@ -13,6 +13,22 @@ from dashboard.runs.models import Run, RunSnapshot
 
 def runs_for_user(*, user: AbstractBaseUser) -> QuerySet[Run]:
     return Run.objects.filter(owner=user)
+
+
+def run_list_for_user(*, user: AbstractBaseUser, limit: int = 100) -> list[Run]:
+    """The newest runs with the report figures the list shows, read out of the
+    report in the database: a report (its timeline, every component) can be hundreds
+    of kilobytes, and the list needs three numbers of it."""
+    return list(
+        runs_for_user(user=user)
+        .select_related("scenario", "version")
+        .defer("report", "document_text", "version__document_text", "version__layout")
+        .annotate(
+            throughput_rps=F("report__throughput_rps"),
+            p99_ms=F("report__latency_ms__p99"),
+            objectives_met=F("report__objectives__met"),
+        )[:limit]
+    )
 
 
 def run_get_for_user_or_none(

@@ -16,7 +16,7 @@ from dashboard.runs import selectors, services
 @login_required
 @require_GET
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = selectors.runs_for_user(user=request.user).select_related("scenario")[:100]
+    runs = selectors.run_list_for_user(user=request.user)
     return render(request, "runs/list.html", {"runs": runs})
 
 

@@ -232,3 +232,39 @@ def test_the_run_page_shows_each_objective_met_or_missed(alice):
     assert f"({checks['utilization']['component']})" in section
     rows = section[section.index("<tbody>") :]
     assert rows.count(">met<") == 1 and rows.count(">missed<") == 1
+
+
+@pytest.mark.django_db
+def test_the_run_list_reads_its_figures_out_of_the_reports(alice, bob):
+    from django.test import Client
+    from django.urls import reverse
+
+    met = make_run(alice, text=CACHED_DOC + "objectives: {utilization: 0.99}\n")
+    missed = make_run(
+        alice, text=CACHED_DOC + "objectives: {throughput_rps: 1000000.0}\n"
+    )
+    plain = make_run(alice)
+    for run in (met, missed, plain):
+        assert services.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
+    queued = make_run(alice)
+    theirs = make_run(bob)
+    client = Client()
+    client.force_login(alice)
+    page = client.get(reverse("run_list")).content.decode()
+    rows = {
+        run.pk: page[page.index(f"/runs/{run.pk}/") :].split("</tr>")[0]
+        for run in (met, missed, plain, queued)
+    }
+    for run in (met, missed, plain):
+        report = Run.objects.get(pk=run.pk).report
+        assert f"{report['throughput_rps']:.1f} rps" in rows[run.pk]
+        assert f"{report['latency_ms']['p99']:.1f} ms" in rows[run.pk]
+    assert ">met<" in rows[met.pk] and "missed" not in rows[met.pk]
+    assert ">missed<" in rows[missed.pk]
+    assert "met<" not in rows[plain.pk] and "rps" not in rows[queued.pk]
+    assert f"/runs/{theirs.pk}/" not in page
+    # the reports themselves stay in the database
+    from dashboard.runs import selectors
+
+    listed = selectors.run_list_for_user(user=alice)
+    assert {"report", "document_text"} <= listed[0].get_deferred_fields()
