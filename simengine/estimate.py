@@ -44,6 +44,7 @@ from .document import (
     Service,
     as_distribution,
 )
+from .objectives import format_value, objective_specs
 
 LABEL = "Estimate — a run gives the measured truth"
 
@@ -746,8 +747,6 @@ def _objectives(doc: Document, result: dict[str, Any]) -> list[dict[str, Any]]:
     """The document's objectives against what the estimate can say: the mean
     latency, the busiest component, the throughput and the refused share. Tail
     latencies need a run (``estimate`` None, ``met`` None)."""
-    from .objectives import objective_specs
-
     comps = result["components"].values()
     lat = result["latency_ms"]
     peaks = [c["peak_utilization"] for c in comps if c["peak_utilization"] is not None]
@@ -1039,8 +1038,6 @@ def format_estimate(result: dict[str, Any]) -> str:
     for note in result["notes"]:
         lines.append(f"note: {note}")
     if result.get("objectives"):
-        from .objectives import format_value
-
         lines.append("")
         lines.append("objectives (estimate):")
         for c in result["objectives"]:
