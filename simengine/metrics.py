@@ -40,6 +40,28 @@ def _hist_percentile(
     return min(max(value, lo), hi)
 
 
+def window_quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """``np.quantile(values, qs)`` (the default "linear" method), bit for bit, for a
+    non-empty 1-d float array: one partition and a few lines of arithmetic, without
+    the generality ``np.quantile`` pays for on every window (and the ``numpy.ma``
+    import it triggers on first use)."""
+    n = values.size
+    spots = []
+    for q in qs:
+        at = (n - 1) * q  # numpy's virtual index for "linear"
+        lo = math.floor(at)
+        spots.append((at, min(lo, n - 1), min(lo + 1, n - 1)))
+    part = np.partition(values, sorted({i for _, lo, hi in spots for i in (lo, hi)}))
+    out = []
+    for at, lo, hi in spots:
+        a, b = float(part[lo]), float(part[hi])
+        t = at - lo if at < n - 1 else 1.0  # past the end: the maximum
+        diff = b - a
+        # numpy's _lerp: from the nearer end, so t = 1 gives b exactly
+        out.append(b - diff * (1 - t) if t >= 0.5 else a + diff * t)
+    return out
+
+
 class LatencyStats:
     """Latency (seconds) of one measured quantity: window lists + a run histogram."""
 
@@ -75,7 +97,7 @@ class LatencyStats:
         if percentiles:
             if spill is None:
                 if arr.size:
-                    out = [float(v) for v in np.quantile(arr, percentiles)]
+                    out = window_quantiles(arr, percentiles)
                 else:
                     out = [None] * len(percentiles)
             else:
