@@ -150,8 +150,7 @@ class ClientRequest:
 
     def resume(self, status: int) -> None:
         src = self.src
-        if status == OK:
-            src.w_completed += 1
+        if status == OK:  # counted by its latency (LatencyStats.window_count)
             src.lat_append(src.env._now - self.t0)
         elif status == REJECTED:
             src.w_rejected += 1
@@ -172,8 +171,7 @@ class TimedRequest(ClientRequest):
         latency = src.env._now - self.t0
         if latency > src.timeout_s:
             src.w_timeouts += 1
-        elif status == OK:
-            src.w_completed += 1
+        elif status == OK:  # counted by its latency
             src.lat_append(latency)
         elif status == REJECTED:
             src.w_rejected += 1
@@ -1795,7 +1793,7 @@ class Source:
         self.finished = 0  # over all windows, warm-up included
         self.offered = 0
         self.need_clients = True
-        self.w_offered = self.w_completed = self.w_errors = 0
+        self.w_offered = self.w_errors = 0
         self.w_timeouts = self.w_rejected = 0
 
     def set_rate(self, rate: float) -> None:
@@ -2226,10 +2224,11 @@ class Sim:
         src = self.source
         src.sweep_timeouts(t1)
         dt = t1 - t0
+        completed = src.lat.window_count()  # one latency per completed request
         p50, p99 = src.lat.close_window(measured, (0.5, 0.99))
         counts = {
             "offered": src.w_offered,
-            "completed": src.w_completed,
+            "completed": completed,
             "errors": src.w_errors,
             "timeouts": src.w_timeouts,
             "rejected": src.w_rejected,
@@ -2241,7 +2240,7 @@ class Sim:
             + counts["timeouts"]
             + counts["rejected"]
         )
-        src.w_offered = src.w_completed = src.w_errors = 0
+        src.w_offered = src.w_errors = 0
         src.w_timeouts = src.w_rejected = 0
         comps = {
             cid: rt.window(t1, dt, measured) for cid, rt in self.components.items()

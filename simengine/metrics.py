@@ -65,11 +65,12 @@ def window_quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
 class LatencyStats:
     """Latency (seconds) of one measured quantity: window lists + a run histogram."""
 
-    __slots__ = ("_spill", "count", "counts", "max", "min", "sum", "values")
+    __slots__ = ("_spill", "_spilled", "count", "counts", "max", "min", "sum", "values")
 
     def __init__(self) -> None:
         self.values: list[float] = []
         self._spill: np.ndarray | None = None  # the window's overflow, as a histogram
+        self._spilled = 0  # values in _spill
         self.counts = np.zeros(_BUCKETS, dtype=np.int64)
         self.count = 0
         self.sum = 0.0
@@ -81,8 +82,13 @@ class LatencyStats:
         if len(self.values) >= _FLUSH:
             arr = np.asarray(self.values, dtype=np.float64)
             self.values.clear()
+            self._spilled += arr.size
             spill = np.bincount(_bucket_index(arr), minlength=_BUCKETS)
             self._spill = spill if self._spill is None else self._spill + spill
+
+    def window_count(self) -> int:
+        """Values recorded in the open window (spilled ones included)."""
+        return len(self.values) + self._spilled
 
     def close_window(
         self, measured: bool, percentiles: tuple[float, ...] = ()
@@ -93,6 +99,7 @@ class LatencyStats:
         self.values.clear()
         spill = self._spill
         self._spill = None
+        self._spilled = 0
         out: list[float | None] = []
         if percentiles:
             if spill is None:

@@ -30,3 +30,14 @@ def test_a_window_reports_its_quantiles_and_the_run_its_percentiles() -> None:
     assert summary["p99"] == pytest.approx(p99 * 1000, rel=0.0025)
     assert summary["mean"] == pytest.approx(values.mean() * 1000, rel=1e-12)
     assert stats.close_window(True, (0.5,)) == [None]  # an empty window
+
+
+def test_a_window_counts_its_values_spilled_or_not() -> None:
+    stats = LatencyStats()
+    stats.values.extend([0.001] * 300_000)
+    stats.maybe_spill()  # past 262,144 values the list folds into a histogram
+    assert stats.values == []
+    stats.values.extend([0.002] * 5)
+    assert stats.window_count() == 300_005
+    stats.close_window(True)
+    assert stats.window_count() == 0 and stats.count == 300_005
