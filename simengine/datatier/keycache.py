@@ -49,11 +49,16 @@ _BLOCK = 4096
 
 
 class KeyCache(ABC):
-    """Shared state and counters; subclasses implement one eviction policy."""
+    """Shared state, counters and the lookup; subclasses implement one eviction
+    policy: ``put``, what a hit does (``_hit``), and, when an entry lives in more
+    than ``_d``, how one is removed (``_remove``) and what ``clear`` also empties
+    (``_cleared``). ``_d`` maps a key to an entry whose ``[0]`` is the version and
+    ``[1]`` the expiry time."""
 
     policy = ""
 
     __slots__ = (
+        "_d",
         "capacity",
         "evictions",
         "expirations",
@@ -83,52 +88,72 @@ class KeyCache(ABC):
         self.hits = self.misses = self.evictions = 0
         self.expirations = self.invalidations = 0
 
-    # the contract, implemented by each policy
-    @abstractmethod
     def get(self, key: int, now: float) -> int | None:
         """The cached version of ``key``, or None (a miss, or expired)."""
+        e = self._d.get(key)
+        if e is None:
+            self.misses += 1
+            return None
+        if e[1] <= now:
+            self._remove(key, e)
+            self.expirations += 1
+            self.misses += 1
+            return None
+        self._hit(key, e)
+        self.hits += 1
+        return e[0]
 
     @abstractmethod
     def put(self, key: int, version: int, now: float) -> None:
         """Store ``key`` at ``version``, written at ``now``; evict if full."""
 
-    @abstractmethod
     def invalidate(self, key: int) -> bool:
         """Drop ``key``; True if it was cached."""
+        e = self._d.get(key)
+        if e is None:
+            return False
+        self._remove(key, e)
+        self.invalidations += 1
+        return True
 
-    @abstractmethod
     def clear(self) -> int:
         """Drop every key (a node fault); returns how many were lost."""
+        n = len(self._d)
+        self._d.clear()
+        self._cleared()
+        return n
 
-    @abstractmethod
     def __len__(self) -> int:
         """Keys held now."""
+        return len(self._d)
+
+    def __contains__(self, key: int) -> bool:
+        return key in self._d
+
+    # the policy's hooks
+    def _hit(self, key: int, e: Any) -> None:  # noqa: B027 (an optional hook)
+        """A hit on ``key`` (default: nothing changes)."""
+
+    def _remove(self, key: int, e: Any) -> None:
+        del self._d[key]
+
+    def _cleared(self) -> None:  # noqa: B027 (an optional hook)
+        """Everything was dropped from ``_d``: empty the policy's own structures."""
 
 
 class LruCache(KeyCache):
     """Least recently used: a hit or a put makes the key the most recent."""
 
     policy = "lru"
-    __slots__ = ("_d",)
+    __slots__ = ()
 
     def __init__(self, capacity: int, ttl_s: float | None = None) -> None:
         super().__init__(capacity, ttl_s)
         # key -> (version, expires_at)
         self._d: OrderedDict[int, tuple[int, float]] = OrderedDict()
 
-    def get(self, key: int, now: float) -> int | None:
-        e = self._d.get(key)
-        if e is None:
-            self.misses += 1
-            return None
-        if e[1] <= now:
-            del self._d[key]
-            self.expirations += 1
-            self.misses += 1
-            return None
+    def _hit(self, key: int, e: Any) -> None:
         self._d.move_to_end(key)
-        self.hits += 1
-        return e[0]
 
     def put(self, key: int, version: int, now: float) -> None:
         d = self._d
@@ -139,23 +164,6 @@ class LruCache(KeyCache):
             self.evictions += 1
         d[key] = (version, now + self.ttl_s)
 
-    def invalidate(self, key: int) -> bool:
-        if self._d.pop(key, None) is None:
-            return False
-        self.invalidations += 1
-        return True
-
-    def clear(self) -> int:
-        n = len(self._d)
-        self._d.clear()
-        return n
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-    def __contains__(self, key: int) -> bool:
-        return key in self._d
-
 
 class FifoCache(LruCache):
     """First in, first out: the oldest inserted key leaves; hits change nothing."""
@@ -163,18 +171,8 @@ class FifoCache(LruCache):
     policy = "fifo"
     __slots__ = ()
 
-    def get(self, key: int, now: float) -> int | None:
-        e = self._d.get(key)
-        if e is None:
-            self.misses += 1
-            return None
-        if e[1] <= now:
-            del self._d[key]
-            self.expirations += 1
-            self.misses += 1
-            return None
-        self.hits += 1
-        return e[0]
+    def _hit(self, key: int, e: Any) -> None:
+        """A hit does not move the key (first in, first out)."""
 
     def put(self, key: int, version: int, now: float) -> None:
         d = self._d
@@ -188,7 +186,7 @@ class LfuCache(KeyCache):
     """Least frequently used, ties broken by the oldest arrival at that count."""
 
     policy = "lfu"
-    __slots__ = ("_buckets", "_d", "_min")
+    __slots__ = ("_buckets", "_min")
 
     def __init__(self, capacity: int, ttl_s: float | None = None) -> None:
         super().__init__(capacity, ttl_s)
@@ -198,7 +196,8 @@ class LfuCache(KeyCache):
         self._buckets: dict[int, OrderedDict[int, None]] = {}
         self._min = 0  # smallest count present (may be stale after removals)
 
-    def _bump(self, key: int, e: list[Any]) -> None:
+    def _hit(self, key: int, e: list[Any]) -> None:
+        """One more use: the key moves to the next count's bucket."""
         c = e[2]
         buckets = self._buckets
         b = buckets[c]
@@ -222,41 +221,13 @@ class LfuCache(KeyCache):
         if not b:
             del self._buckets[c]
 
-    def get(self, key: int, now: float) -> int | None:
-        e = self._d.get(key)
-        if e is None:
-            self.misses += 1
-            return None
-        if e[1] <= now:
-            self._remove(key, e)
-            self.expirations += 1
-            self.misses += 1
-            return None
-        # self._bump(key, e), written out: this is the hit path
-        c = e[2]
-        buckets = self._buckets
-        b = buckets[c]
-        del b[key]
-        if not b:
-            del buckets[c]
-            if self._min == c:
-                self._min = c + 1
-        c += 1
-        e[2] = c
-        nb = buckets.get(c)
-        if nb is None:
-            nb = buckets[c] = OrderedDict()
-        nb[key] = None
-        self.hits += 1
-        return e[0]
-
     def put(self, key: int, version: int, now: float) -> None:
         d = self._d
         e = d.get(key)
         if e is not None:
             e[0] = version
             e[1] = now + self.ttl_s
-            self._bump(key, e)
+            self._hit(key, e)
             return
         if len(d) >= self.capacity:
             buckets = self._buckets
@@ -276,33 +247,16 @@ class LfuCache(KeyCache):
         b[key] = None
         self._min = 1
 
-    def invalidate(self, key: int) -> bool:
-        e = self._d.get(key)
-        if e is None:
-            return False
-        self._remove(key, e)
-        self.invalidations += 1
-        return True
-
-    def clear(self) -> int:
-        n = len(self._d)
-        self._d.clear()
+    def _cleared(self) -> None:
         self._buckets.clear()
         self._min = 0
-        return n
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-    def __contains__(self, key: int) -> bool:
-        return key in self._d
 
 
 class RandomCache(KeyCache):
     """Random eviction: the victim is uniform over the keys present."""
 
     policy = "random"
-    __slots__ = ("_d", "_keys", "_rng", "_u")
+    __slots__ = ("_keys", "_rng", "_u")
 
     def __init__(
         self, capacity: int, ttl_s: float | None = None, *, rng: np.random.Generator
@@ -334,19 +288,6 @@ class RandomCache(KeyCache):
             self._d[last][2] = i
         del self._d[key]
 
-    def get(self, key: int, now: float) -> int | None:
-        e = self._d.get(key)
-        if e is None:
-            self.misses += 1
-            return None
-        if e[1] <= now:
-            self._remove(key, e)
-            self.expirations += 1
-            self.misses += 1
-            return None
-        self.hits += 1
-        return e[0]
-
     def put(self, key: int, version: int, now: float) -> None:
         d = self._d
         e = d.get(key)
@@ -362,25 +303,8 @@ class RandomCache(KeyCache):
         d[key] = [version, now + self.ttl_s, len(keys)]
         keys.append(key)
 
-    def invalidate(self, key: int) -> bool:
-        e = self._d.get(key)
-        if e is None:
-            return False
-        self._remove(key, e)
-        self.invalidations += 1
-        return True
-
-    def clear(self) -> int:
-        n = len(self._d)
-        self._d.clear()
+    def _cleared(self) -> None:
         self._keys.clear()
-        return n
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-    def __contains__(self, key: int) -> bool:
-        return key in self._d
 
 
 def make_cache(
