@@ -140,11 +140,40 @@ class HashRing:
         return owners[idx]
 
 
-def key_table(key_count: int) -> array:
-    """An empty key -> node table: ``array('H')`` of ``key_count`` entries, all
-    ``UNKNOWN``. Its owner fills an entry the first time that key is routed and reads
-    it after that, so a lookup is one array read once a key is warm, and setting the
-    table up costs a memset, not a pass over the key space (a 10M-key table costs
-    ~10 ms instead of ~0.15 s to compute in full, which a short run never earns back).
+class KeyTable:
+    """Mixin: the node of each key, remembered in a table of 2 bytes a key.
+
+    A subclass says how to route one key (``_route``) and calls ``_tabulate`` with
+    its key space; ``_tabled(key)`` then reads the table, routing (and remembering)
+    a key the first time it is asked. A warm key costs one array read whatever the
+    number of nodes. The table starts all ``UNKNOWN`` (one allocation, ~9 ms for 10M
+    keys), because computing it in full up front (~0.15 s for 10M keys, ~0.5 s on a
+    ring) is more than a short run spends routing. Without a key count, past
+    ``TABLE_MAX_KEYS`` or with 65,535 nodes or more, every key is routed each time.
     """
-    return _UNKNOWN_ENTRY * key_count  # one allocation, filled by doubling copies
+
+    __slots__ = ()
+    _n: int
+    _table: array | None
+
+    def _tabulate(self, key_count: int | None, nodes: int) -> None:
+        """An empty table for keys ``0 .. key_count - 1`` (or none at all)."""
+        if key_count is not None and key_count <= TABLE_MAX_KEYS and nodes < UNKNOWN:
+            self._table = _UNKNOWN_ENTRY * key_count  # filled by doubling copies
+            self._n = key_count
+        else:
+            self._table = None
+            self._n = 0
+
+    def _route(self, key: int) -> int:
+        raise NotImplementedError
+
+    def _tabled(self, key: int, region: int = 0) -> int:
+        """The node of ``key``: from the table, or routed and remembered."""
+        if key < self._n:
+            node = self._table[key]  # type: ignore[index]
+            if node != UNKNOWN:
+                return node
+            node = self._table[key] = self._route(key)  # type: ignore[index]
+            return node
+        return self._route(key)

@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .hashring import TABLE_MAX_KEYS, UNKNOWN, HashRing, key_table
+from .hashring import HashRing, KeyTable
 
 POLICIES = ("lru", "lfu", "fifo", "random")
 _INF = math.inf
@@ -328,7 +327,7 @@ def make_cache(
     raise ValueError(f"unknown eviction policy {policy!r}; one of {POLICIES}")
 
 
-class CacheNodes:
+class CacheNodes(KeyTable):
     """Several cache nodes with keys spread by consistent hashing.
 
     ``capacity_keys`` of the document is the capacity of each node. ``node_of(key)``
@@ -338,9 +337,9 @@ class CacheNodes:
     the next nodes round; ``recover(node)`` puts it back, empty. When every node is
     down the ring keeps the last one: check ``down`` before using a node.
 
-    Given ``key_count`` (up to ``sharding.TABLE_MAX_KEYS``) the node of a key is
-    remembered the first time it is asked (2 bytes a key, forgotten on a fault), so
-    ``node_of`` of a warm key is one array read.
+    Given ``key_count`` the node of a key is remembered the first time it is asked
+    (``hashring.KeyTable``; forgotten when a node fails or recovers), so ``node_of``
+    of a warm key is one array read.
     """
 
     __slots__ = ("_n", "_table", "caches", "down", "key_count", "lost_keys", "ring")
@@ -363,23 +362,11 @@ class CacheNodes:
         self.down: set[int] = set()
         self.lost_keys = 0
         self.key_count = key_count
-        self._table: array | None = None
-        self._n = 0
-        self._tabulate()
+        self._tabulate(key_count, nodes)
 
-    def _tabulate(self) -> None:
-        kc = self.key_count
-        if kc is not None and kc <= TABLE_MAX_KEYS and len(self.caches) < UNKNOWN:
-            self._table = key_table(kc)
-            self._n = kc
+    node_of = KeyTable._tabled
 
-    def node_of(self, key: int) -> int:
-        if key < self._n:
-            node = self._table[key]  # type: ignore[index]
-            if node != UNKNOWN:
-                return node
-            node = self._table[key] = self.ring.node_for(key)  # type: ignore[index]
-            return node
+    def _route(self, key: int) -> int:
         return self.ring.node_for(key)
 
     def cache_for(self, key: int) -> KeyCache:
@@ -393,14 +380,14 @@ class CacheNodes:
             self.down.add(node)
             if len(self.down) < len(self.caches):
                 self.ring.remove(node)
-                self._tabulate()
+                self._tabulate(self.key_count, len(self.caches))
         return lost
 
     def recover(self, node: int) -> None:
         if node in self.down:
             self.down.discard(node)
             self.ring.add(node)
-            self._tabulate()
+            self._tabulate(self.key_count, len(self.caches))
 
     def counter(self, name: str) -> int:
         """A counter summed over the nodes (``hits``, ``misses``, ``evictions``...)."""

@@ -36,9 +36,9 @@ unless the workload shuffles them. Strategies:
   ``directory_ms`` for the lookup.
 
 Speed: ``range`` (with more than one shard), ``hash`` and ``consistent_hash`` given a
-``key_count`` up to ``TABLE_MAX_KEYS`` (2**24) remember the shard of each key in a
-table of 2 bytes a key, filled the first time a key is routed (setting it up is a
-memset: ~10 ms for 10M keys), so ``shard_for`` of a warm key is one array read
+``key_count`` up to ``hashring.TABLE_MAX_KEYS`` (2**24) are ``TabledRouter``s: they
+remember the shard of each key in a ``hashring.KeyTable`` (2 bytes a key, filled the
+first time a key is routed), so ``shard_for`` of a warm key is one array read
 whatever the number of shards. Beyond that, or without ``key_count``, ``range``
 bisects its ``count - 1`` bounds and the hashes are computed per call (~0.5 us for
 splitmix64 in Python, ~1 us on the ring). ``directory`` is a full table by
@@ -59,7 +59,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .hashring import MASK64, TABLE_MAX_KEYS, UNKNOWN, HashRing, key_table, mix64_array
+from .hashring import HashRing, KeyTable, mix64, mix64_array
 
 STRATEGIES = ("range", "hash", "consistent_hash", "geo", "directory")
 CHUNK = 1 << 20
@@ -86,7 +86,13 @@ class Router(ABC):
         """The router after adding ``add`` shards."""
 
 
-class RangeRouter(Router):
+class TabledRouter(KeyTable, Router):
+    """A router that remembers each key's shard (see ``hashring.KeyTable``)."""
+
+    shard_for = KeyTable._tabled
+
+
+class RangeRouter(TabledRouter):
     """Keys below ``bounds[0]`` on shard ``owners[0]``, and so on."""
 
     strategy = "range"
@@ -118,19 +124,10 @@ class RangeRouter(Router):
         self.owners = list(owners) if owners is not None else list(range(count))
         self._bounds_np = np.asarray(self.bounds, dtype=np.int64)
         self._owners_np = np.asarray(self.owners, dtype=np.int64)
-        self._table: array | None = None
-        self._n = 0
-        if key_count <= TABLE_MAX_KEYS and count < UNKNOWN and count > 1:
-            self._table = key_table(key_count)
-            self._n = key_count
+        # one shard needs no table
+        self._tabulate(key_count if count > 1 else None, count)
 
-    def shard_for(self, key: int, region: int = 0) -> int:
-        if key < self._n:
-            s = self._table[key]  # type: ignore[index]
-            if s != UNKNOWN:
-                return s
-            s = self._table[key] = self.owners[bisect_right(self.bounds, key)]  # type: ignore[index]
-            return s
+    def _route(self, key: int) -> int:
         return self.owners[bisect_right(self.bounds, key)]
 
     def shards_for(self, keys: np.ndarray, region: int = 0) -> np.ndarray:
@@ -151,7 +148,7 @@ class RangeRouter(Router):
         return RangeRouter(count, self.key_count, bounds, owners)
 
 
-class HashRouter(Router):
+class HashRouter(TabledRouter):
     """``mix64(key) % count``."""
 
     strategy = "hash"
@@ -160,25 +157,10 @@ class HashRouter(Router):
     def __init__(self, count: int, key_count: int | None = None) -> None:
         self.count = count
         self.key_count = key_count
-        self._table: array | None = None
-        self._n = 0
-        if key_count is not None and key_count <= TABLE_MAX_KEYS and count < UNKNOWN:
-            self._table = key_table(key_count)
-            self._n = key_count
+        self._tabulate(key_count, count)
 
-    def shard_for(self, key: int, region: int = 0) -> int:
-        if key < self._n:
-            s = self._table[key]  # type: ignore[index]
-            if s != UNKNOWN:
-                return s
-        # mix64 written out: this is on the request path
-        z = (key + 0x9E3779B97F4A7C15) & MASK64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-        s = (z ^ (z >> 31)) % self.count
-        if key < self._n:
-            self._table[key] = s  # type: ignore[index]
-        return s
+    def _route(self, key: int) -> int:
+        return mix64(key) % self.count
 
     def shards_for(self, keys: np.ndarray, region: int = 0) -> np.ndarray:
         return (mix64_array(keys) % np.uint64(self.count)).astype(np.int64)
@@ -187,7 +169,7 @@ class HashRouter(Router):
         return HashRouter(self.count + add, self.key_count)
 
 
-class ConsistentHashRouter(Router):
+class ConsistentHashRouter(TabledRouter):
     """A hash ring with ``vnodes`` points per shard."""
 
     strategy = "consistent_hash"
@@ -199,19 +181,9 @@ class ConsistentHashRouter(Router):
         self.count = count
         self.key_count = key_count
         self.ring = HashRing(range(count), vnodes)
-        self._table: array | None = None
-        self._n = 0
-        if key_count is not None and key_count <= TABLE_MAX_KEYS and count < UNKNOWN:
-            self._table = key_table(key_count)
-            self._n = key_count
+        self._tabulate(key_count, count)
 
-    def shard_for(self, key: int, region: int = 0) -> int:
-        if key < self._n:
-            s = self._table[key]  # type: ignore[index]
-            if s != UNKNOWN:
-                return s
-            s = self._table[key] = self.ring.node_for(key)  # type: ignore[index]
-            return s
+    def _route(self, key: int) -> int:
         return self.ring.node_for(key)
 
     def shards_for(self, keys: np.ndarray, region: int = 0) -> np.ndarray:
