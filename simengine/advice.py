@@ -126,6 +126,8 @@ def _database_relief(
             f"{_pct(nodes[hot])}), {_pct(reads)} of its work is reads"
         )
     shards = [s.get("utilization") or 0.0 for s in rep.get("shards") or []]
+    # where the replicas send reads, when there are replicas
+    reads_to = spec.replicas.reads if spec.replicas and spec.replicas.count else None
     if len(shards) > 1 and max(shards) > 1.5 * (sum(shards) / len(shards)):
         i = shards.index(max(shards))
         relief = (
@@ -139,29 +141,19 @@ def _database_relief(
             "write): more read replicas or a cache would relieve them (database "
             "replication, caching)"
         )
-    elif (
-        spec.replicas is not None
-        and spec.replicas.count > 0
-        and spec.replicas.reads == "primary"
-        and reads >= 0.5
-    ):
+    elif reads_to == "primary" and reads >= 0.5:
         relief = (
             "its reads go to the primary although it has replicas: route reads to "
             "the replicas (reads: replicas) or add a cache"
         )
-    elif (
-        spec.replicas is not None
-        and spec.replicas.count > 0
-        and spec.replicas.reads == "read_your_writes"
-        and reads >= 0.5
-    ):
+    elif reads_to == "read_your_writes" and reads >= 0.5:
         relief = (
             "its primary is the limit: read_your_writes sends the reads of clients "
             "whose last write has not reached every replica to the primary: a "
             "shorter lag, a cache, or a bigger primary (vertical scaling) would "
             "relieve it"
         )
-    elif spec.replicas is not None and spec.replicas.count > 0:
+    elif reads_to is not None:
         relief = (
             "its primary is the limit and replicas already take the reads, so more "
             "replicas will not help: a bigger primary (vertical scaling) or sharding "

@@ -983,12 +983,16 @@ class DatabaseRt(StationComponent):
 
     def window(self, now: float, dt: float, measured: bool) -> dict[str, Any]:
         out = super().window(now, dt, measured)
+        self.prune(now)
+        return out
+
+    def prune(self, now: float) -> None:
+        """Forget replication and conflict records no read can need any more."""
         if self.repl is not None:
             self.repl.prune(now)
             self.ryw.prune(now)
         if self.multi is not None:
             self.multi.prune(now)
-        return out
 
     def report(self, duration: float, end: float) -> dict[str, Any]:
         out = self.station_report(duration)
@@ -1184,11 +1188,7 @@ class ShardedDatabaseRt(StationComponent):
     def window(self, now: float, dt: float, measured: bool) -> dict[str, Any]:
         out = super().window(now, dt, measured)
         for inner in self.shards:
-            if inner.repl is not None:
-                inner.repl.prune(now)
-                inner.ryw.prune(now)
-            if inner.multi is not None:
-                inner.multi.prune(now)
+            inner.prune(now)
         return out
 
     def report(self, duration: float, end: float) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from simengine.document import LB_ALGORITHMS
+
 durations = st.one_of(
     st.floats(min_value=0, max_value=50),
     st.builds(
@@ -127,17 +129,6 @@ def documents(draw):
     return tree
 
 
-ALGORITHMS = (
-    "round_robin",
-    "weighted_round_robin",
-    "least_connections",
-    "ip_hash",
-    "least_response_time",
-    "random",
-    "power_of_two",
-)
-
-
 @st.composite
 def simulated_documents(draw):
     """:func:`documents` with everything else the engine can do switched on at random
@@ -178,7 +169,7 @@ def simulated_documents(draw):
             "cross_region_ms": draw(st.floats(0, 100)),
         }
     lb = comps["lb"]
-    lb["algorithm"] = draw(st.sampled_from(ALGORITHMS))
+    lb["algorithm"] = draw(st.sampled_from(LB_ALGORITHMS))
     if draw(st.booleans()):
         lb["health_check"] = {
             "interval_s": draw(st.floats(0.1, 2)),
