@@ -11,6 +11,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`manage.py check --deploy --fail-level WARNING` with these settings."""
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_check_deploy_passes_with_production_settings(tmp_path):
     env = {
         **os.environ,
@@ -20,14 +32,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
         "ALLOWED_HOSTS": "scaleboard.example.com",
         "SCALEBOARD_VAR_DIR": str(tmp_path),
     }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = check_deploy(env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -40,13 +45,6 @@ def test_check_deploy_warns_on_development_defaults(tmp_path):
         "SCALEBOARD_VAR_DIR": str(tmp_path),
     }
     env.pop("SECRET_KEY", None)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = check_deploy(env)
     assert result.returncode != 0
     assert "security.W018" in result.stderr + result.stdout  # DEBUG on
