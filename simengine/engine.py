@@ -2138,16 +2138,6 @@ class Sim:
         out.append(self.horizon)
         return out
 
-    def run(
-        self,
-        on_window: Callable[[dict[str, Any], bool], None],
-        should_stop: Callable[[], bool] | None,
-        budget: int,
-    ) -> None:
-        """Simulate to the horizon, handing each closed window to ``on_window``."""
-        for window, measured in self.windows(should_stop, budget):
-            on_window(window, measured)
-
     def windows(
         self, should_stop: Callable[[], bool] | None, budget: int
     ) -> Iterator[tuple[dict[str, Any], bool]]:

@@ -97,9 +97,6 @@ class HashRing:
             self._nodes.discard(node)
             self._rebuild()
 
-    def copy(self) -> HashRing:
-        return HashRing(self._nodes, self.vnodes)
-
     def _rebuild(self) -> None:
         pairs = sorted(
             (_point(node, v), node) for node in self._nodes for v in range(self.vnodes)
