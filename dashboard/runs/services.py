@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -85,11 +84,7 @@ def run_create(
             "wait for one to finish or cancel one."
         )
     if seed is None:
-        seed = (
-            doc.simulation.seed
-            if doc.simulation.seed is not None
-            else secrets.randbelow(2**31)
-        )
+        seed = doc.simulation.seed  # the document's (0 unless it sets one)
     with transaction.atomic():
         run = Run.objects.create(
             owner=owner,
