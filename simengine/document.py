@@ -14,7 +14,6 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,9 +29,16 @@ from .limits import Limits
 
 FORMAT_VERSION = 1
 
-# libyaml's safe loader when PyYAML was built with it (several times faster), else
-# the pure-Python one; both construct only plain types.
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+def _yaml() -> tuple[Any, Any]:
+    """PyYAML and its safe loader, imported on the first YAML text (JSON input, the
+    usual case for programs, never pays for the import). The loader is libyaml's
+    when PyYAML was built with it (several times faster), else the pure-Python one;
+    both construct only plain types."""
+    import yaml
+
+    return yaml, getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 ID_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 
@@ -567,16 +573,17 @@ def _load_text(text: str, limits: Limits) -> Any:
             raise DocumentError.single(
                 "(document)", f"is not valid JSON: {exc}"
             ) from None
+    yaml, loader = _yaml()
     _check_yaml_events(text, limits)
     try:
-        return yaml.load(text, Loader=_SafeLoader)  # a safe loader: plain types only
+        return yaml.load(text, Loader=loader)  # a safe loader: plain types only
     except yaml.YAMLError as exc:
         raise DocumentError.single(
             "(document)", "is not valid YAML or JSON: " + _yaml_msg(exc)
         ) from None
 
 
-def _yaml_msg(exc: yaml.YAMLError) -> str:
+def _yaml_msg(exc: Exception) -> str:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     if mark is not None:
@@ -610,10 +617,11 @@ def json_depth(text: str) -> int:
 def _check_yaml_events(text: str, limits: Limits) -> None:
     """Walk the YAML event stream (the parser does not recurse) to cap depth and
     node count before the composer (which does recurse) builds the tree."""
+    yaml, loader = _yaml()
     depth = 0
     events = 0
     try:
-        for event in yaml.parse(text, Loader=_SafeLoader):
+        for event in yaml.parse(text, Loader=loader):
             events += 1
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Any
 
 from .advice import bottleneck, component_load, run_warnings
@@ -256,6 +255,9 @@ def simulate_in_processes(
     n = doc.simulation.replications
     if jobs <= 1 or n == 1:
         return simulate(doc, seed=base, limits=limits)
+    # imported here: multiprocessing is a tenth of the CLI's start-up, for --jobs only
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
     reports: list[dict[str, Any] | None] = [None] * n
     with ProcessPoolExecutor(max_workers=min(jobs, n)) as pool:
         futures = {

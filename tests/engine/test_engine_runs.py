@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -457,6 +458,45 @@ def test_importing_simengine_does_not_import_django() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_json_run_imports_neither_yaml_nor_multiprocessing(tmp_path: Path) -> None:
+    """Start-up is most of a short command's cost: PyYAML is imported for YAML text
+    only and the process pool for --jobs only (and both still work)."""
+    text = (
+        "scaleboard: 1\n"
+        "simulation: {duration_s: 20, snapshot_s: 5, replications: 2}\n"
+        "workload: {target: server, rps: 50}\n"
+        "components: {server: {type: service, work_ms: 10}}\n"
+    )
+    (tmp_path / "doc.yaml").write_text(text)
+    (tmp_path / "doc.json").write_text(json.dumps(simengine.load_document_tree(text)))
+    code = (
+        "import sys\n"
+        "from simengine.cli import main\n"
+        "assert main(['run', 'doc.json', '--json']) == 0\n"
+        "late = [m for m in ('yaml', 'concurrent.futures', 'multiprocessing') "
+        "if m in sys.modules]\n"
+        "print(late, file=sys.stderr)\n"
+        "sys.exit(1 if late else 0)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    reports = {}
+    for name, jobs in (("doc.json", "1"), ("doc.yaml", "2")):
+        run = subprocess.run(
+            [sys.executable, "-m", "simengine", "run", name, "--json", "--jobs", jobs],
+            cwd=tmp_path, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        reports[name] = json.loads(run.stdout)
+    assert reports["doc.json"] == reports["doc.yaml"]
+    low, high = reports["doc.yaml"]["ci95"]["requests.completed"]
+    assert low <= reports["doc.yaml"]["requests"]["completed"] <= high
 
 
 def test_a_database_primary_fault_fails_its_queries_until_it_recovers() -> None:
