@@ -182,8 +182,7 @@ class TimedRequest(ClientRequest):
 class Visit:
     """A request at a station: waiting, in service, or waiting on its calls."""
 
-    __slots__ = ("epoch", "parent", "pending", "req", "step", "t_arr")
-    inst: Instance  # a class attribute of the per-instance subclass
+    __slots__ = ("epoch", "inst", "parent", "pending", "req", "step", "t_arr")
 
     def resume(self, status: int) -> None:
         """The CPU work is done (status OK) or a dependency answered."""
@@ -285,7 +284,6 @@ class Instance:
         "busy_area",
         "calls",
         "comp",
-        "completions",
         "cores",
         "down_count",
         "env",
@@ -305,7 +303,6 @@ class Instance:
         "stretch",
         "uid",
         "up",
-        "visit_class",
         "work_read",
         "work_write",
         "write_work",
@@ -345,7 +342,6 @@ class Instance:
         self.busy_area = 0.0
         self.n_area = 0.0
         self.write_work = 0.0
-        self.completions = 0
         self.rejected = 0
         self.errors = 0
         self.up = True
@@ -356,9 +352,6 @@ class Instance:
         self.sessions: set[int] | None = set() if stateful else None
         self.sessions_lost = 0
         self._done = self._finish  # bound once, pushed per job
-        # a Visit class per instance: ``inst`` is a class attribute, not a store per
-        # request (the hot path)
-        self.visit_class = type("Visit", (Visit,), {"__slots__": (), "inst": self})
 
     def call(self, req: Any, parent: Any) -> None:
         # The hot path: written out in full (no helper calls) on purpose.
@@ -366,20 +359,29 @@ class Instance:
             parent.resume(DEAD)
             return
         busy = self.busy
-        if busy >= self.cores and len(self.queue) >= self.qlimit:
-            self.rejected += 1
-            parent.resume(REJECTED)
-            return
         now = self.env._now
-        v = self.visit_class()
+        if busy >= self.cores:
+            queue = self.queue
+            if len(queue) >= self.qlimit:
+                self.rejected += 1
+                parent.resume(REJECTED)
+                return
+            v = Visit()
+            v.inst = self
+            v.req = req
+            v.parent = parent
+            v.t_arr = now
+            v.epoch = self.epoch
+            self.n_base -= now
+            queue.append(v)
+            return
+        v = Visit()
+        v.inst = self
         v.req = req
         v.parent = parent
         v.t_arr = now
         v.epoch = self.epoch
         self.n_base -= now
-        if busy >= self.cores:
-            self.queue.append(v)
-            return
         busy += 1
         self.busy = busy
         self.b_base -= now
@@ -397,7 +399,7 @@ class Instance:
             return
         now = self.env._now
         self.n_base += now
-        self.completions += 1
+        # the latency is also the completion's count (StationComponent.window)
         self.lat_append(now - v.t_arr)
         queue = self.queue
         if queue:
@@ -552,7 +554,6 @@ class StationComponent:
             c.busy += inst.busy_area
             c.n += inst.n_area
             c.write_work += inst.write_work
-            c.completions += inst.completions
             c.errors += inst.errors
             c.rejected += inst.rejected
         c.cap = self.cap_area + self.cap_rate * (now - self.cap_last)
@@ -564,7 +565,7 @@ class StationComponent:
         d_busy = cur.busy - prev.busy
         d_cap = cur.cap - prev.cap
         d_n = cur.n - prev.n
-        d_done = cur.completions - prev.completions
+        d_done = self.lat.window_count()  # one latency per completion
         if measured:
             t = self.total
             t.busy += d_busy
@@ -700,8 +701,7 @@ class ServiceRt(StationComponent):
 class DbVisit:
     """A read or write at a replicated database, waiting on one of its nodes."""
 
-    __slots__ = ("node", "parent", "pending", "req", "t0")
-    rt: DatabaseRt  # a class attribute of the per-database subclass
+    __slots__ = ("node", "parent", "pending", "req", "rt", "t0")
 
     def resume(self, status: int) -> None:
         self.rt.node_done(self, status)
@@ -775,9 +775,6 @@ class DatabaseRt(StationComponent):
             self.reads_to = r_spec.reads
             self.ryw = ReadYourWrites()
             self.rr = 0
-            self.visit_class = type(
-                "DbVisit", (DbVisit,), {"__slots__": (), "rt": self}
-            )
         self.primaries = [self.primary]
         self.multi: MultiPrimary | None = None
         self.conflicts = 0
@@ -795,9 +792,6 @@ class DatabaseRt(StationComponent):
             if self.repl is None:
                 self.readable = []
                 self.reads_to = "primary"
-                self.visit_class = type(
-                    "DbVisit", (DbVisit,), {"__slots__": (), "rt": self}
-                )
         self.capacity_changed()
         if self.repl is None and self.multi is None:
             self.call = self.primary.call
@@ -826,7 +820,8 @@ class DatabaseRt(StationComponent):
 
     # --- replicated requests ----------------------------------------------------------
     def call(self, req: Any, parent: Any) -> None:
-        v = self.visit_class()
+        v = DbVisit()
+        v.rt = self
         v.req = req
         v.parent = parent
         v.t0 = self.env._now
@@ -1258,9 +1253,9 @@ class CacheVisit:
         "parent",
         "pending",
         "req",
+        "rt",
         "t0",
     )
-    rt: CacheRt  # a class attribute of the per-cache subclass
 
     def resume(self, status: int) -> None:
         """The backing store answered a miss or a write."""
@@ -1318,9 +1313,6 @@ class CacheRt:
         self.invalidate_on_write = spec.invalidation == "on_write"
         self.put_on_write = spec.strategy == "write_through"
         self.newest: dict[int, int] = {}  # key -> newest committed version
-        self.visit_class = type(
-            "CacheVisit", (CacheVisit,), {"__slots__": (), "rt": self}
-        )
         self._hit_cb = self._hit_done
         self.lat = LatencyStats()
         self.lat_append = self.lat.values.append
@@ -1336,7 +1328,8 @@ class CacheRt:
         self.count += 1
         key = req.key
         node = self.nodes.node_of(key)
-        v = self.visit_class()
+        v = CacheVisit()
+        v.rt = self
         v.req = req
         v.parent = parent
         v.key = key
