@@ -361,8 +361,10 @@ def main() -> None:
     parser.add_argument(
         "--command-requests",
         type=int,
-        default=500_000,
-        help="requests for the whole-command comparison (imports amortised)",
+        default=None,
+        help="requests for the whole-command comparison (default: --requests, "
+        "performance.md's 200,000; the engine's start-up weighs more the shorter "
+        "the run)",
     )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
@@ -373,7 +375,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.requests, args.repeats, args.memory_large = 50_000, 1, 1_000_000
-        args.command_requests = 100_000
+    if args.command_requests is None:
+        args.command_requests = args.requests
     print(f"python {sys.version.split()[0]}, simpy {simpy.__version__}, "
           f"simengine {simengine.__version__}, {os.cpu_count()} cpus")  # fmt: skip
     if args.only in (None, "compare"):
