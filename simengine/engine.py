@@ -359,22 +359,11 @@ class Instance:
             parent.resume(DEAD)
             return
         busy = self.busy
-        now = self.env._now
-        if busy >= self.cores:
-            queue = self.queue
-            if len(queue) >= self.qlimit:
-                self.rejected += 1
-                parent.resume(REJECTED)
-                return
-            v = Visit()
-            v.inst = self
-            v.req = req
-            v.parent = parent
-            v.t_arr = now
-            v.epoch = self.epoch
-            self.n_base -= now
-            queue.append(v)
+        if busy >= self.cores and len(self.queue) >= self.qlimit:
+            self.rejected += 1
+            parent.resume(REJECTED)
             return
+        now = self.env._now
         v = Visit()
         v.inst = self
         v.req = req
@@ -382,6 +371,9 @@ class Instance:
         v.t_arr = now
         v.epoch = self.epoch
         self.n_base -= now
+        if busy >= self.cores:
+            self.queue.append(v)
+            return
         busy += 1
         self.busy = busy
         self.b_base -= now
