@@ -702,15 +702,32 @@
     }
   });
 
+  // htmx binds a freshly swapped inspector's form only when the swap settles (20 ms
+  // after it shows, longer on a busy page): a field changed before that would never
+  // be sent. Remember it, and send the form once it is bound.
+  let inspectorChangedEarly = false;
+  document.body.addEventListener("change", (e) => {
+    const inspector = document.getElementById("inspector");
+    if (inspector && inspector.classList.contains("htmx-added") && inspector.contains(e.target)) {
+      inspectorChangedEarly = true;
+    }
+  });
+
   // The inspector applied a change: take the new text it sends back.
   document.body.addEventListener("htmx:afterSettle", () => {
+    const early = inspectorChangedEarly;
+    inspectorChangedEarly = false;
+    const resend = () => {
+      const form = document.getElementById("inspector-form");
+      if (early && form) htmx.trigger(form, "change");
+    };
     const el = document.getElementById("inspector-result");
-    if (!el || el.dataset.done) return;
+    if (!el || el.dataset.done) { resend(); return; }
     el.dataset.done = "1";
     const text = JSON.parse(el.textContent);
-    if (text === state.text) return;
+    if (text === state.text) { resend(); return; }
     pushUndo(state.text);
-    loadText(text);
+    loadText(text).then(resend);
   });
 
   // --- the estimate panel ---------------------------------------------------------

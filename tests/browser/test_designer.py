@@ -101,10 +101,23 @@ def connect(page: Page, source: str, target: str) -> None:
 
 
 def swapping_inspector(page: Page, action) -> None:
-    """Do `action`, then wait until the inspector has been replaced (htmx swap)."""
+    """Do `action`, then wait until the inspector has been replaced (htmx swap) and
+    the swap has settled: htmx binds the new form's triggers when it settles (20 ms
+    or more later), so a field typed into before that would never be sent."""
     page.evaluate("document.getElementById('inspector').dataset.old = '1'")
     action()
-    page.wait_for_function("!document.getElementById('inspector').dataset.old")
+    page.wait_for_function(
+        """() => {
+            const el = document.getElementById('inspector');
+            return !el.dataset.old && !el.classList.contains('htmx-added')
+                && !el.querySelector('.htmx-added');
+        }"""
+    )
+
+
+def type_and_tab(field, value: str) -> None:
+    field.fill(value)
+    field.press("Tab")
 
 
 def inspect_and_set(
@@ -199,25 +212,24 @@ def test_build_estimate_save_and_reload_the_web_tier(
     before = editor(page).input_value()
     swapping_inspector(page, lambda: click_node(page, "db"))
     cores = page.locator("#inspector").get_by_label("Cores", exact=True)
-    cores.fill("0")
-    cores.press("Tab")
+    swapping_inspector(page, lambda: type_and_tab(cores, "0"))
     expect(page.locator("#inspector .field-error")).to_contain_text(
         "components.db.primary.cores: must be >= 1 (got 0)"
     )
     expect(page.locator("#inspector")).to_contain_text("Nothing was changed")
     page.screenshot(path=str(artifacts / "designer-inline-error.png"))
     assert editor(page).input_value() == before
-    cores.fill("8")
-    cores.press("Tab")
+    swapping_inspector(page, lambda: type_and_tab(cores, "8"))
     expect(page.locator("#inspector")).to_contain_text("Applied.")
     assert editor(page).input_value() == before  # 8 cores, as it was
 
     # Two read replicas: the database's reads leave the primary; the bottleneck moves.
-    page.locator("#inspector").get_by_label("Replicas").check()
+    swapping_inspector(
+        page, lambda: page.locator("#inspector").get_by_label("Replicas").check()
+    )
     count = page.locator("#inspector").get_by_label("Count", exact=True)
     expect(count).to_be_visible()
-    count.fill("2")
-    count.press("Tab")
+    type_and_tab(count, "2")
     wait_for_document(
         page,
         lambda d: (d["components"]["db"].get("replicas") or {}).get("count") == 2,
@@ -293,6 +305,30 @@ def test_build_estimate_save_and_reload_the_web_tier(
     assert latest.document_text == saved_text
     assert latest.layout["positions"]["cache"] == saved_positions["cache"]
     page.screenshot(path=str(artifacts / "designer-reloaded.png"), full_page=True)
+    assert page_errors == []
+
+
+def test_a_field_typed_before_the_inspector_settles_is_still_applied(
+    page: Page, page_errors
+):
+    """htmx binds a swapped-in form only when the swap settles, which a busy page
+    delays: a user can type first. The designer sends that change once it is bound."""
+    log_in_as_new_user(page, "fay")
+    page.get_by_role("button", name="New scenario").click()
+    wait_ready(page)
+    page.evaluate("htmx.config.defaultSettleDelay = 600")  # a slow, busy page
+    page.evaluate("document.getElementById('inspector').dataset.old = '1'")
+    click_node(page, "web")
+    # The web server's fields are on screen, but the swap has not settled yet.
+    page.wait_for_function("!document.getElementById('inspector').dataset.old")
+    assert page.evaluate(
+        "document.getElementById('inspector').classList.contains('htmx-added')"
+    )
+    type_and_tab(page.locator("#inspector").get_by_label("Instances", exact=True), "5")
+    wait_for_document(
+        page, lambda d: d["components"]["web"].get("instances") == 5, "instances 5"
+    )
+    expect(page.locator("#inspector")).to_contain_text("Applied.")
     assert page_errors == []
 
 
