@@ -471,7 +471,8 @@ class StatefulInstance(Instance):
 
 
 class Counters:
-    """Cumulative counters of a component, differenced per window."""
+    """Cumulative counters of a component, differenced per window. ``completions`` is
+    kept in the run's total only: a window's completions are its latency count."""
 
     __slots__ = (
         "busy",

@@ -255,7 +255,7 @@ def simulate_in_processes(
     n = doc.simulation.replications
     if jobs <= 1 or n == 1:
         return simulate(doc, seed=base, limits=limits)
-    # imported here: multiprocessing is a tenth of the CLI's start-up, for --jobs only
+    # imported here, for --jobs only: multiprocessing adds to every command's start-up
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
     reports: list[dict[str, Any] | None] = [None] * n
