@@ -16,6 +16,7 @@ circle, so the cost stays flat from 1 to thousands of nodes.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable
@@ -137,7 +138,7 @@ class HashRing:
         return owners[idx]
 
 
-class KeyTable:
+class KeyTable(ABC):
     """Mixin: the node of each key, remembered in a table of 2 bytes a key.
 
     A subclass says how to route one key (``_route``) and calls ``_tabulate`` with
@@ -162,8 +163,9 @@ class KeyTable:
             self._table = None
             self._n = 0
 
+    @abstractmethod
     def _route(self, key: int) -> int:
-        raise NotImplementedError
+        """The node of ``key``, computed (the table remembers it)."""
 
     def _tabled(self, key: int, region: int = 0) -> int:
         """The node of ``key``: from the table, or routed and remembered."""
