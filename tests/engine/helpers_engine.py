@@ -34,6 +34,32 @@ def document(
     )
 
 
+def sized_document(
+    *,
+    requests: int,
+    target: str,
+    rps: float,
+    components: dict[str, Any],
+    seed: int = 1,
+    warmup_s: float | None = None,
+    snapshot_s: float | None = None,
+    workload: dict[str, Any] | None = None,
+    faults: list[dict[str, Any]] | None = None,
+) -> simengine.Document:
+    """A document whose run offers about ``requests`` all-read requests at ``rps`` to
+    ``target``: warm-up 2% of the run and 50 snapshots unless given."""
+    duration = requests / rps
+    return document(
+        duration_s=duration,
+        warmup_s=duration * 0.02 if warmup_s is None else warmup_s,
+        seed=seed,
+        snapshot_s=snapshot_s or duration / 50,
+        workload={"target": target, "rps": rps, "read_ratio": 1.0, **(workload or {})},
+        components=components,
+        faults=faults,
+    )
+
+
 def service_doc(
     *,
     rps: float,
@@ -47,13 +73,14 @@ def service_doc(
     **service: Any,
 ) -> simengine.Document:
     """One service called directly by the clients, sized for ``requests``."""
-    duration = requests / rps
-    return document(
-        duration_s=duration,
-        warmup_s=duration * 0.02 if warmup_s is None else warmup_s,
+    return sized_document(
+        requests=requests,
+        target="svc",
+        rps=rps,
         seed=seed,
-        snapshot_s=snapshot_s or duration / 50,
-        workload={"target": "svc", "rps": rps, "read_ratio": 1.0, **(workload or {})},
+        warmup_s=warmup_s,
+        snapshot_s=snapshot_s,
+        workload=workload,
         components={
             "svc": {
                 "type": "service",
@@ -82,7 +109,6 @@ def balanced_doc(
     snapshot_s: float | None = None,
     warmup_s: float | None = None,
 ) -> simengine.Document:
-    duration = requests / rps
     components: dict[str, Any] = {
         "lb": {
             "type": "load_balancer",
@@ -101,12 +127,14 @@ def balanced_doc(
     }
     for name, spec in (extra_services or {}).items():
         components[name] = {"type": "service", **spec}
-    return document(
-        duration_s=duration,
-        warmup_s=duration * 0.02 if warmup_s is None else warmup_s,
+    return sized_document(
+        requests=requests,
+        target="lb",
+        rps=rps,
         seed=seed,
-        snapshot_s=snapshot_s or duration / 50,
-        workload={"target": "lb", "rps": rps, "read_ratio": 1.0, **(workload or {})},
+        warmup_s=warmup_s,
+        snapshot_s=snapshot_s,
+        workload=workload,
         components=components,
         faults=faults,
     )
