@@ -55,13 +55,11 @@ def _drain(
 ) -> Any:
     """Run a snapshot generator to its end, handing each snapshot to the callback;
     the generator's return value."""
-    while True:
-        try:
-            snap = next(snapshots)
-        except StopIteration as end:
-            return end.value
+    run = Stream(snapshots)
+    for snap in run:
         if on_snapshot is not None:
             on_snapshot(snap)
+    return run.report
 
 
 def _replication(
@@ -184,7 +182,7 @@ class Stream:
 
     def __init__(self, snapshots: Generator[dict[str, Any], None, Any]) -> None:
         self._snapshots = snapshots
-        self.report: dict[str, Any] | None = None
+        self.report: Any = None  # the generator's return value, once it ends
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return self
