@@ -1,0 +1,92 @@
+"""The snapshot: what one window of a run carries, from the engine to the browser.
+
+This is the one definition every layer reads: the engine produces it
+(``simengine.stream`` / ``on_snapshot``), the web side stores it as is (a JSON
+column), publishes it as is (the channel layer) and ``static/js/run.js`` draws it.
+A measured snapshot without its stream fields (``version``, ``seq``,
+``replication``, ``warmup``, ``progress``) is a report's ``timeline`` entry.
+
+Rules of the contract (docs/engine.md, "The snapshot"):
+
+- every rate is per second of simulated time (``*_rps``), measured over the
+  window, and the window's length is carried (``window_s``), so no reader divides
+  by a guess; counts in the window (``errors``, ``timeouts``, ``rejected``) are
+  kept beside the rates for format 1's timeline;
+- latencies are milliseconds; a quantile of an empty window is ``None``;
+- ``utilization`` is busy core-time over available core-time (0..1), or ``None``
+  for a component with no capacity of its own (a balancer, a cache);
+- nothing else: no internal keys. A new field raises ``SNAPSHOT_VERSION`` when it
+  changes the meaning of an old one, and is added here first.
+"""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+#: Raised when a field changes meaning; readers may refuse versions they do not know.
+SNAPSHOT_VERSION = 1
+
+
+class WindowLatency(TypedDict):
+    p50: float | None
+    p99: float | None
+
+
+class ComponentWindow(TypedDict):
+    """One component over one window; extras by kind."""
+
+    utilization: float | None
+    throughput_rps: float
+    queue_mean: NotRequired[float]
+    instances: NotRequired[int]  # service: active instances at the window's end
+    hit_ratio: NotRequired[float]  # cache: hits / (hits + misses) in the window
+    errors_rps: NotRequired[float]  # load balancer: requests it failed, per second
+
+
+class Window(TypedDict):
+    """One window of simulated time, as the report's timeline keeps it."""
+
+    t_s: float  # simulated time at the window's end
+    window_s: float  # the window's length, simulated seconds
+    rps: float  # completed requests per second (format 1's name)
+    offered_rps: float
+    errors_rps: float
+    timeouts_rps: float
+    rejected_rps: float
+    errors: int  # counts in the window (format 1's timeline)
+    timeouts: int
+    rejected: int
+    latency_ms: WindowLatency
+    components: dict[str, ComponentWindow]
+
+
+class Snapshot(Window):
+    """A window as streamed while a run goes."""
+
+    version: int  # SNAPSHOT_VERSION
+    seq: int  # 0, 1, 2, ... over the whole run, all replications in turn
+    replication: int
+    warmup: bool  # True: inside the warm-up, not part of the report
+    progress: float  # 0..1 of the whole run
+
+
+#: The keys a snapshot carries, in order (tests check the engine against this).
+SNAPSHOT_KEYS = (
+    "version",
+    "seq",
+    "replication",
+    "warmup",
+    "progress",
+    "t_s",
+    "window_s",
+    "rps",
+    "offered_rps",
+    "errors_rps",
+    "timeouts_rps",
+    "rejected_rps",
+    "errors",
+    "timeouts",
+    "rejected",
+    "latency_ms",
+    "components",
+)
