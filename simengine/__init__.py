@@ -32,19 +32,24 @@ from .runner import (  # noqa: E402
     simulate,
     stream,
 )
+from .snapshot import SNAPSHOT_KEYS, SNAPSHOT_VERSION, Snapshot, Window  # noqa: E402
 
 __version__ = ENGINE_VERSION
 
 __all__ = [
     "ENGINE_VERSION",
     "FORMAT_VERSION",
+    "SNAPSHOT_KEYS",
+    "SNAPSHOT_VERSION",
     "BudgetExceeded",
     "Cancelled",
     "Document",
     "DocumentError",
     "FieldError",
     "Limits",
+    "Snapshot",
     "Stream",
+    "Window",
     "combine_reports",
     "document_schema",
     "load_document_tree",

@@ -13,10 +13,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-if TYPE_CHECKING:
-    from .engine import Instance
+
+class Target(Protocol):
+    """What a strategy knows of an instance: its id (an index into ``active``),
+    the service it belongs to (weights are per service) and whether it is up."""
+
+    uid: int
+    service_name: str
+    up: bool
+
+
+Instance = Target  # the strategies' name for the instances they choose among
 
 
 class Strategy(ABC):

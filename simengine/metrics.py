@@ -65,12 +65,28 @@ def window_quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
 class LatencyStats:
     """Latency (seconds) of one measured quantity: window lists + a run histogram."""
 
-    __slots__ = ("_spill", "_spilled", "count", "counts", "max", "min", "sum", "values")
+    __slots__ = (
+        "_spill",
+        "_spill_max",
+        "_spill_min",
+        "_spill_sum",
+        "_spilled",
+        "count",
+        "counts",
+        "max",
+        "min",
+        "sum",
+        "values",
+    )
 
     def __init__(self) -> None:
         self.values: list[float] = []
         self._spill: np.ndarray | None = None  # the window's overflow, as a histogram
         self._spilled = 0  # values in _spill
+        # exact sum and extremes of the spilled values (the mean stays exact)
+        self._spill_sum = 0.0
+        self._spill_max = 0.0
+        self._spill_min = math.inf
         self.counts = np.zeros(_BUCKETS, dtype=np.int64)
         self.count = 0
         self.sum = 0.0
@@ -83,6 +99,9 @@ class LatencyStats:
             arr = np.asarray(self.values, dtype=np.float64)
             self.values.clear()
             self._spilled += arr.size
+            self._spill_sum += float(arr.sum())
+            self._spill_max = max(self._spill_max, float(arr.max()))
+            self._spill_min = min(self._spill_min, float(arr.min()))
             spill = np.bincount(_bucket_index(arr), minlength=_BUCKETS)
             self._spill = spill if self._spill is None else self._spill + spill
 
@@ -98,8 +117,14 @@ class LatencyStats:
         arr = np.asarray(self.values, dtype=np.float64)
         self.values.clear()
         spill = self._spill
+        spill_sum, spill_max, spill_min = (
+            self._spill_sum,
+            self._spill_max,
+            self._spill_min,
+        )
         self._spill = None
         self._spilled = 0
+        self._spill_sum, self._spill_max, self._spill_min = 0.0, 0.0, math.inf
         out: list[float | None] = []
         if percentiles:
             if spill is None:
@@ -122,15 +147,13 @@ class LatencyStats:
                 self.max = max(self.max, float(arr.max()))
                 self.min = min(self.min, float(arr.min()))
             if spill is not None:
-                # sums of spilled values are estimated from bucket midpoints
-                n = int(spill.sum())
-                mids = np.exp(_LOG_MIN + (np.arange(_BUCKETS) + 0.5) / _INV_LOG_GROWTH)
+                # spilled values keep their exact sum and extremes; only their
+                # quantiles come from the histogram
                 self.counts += spill
-                self.count += n
-                self.sum += float((spill * mids).sum())
-                nz = np.nonzero(spill)[0]
-                self.max = max(self.max, float(mids[nz[-1]]))
-                self.min = min(self.min, float(mids[nz[0]]))
+                self.count += int(spill.sum())
+                self.sum += spill_sum
+                self.max = max(self.max, spill_max)
+                self.min = min(self.min, spill_min)
         return out
 
     def summary_ms(self) -> dict[str, float | None]:

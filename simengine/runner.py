@@ -8,14 +8,15 @@ from typing import Any
 
 from .advice import bottleneck, component_load, run_warnings
 from .document import Document
-from .engine import Sim
 from .limits import Limits
 from .objectives import judge, objective_specs
 from .pricing import report_cost
+from .runtime import Sim
+from .snapshot import SNAPSHOT_VERSION, Snapshot, Window
 
 ENGINE_VERSION = "0.1.0"
 
-SnapshotCallback = Callable[[dict[str, Any]], None]
+SnapshotCallback = Callable[[Snapshot], None]
 StopCallback = Callable[[], bool]
 
 
@@ -50,7 +51,7 @@ def run_replication(
 
 
 def _drain(
-    snapshots: Generator[dict[str, Any], None, Any],
+    snapshots: Generator[Snapshot, None, Any],
     on_snapshot: SnapshotCallback | None,
 ) -> Any:
     """Run a snapshot generator to its end, handing each snapshot to the callback;
@@ -71,7 +72,7 @@ def _replication(
     limits: Limits | None,
     seq_start: int,
     progress_span: tuple[float, float],
-) -> Generator[dict[str, Any], None, tuple[dict[str, Any], int]]:
+) -> Generator[Snapshot, None, tuple[dict[str, Any], int]]:
     """One replication: yields its snapshots, returns (report, next seq)."""
     limits = limits or doc.limits
     budget = max(limits.max_events // max(doc.simulation.replications, 1), 1)
@@ -79,21 +80,22 @@ def _replication(
     horizon = sim.horizon
     p0, p1 = progress_span
     seq = seq_start
-    timeline: list[dict[str, Any]] = []
+    timeline: list[Window] = []
     totals = {"offered": 0, "completed": 0, "errors": 0, "timeouts": 0, "rejected": 0}
-    for window, measured in sim.windows(should_stop, budget):
-        counts = window.pop("_counts")
+    for window, counts, measured in sim.windows(should_stop, budget):
         if measured:
             for key in totals:
                 totals[key] += counts[key]
             timeline.append(window)
-        yield {
+        snapshot: Snapshot = {
+            "version": SNAPSHOT_VERSION,
             "seq": seq,
             "replication": replication,
             "warmup": not measured,
             "progress": p0 + (p1 - p0) * min(window["t_s"] / horizon, 1.0),
             **window,
         }
+        yield snapshot
         seq += 1
     report = build_report(sim, totals, timeline, seed=seed, replication=replication)
     return report, seq
@@ -102,15 +104,15 @@ def _replication(
 def build_report(
     sim: Sim,
     totals: dict[str, int],
-    timeline: list[dict[str, Any]],
+    timeline: list[Window],
     *,
     seed: int,
     replication: int,
 ) -> dict[str, Any]:
     duration = sim.duration
     end = sim.horizon
-    src = sim.source
     components = {cid: rt.report(duration, end) for cid, rt in sim.components.items()}
+    finished = sum(totals[k] for k in ("completed", "errors", "timeouts", "rejected"))
     report: dict[str, Any] = {
         "format": 1,
         "engine_version": ENGINE_VERSION,
@@ -120,9 +122,10 @@ def build_report(
         "replications": 1,
         "duration_s": duration,
         "warmup_s": sim.warmup,
-        "requests": {**totals, "in_flight": src.offered - src.finished},
+        # requests that arrived in the measured window, and how they ended
+        "requests": {**totals, "in_flight": totals["offered"] - finished},
         "throughput_rps": totals["completed"] / duration,
-        "latency_ms": src.lat.summary_ms(),
+        "latency_ms": sim.source.lat.summary_ms(),
         "components": components,
         "cost": report_cost(sim.doc, components),
         "timeline": timeline,
@@ -180,14 +183,14 @@ class Stream:
     ``should_stop``.
     """
 
-    def __init__(self, snapshots: Generator[dict[str, Any], None, Any]) -> None:
+    def __init__(self, snapshots: Generator[Snapshot, None, Any]) -> None:
         self._snapshots = snapshots
         self.report: Any = None  # the generator's return value, once it ends
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[Snapshot]:
         return self
 
-    def __next__(self) -> dict[str, Any]:
+    def __next__(self) -> Snapshot:
         try:
             return next(self._snapshots)
         except StopIteration as end:
@@ -212,7 +215,7 @@ def _replications(
     seed: int | None,
     should_stop: StopCallback | None,
     limits: Limits | None,
-) -> Generator[dict[str, Any], None, dict[str, Any]]:
+) -> Generator[Snapshot, None, dict[str, Any]]:
     """Every replication in turn: yields the snapshots, returns the combined report."""
     base = doc.simulation.seed if seed is None else seed
     n = doc.simulation.replications
