@@ -2,6 +2,9 @@
 
 Pure Python on SimPy, numpy and pydantic; it never imports Django or the web side.
 See docs/engine.md (architecture) and docs/topology.md (the document format).
+``simengine.vocabulary`` holds the document's vocabularies (component types,
+algorithms, distributions, ...), each defined once; ``VOCABULARY`` maps their names
+to them.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from .document import (  # noqa: E402
     FORMAT_VERSION,
     Document,
     document_schema,
+    json_depth,
     load_document_tree,
     parse_document,
+    vocabulary,
 )
+from .document.vocabulary import VOCABULARY  # noqa: E402
 from .errors import BudgetExceeded, Cancelled, DocumentError, FieldError  # noqa: E402
 from .limits import Limits  # noqa: E402
 from .runner import (  # noqa: E402
@@ -38,6 +44,7 @@ __version__ = ENGINE_VERSION
 __all__ = [
     "ENGINE_VERSION",
     "FORMAT_VERSION",
+    "VOCABULARY",
     "BudgetExceeded",
     "Cancelled",
     "Document",
@@ -47,9 +54,11 @@ __all__ = [
     "Stream",
     "combine_reports",
     "document_schema",
+    "json_depth",
     "load_document_tree",
     "parse_document",
     "run_replication",
     "simulate",
     "stream",
+    "vocabulary",
 ]
