@@ -2,13 +2,15 @@
 
 ``convert_errors`` turns each error into a ``FieldError`` on the field's dotted path;
 an unknown field suggests the closest allowed field of its model
-(``workload.rsp: unknown field: did you mean 'rps'?``).
+(``workload.rsp: unknown field: did you mean 'rps'?``), an unknown choice the
+closest one of the vocabulary.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
 import types
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -28,6 +30,8 @@ def did_you_mean(name: Any, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f": did you mean {close[0]!r}?" if close else ""
 
+
+_QUOTED = re.compile(r"'([^']*)'")  # the choices in a literal error's "expected"
 
 # The model a union tag in an error's location stands for.
 _TAGGED: dict[str, type[BaseModel]] = {
@@ -148,6 +152,7 @@ def convert_errors(exc: ValidationError) -> list[FieldError]:
             msg = "type must be one of: " + ", ".join(COMPONENT_TYPES)
             if isinstance(value, Mapping) and "type" in value:
                 msg += f" (got {_show(value['type'])})"
+                msg += did_you_mean(value["type"], COMPONENT_TYPES)
             loc = (*loc, "type")
         elif kind in _MESSAGES:
             bounds = {
@@ -156,6 +161,8 @@ def convert_errors(exc: ValidationError) -> list[FieldError]:
             msg = _MESSAGES[kind].format(got=got, **{**ctx, **bounds})
             if kind == "extra_forbidden" and loc:
                 msg += did_you_mean(loc[-1], _fields_at(loc))
+            elif kind == "literal_error":
+                msg += did_you_mean(value, _QUOTED.findall(str(ctx.get("expected"))))
         else:
             msg = err["msg"][0].lower() + err["msg"][1:]
         path = format_path(loc)

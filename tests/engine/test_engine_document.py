@@ -618,3 +618,16 @@ def test_validate_json_prints_the_verdict_and_every_error(
     assert captured.err == ""
     assert main(["validate", "--json", str(tmp_path / "missing.yaml")]) == 2
     assert json.loads(capsys.readouterr().out)["valid"] is False
+
+
+def test_a_misspelled_choice_or_type_suggests_the_vocabulary_word() -> None:
+    doc = copy.deepcopy(VALID)
+    doc["components"]["lb"]["algorithm"] = "least_conections"
+    doc["components"]["db"]["type"] = "databse"
+    errors = dict(_errors(doc))
+    assert errors["components.lb.algorithm"].endswith(
+        "(got 'least_conections'): did you mean 'least_connections'?"
+    )
+    assert errors["components.db.type"].endswith(
+        "(got 'databse'): did you mean 'database'?"
+    )
