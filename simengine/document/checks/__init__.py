@@ -9,6 +9,7 @@ pass reports every error.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -38,7 +39,10 @@ def check_document(doc: Document, limits: Limits) -> list[FieldError]:
     ]
 
 
-_COMPONENT = TypeAdapter(Component)
+@lru_cache(maxsize=1)
+def _component() -> TypeAdapter:
+    """A validator of one component (built on the first invalid document)."""
+    return TypeAdapter(Component)
 
 
 def _valid(model: Any, value: Any) -> Any:
@@ -66,7 +70,7 @@ def check_parts(data: Mapping[str, Any], limits: Limits) -> list[FieldError]:
     comps: dict[str, Any] = {}
     if isinstance(raw_comps, Mapping):
         for cid, raw in raw_comps.items():
-            comp = _valid(_COMPONENT, raw)
+            comp = _valid(_component(), raw)
             if comp is not None:
                 comps[cid] = comp
     errors += component_errors(comps)
