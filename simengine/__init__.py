@@ -2,6 +2,9 @@
 
 Pure Python on SimPy, numpy and pydantic; it never imports Django or the web side.
 See docs/engine.md (architecture) and docs/topology.md (the document format).
+``simengine.vocabulary`` holds the document's vocabularies (component types,
+algorithms, distributions, ...), each defined once; ``VOCABULARY`` maps their names
+to them.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ from .document import (  # noqa: E402
     FORMAT_VERSION,
     Document,
     document_schema,
+    json_depth,
     load_document_tree,
     parse_document,
+    vocabulary,
 )
+from .document.vocabulary import VOCABULARY  # noqa: E402
 from .errors import BudgetExceeded, Cancelled, DocumentError, FieldError  # noqa: E402
 from .limits import Limits  # noqa: E402
 from .runner import (  # noqa: E402
@@ -41,6 +47,7 @@ __all__ = [
     "FORMAT_VERSION",
     "SNAPSHOT_KEYS",
     "SNAPSHOT_VERSION",
+    "VOCABULARY",
     "BudgetExceeded",
     "Cancelled",
     "Document",
@@ -52,9 +59,11 @@ __all__ = [
     "Window",
     "combine_reports",
     "document_schema",
+    "json_depth",
     "load_document_tree",
     "parse_document",
     "run_replication",
     "simulate",
     "stream",
+    "vocabulary",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``python -m simengine schema | validate FILE | run FILE``."""
+"""Command line: ``python -m simengine schema | validate [--json] FILE | run FILE``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from .document import Document, document_schema, parse_document
+from .document import FORMAT_VERSION, Document, document_schema, parse_document
 from .errors import BudgetExceeded, DocumentError
 from .objectives import summary_lines
 from .runner import simulate, simulate_in_processes
@@ -36,6 +36,27 @@ def _load(path: str, err: TextIO) -> Document | None:
         for e in exc.errors:
             print(f"  {e.path}: {e.message}", file=err)
         return None
+
+
+def _validate_json(path: str) -> int:
+    """``validate --json``: the verdict as one JSON object on stdout."""
+    try:
+        doc = parse_document(_read(path))
+    except OSError as exc:
+        errors = [{"path": "(document)", "message": f"cannot read ({exc.strerror})"}]
+    except DocumentError as exc:
+        errors = [{"path": e.path, "message": e.message} for e in exc.errors]
+    else:
+        result = {
+            "valid": True,
+            "format": FORMAT_VERSION,
+            "components": len(doc.components),
+            "replications": doc.simulation.replications,
+        }
+        print(json.dumps(result))
+        return EXIT_OK
+    print(json.dumps({"valid": False, "errors": errors}))
+    return EXIT_BAD_DOCUMENT
 
 
 class _Progress:
@@ -149,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("schema", help="print the JSON Schema of format 1")
     p_val = sub.add_parser("validate", help="check a document")
     p_val.add_argument("file", help="YAML or JSON document ('-' for stdin)")
+    p_val.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as JSON on stdout (errors too)",
+    )
     p_run = sub.add_parser(
         "run",
         help="simulate a document and print its report (exit status 3 when one of "
@@ -175,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "schema":
         print(json.dumps(document_schema(), indent=2, sort_keys=True))
         return EXIT_OK
+    if args.command == "validate" and args.json:
+        return _validate_json(args.file)
     doc = _load(args.file, sys.stderr)
     if doc is None:
         return EXIT_BAD_DOCUMENT

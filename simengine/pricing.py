@@ -9,9 +9,10 @@ service, a cache node, a database node) per hour; without it the unit price come
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from .document import Cache, Database, Document, LoadBalancer, Service
+from .document import Database, Document
 
 #: Default prices per hour when a component has no ``cost_per_hour``, per unit named in
 #: the key (documented in docs/topology.md, "Prices").
@@ -23,17 +24,36 @@ DEFAULT_PRICES = {
 }
 
 
+# The default price of one unit of each component type, per hour.
+_DEFAULT_UNIT_PRICE: dict[str, Callable[[Any], float]] = {
+    "load_balancer": lambda c: DEFAULT_PRICES["load_balancer"],
+    "service": lambda c: DEFAULT_PRICES["service_core"] * c.cores,
+    "cache": lambda c: DEFAULT_PRICES["cache"],
+    "database": lambda c: DEFAULT_PRICES["database_core"] * c.primary.cores,
+}
+
+
 def unit_price(comp: Any) -> tuple[float, bool]:
     """Price per unit per hour, and whether the default price table was used."""
     if comp.cost_per_hour is not None:
         return float(comp.cost_per_hour), False
-    if isinstance(comp, LoadBalancer):
-        return DEFAULT_PRICES["load_balancer"], True
-    if isinstance(comp, Service):
-        return DEFAULT_PRICES["service_core"] * comp.cores, True
-    if isinstance(comp, Cache):
-        return DEFAULT_PRICES["cache"], True
-    return DEFAULT_PRICES["database_core"] * comp.primary.cores, True
+    return _DEFAULT_UNIT_PRICE[comp.type](comp), True
+
+
+def _database_units(comp: Database, shards: float | None) -> float:
+    if shards is None:
+        shards = comp.shards.count if comp.shards else 1
+    replicas = comp.replicas.count if comp.replicas else 0
+    return shards * (comp.primaries + replicas)
+
+
+# The units of each component type (``shards`` only matters to a database).
+_UNITS: dict[str, Callable[[Any, float | None], float]] = {
+    "load_balancer": lambda c, shards: float(c.instances),
+    "service": lambda c, shards: float(c.instances),
+    "cache": lambda c, shards: float(c.nodes),
+    "database": _database_units,
+}
 
 
 def units(comp: Any, shards: float | None = None) -> float:
@@ -43,15 +63,22 @@ def units(comp: Any, shards: float | None = None) -> float:
     ``shards x (primaries + replicas)``; ``shards`` overrides the declared shard count
     (the engine passes the mean over the run when shards are added mid-run).
     """
-    if isinstance(comp, (LoadBalancer, Service)):
-        return float(comp.instances)
-    if isinstance(comp, Cache):
-        return float(comp.nodes)
-    assert isinstance(comp, Database)
-    if shards is None:
-        shards = comp.shards.count if comp.shards else 1
-    replicas = comp.replicas.count if comp.replicas else 0
-    return shards * (comp.primaries + replicas)
+    return _UNITS[comp.type](comp, shards)
+
+
+def _service_run_units(comp: Any, rep: dict[str, Any]) -> float:
+    instances = rep.get("instances")
+    return float(instances["mean"]) if isinstance(instances, dict) else units(comp)
+
+
+# The units a run bills, from the component's report: an autoscaled service's mean
+# instance count, a rebalanced database's mean shard count; others as declared.
+_RUN_UNITS: dict[str, Callable[[Any, dict[str, Any]], float]] = {
+    "load_balancer": lambda c, rep: units(c),
+    "service": _service_run_units,
+    "cache": lambda c, rep: units(c),
+    "database": lambda c, rep: units(c, rep.get("shards_mean")),
+}
 
 
 def cost(comp: Any) -> tuple[float, bool]:
@@ -73,12 +100,7 @@ def report_cost(doc: Document, components: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for cid, comp in doc.components.items():
         rep = components.get(cid) or {}
-        if isinstance(comp, Service) and isinstance(rep.get("instances"), dict):
-            n = float(rep["instances"]["mean"])
-        elif isinstance(comp, Database):
-            n = units(comp, rep.get("shards_mean"))
-        else:
-            n = units(comp)
+        n = _RUN_UNITS[comp.type](comp, rep)
         price, default = unit_price(comp)
         per_hour = n * price
         total += per_hour

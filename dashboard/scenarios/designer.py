@@ -16,13 +16,13 @@ from typing import Any
 import yaml
 
 import simengine
-from simengine.document import json_depth
+from simengine import json_depth
 from simengine.estimate import estimate
 from simengine.limits import Limits
 
 #: The canvas node standing for the workload's clients (not a valid component id).
 CLIENTS_ID = "__clients__"
-COMPONENT_TYPES = ("load_balancer", "service", "cache", "database")
+COMPONENT_TYPES = simengine.vocabulary.COMPONENT_TYPES
 MAX_BODY_BYTES = Limits().max_bytes + 64_000
 MAX_DEPTH = Limits().max_depth + 4
 MAX_LAYOUT_NODES = Limits().max_components + 1
@@ -33,6 +33,15 @@ TYPE_LABELS = {
     "cache": "Cache",
     "database": "Database",
 }
+
+
+def vocabulary() -> dict[str, Any]:
+    """The document's vocabularies for the designer's JavaScript (a ``json_script``),
+    with the label of each component type: the browser never repeats them."""
+    return {
+        **{name: list(values) for name, values in simengine.VOCABULARY.items()},
+        "type_labels": {kind: TYPE_LABELS[kind] for kind in COMPONENT_TYPES},
+    }
 
 
 # --- YAML out ----------------------------------------------------------------------

@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Any
 
 import simengine
-from simengine.limits import Limits
 
 from . import designer
 
@@ -25,13 +24,7 @@ SECTIONS = {
     "network": "Network",
     "objectives": "Objectives",
 }
-MODEL_OF_TYPE = {
-    "load_balancer": "LoadBalancer",
-    "service": "Service",
-    "cache": "Cache",
-    "database": "Database",
-}
-DISTS = ("exponential", "constant", "lognormal", "uniform")
+DISTS = simengine.vocabulary.DISTRIBUTIONS
 UNITS = (
     ("_ms", "ms"),
     ("_s", "s"),
@@ -50,6 +43,18 @@ def _schema() -> dict:
 
 def _defs() -> dict:
     return _schema()["$defs"]
+
+
+@lru_cache(maxsize=1)
+def model_of_type() -> dict[str, str]:
+    """The schema model ($defs name) of each component type, found by its ``type``
+    constant: the types themselves come from the document's vocabulary."""
+    found = {
+        d["properties"]["type"]["const"]: name
+        for name, d in _defs().items()
+        if "const" in d.get("properties", {}).get("type", {})
+    }
+    return {kind: found[kind] for kind in simengine.vocabulary.COMPONENT_TYPES}
 
 
 def _label(name: str) -> tuple[str, str]:
@@ -282,13 +287,14 @@ def build_form(tree: dict, target: str) -> Form:
         )
     comps = tree.get("components")
     comp = comps.get(target) if isinstance(comps, dict) else None
-    if not isinstance(comp, dict) or comp.get("type") not in MODEL_OF_TYPE:
+    models = model_of_type()
+    if not isinstance(comp, dict) or comp.get("type") not in models:
         raise NotFound(target)
     return Form(
         target=target,
         title=target,
         kind=comp["type"],
-        fields=_fields_of(MODEL_OF_TYPE[comp["type"]], comp),
+        fields=_fields_of(models[comp["type"]], comp),
         base_path=f"components.{target}",
     )
 
@@ -376,7 +382,7 @@ def _row_count(raw: Any) -> int:
         rows = int(raw or 0)
     except (TypeError, ValueError):
         return 0
-    return max(0, min(rows, Limits().max_list_items))
+    return max(0, min(rows, simengine.Limits().max_list_items))
 
 
 def _read_duration(f: Field, post: Any, current: Any) -> Any:

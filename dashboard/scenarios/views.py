@@ -67,6 +67,7 @@ def _editor_context(scenario: Scenario, text: str, errors=None, **extra) -> dict
         "runs": scenario.runs.all()[:10],
         # The version the editor is based on: a save checks nobody saved since.
         "base_version": latest.number if latest else 0,
+        "vocabulary": designer.vocabulary(),
         **extra,
     }
 

@@ -40,9 +40,10 @@ from typing import Any
 
 import numpy as np
 
+from ..document.vocabulary import EVICTIONS
 from .hashring import HashRing, KeyTable
 
-POLICIES = ("lru", "lfu", "fifo", "random")
+POLICIES = EVICTIONS  # the document's vocabulary, defined once
 _INF = math.inf
 _BLOCK = 4096
 

@@ -59,9 +59,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..document.vocabulary import SHARD_STRATEGIES
 from .hashring import HashRing, KeyTable, mix64, mix64_array
 
-STRATEGIES = ("range", "hash", "consistent_hash", "geo", "directory")
+STRATEGIES = SHARD_STRATEGIES  # the document's vocabulary, defined once
 CHUNK = 1 << 20
 
 

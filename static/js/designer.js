@@ -26,13 +26,13 @@
   const redoBtn = document.getElementById("redo-btn");
   const CLIENTS = "__clients__";
 
-  const TYPE_NAMES = {
-    clients: "Clients", load_balancer: "Load balancer", service: "Service",
-    cache: "Cache", database: "Database", unknown: "Unknown type",
-  };
+  // The document's vocabularies (component types and their labels, algorithms,
+  // distributions...) come from the server, defined once in simengine.
+  const VOCAB = JSON.parse(document.getElementById("designer-vocabulary").textContent);
+  const TYPE_NAMES = { clients: "Clients", ...VOCAB.type_labels, unknown: "Unknown type" };
   const BASE_IDS = { load_balancer: "lb", service: "web", cache: "cache", database: "db" };
   const NEW_COMPONENTS = {
-    load_balancer: () => ({ type: "load_balancer", algorithm: "round_robin", targets: [] }),
+    load_balancer: () => ({ type: "load_balancer", algorithm: VOCAB.lb_algorithms[0], targets: [] }),
     service: () => ({ type: "service", instances: 1, cores: 4, work_ms: { dist: "exponential", mean: 8 } }),
     cache: () => ({ type: "cache", capacity_keys: 100000, hit_ms: 0.3 }),
     database: () => ({

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from simengine.document import LB_ALGORITHMS
+from simengine.document import DISTRIBUTIONS, LB_ALGORITHMS
 
 durations = st.one_of(
     st.floats(min_value=0, max_value=50),
     st.builds(
         lambda dist, mean, cv: {"dist": dist, "mean": mean, "cv": cv},
-        st.sampled_from(["exponential", "constant", "lognormal", "uniform"]),
+        st.sampled_from(DISTRIBUTIONS),
         st.floats(min_value=0, max_value=50),
         st.floats(min_value=0, max_value=3),
     ),

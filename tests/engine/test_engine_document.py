@@ -373,3 +373,261 @@ def test_load_document_tree_refuses_what_it_cannot_read_safely(text):
     with pytest.raises(simengine.DocumentError) as exc:
         simengine.load_document_tree(text)
     assert [e.path for e in exc.value.errors] == ["(document)"]
+
+
+# --- one pass, near names ------------------------------------------------------------
+
+
+def test_a_misspelled_field_and_a_dangling_reference_are_reported_in_one_pass() -> None:
+    doc = copy.deepcopy(VALID)
+    doc["workload"] = {"target": "lbb", "rsp": 100}
+    doc["components"]["web"]["calls"] = ["cahce"]
+    doc["components"]["web"]["corez"] = 2
+    doc["faults"][0]["component"] = "wbe"
+    errors = _errors(doc)
+    assert ("workload.rsp", "unknown field: did you mean 'rps'?") in errors
+    assert ("workload.rps", "is required") in errors
+    assert ("components.web.corez", "unknown field: did you mean 'cores'?") in errors
+    assert ("workload.target", "no component named 'lbb': did you mean 'lb'?") in errors
+    assert (
+        "components.web.calls[0]",
+        "no component named 'cahce': did you mean 'cache'?",
+    ) in errors
+    assert (
+        "faults[0].component",
+        "no component named 'wbe': did you mean 'web'?",
+    ) in errors
+    assert len(errors) == len(set(errors)) == 6
+
+
+def test_an_unknown_field_without_a_near_name_is_just_unknown() -> None:
+    assert _errors(_with("workload.zzzzzz", 1)) == [
+        ("workload.zzzzzz", "unknown field")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "where"),
+    [
+        ("components.lb.targets", ["wbe"], "components.lb.targets[0]"),
+        ("components.cache.backing", "dbb", "components.cache.backing"),
+        ("workload.target", "lbb", "workload.target"),
+    ],
+)
+def test_a_dangling_reference_suggests_the_near_component(
+    path: str, value: object, where: str
+) -> None:
+    name = value[0] if isinstance(value, list) else value
+    near = {"wbe": "web", "dbb": "db", "lbb": "lb"}[name]
+    assert (where, f"no component named {name!r}: did you mean {near!r}?") in _errors(
+        _with(path, value)
+    )
+
+
+def test_an_unknown_field_deep_in_a_component_suggests_its_models_fields() -> None:
+    doc = _with("components.db.primary", {"cores": 4, "read_mss": 2})
+    assert _errors(doc) == [
+        (
+            "components.db.primary.read_mss",
+            "unknown field: did you mean 'read_ms'?",
+        )
+    ]
+
+
+def test_a_weight_for_a_misspelled_target_suggests_the_target() -> None:
+    doc = copy.deepcopy(VALID)
+    doc["components"]["lb"].update(algorithm="weighted_round_robin", weights={"wbe": 2})
+    assert _errors(doc) == [
+        (
+            "components.lb.weights.wbe",
+            "'wbe' is not one of the targets: did you mean 'web'?",
+        )
+    ]
+
+
+def test_reference_checks_still_run_beside_an_invalid_component() -> None:
+    doc = copy.deepcopy(VALID)
+    doc["components"]["cache"]["nodes"] = 0  # the cache is invalid ...
+    doc["components"]["cache"]["backing"] = "nowhere"  # ... and dangles
+    errors = _errors(doc)
+    assert ("components.cache.nodes", "must be >= 1 (got 0)") in errors
+    assert ("components.cache.backing", "no component named 'nowhere'") in errors
+
+
+# --- faults that would do nothing ------------------------------------------------------
+
+
+def _fault_errors(comp: dict, fault: dict, cid: str = "db") -> list[tuple[str, str]]:
+    doc = copy.deepcopy(VALID)
+    doc["components"][cid] = comp
+    doc["faults"] = [{"at_s": 2, "component": cid, **fault}]
+    try:
+        parse_document(doc)
+    except DocumentError as exc:
+        return [(e.path, e.message) for e in exc.errors]
+    return []
+
+
+def test_a_shard_fault_on_an_unsharded_database_is_refused() -> None:
+    db = {"type": "database"}
+    assert _fault_errors(db, {"node": "shard-0"}) == [
+        ("faults[0].node", "'db' has no shards: use primary (got 'shard-0')")
+    ]
+    replicated = {"type": "database", "replicas": {"count": 2}}
+    assert _fault_errors(replicated, {"node": "shard-0"}) == [
+        (
+            "faults[0].node",
+            "'db' has no shards: use primary or replica-0..1 (got 'shard-0')",
+        )
+    ]
+
+
+def test_shard_and_replica_faults_must_name_a_node_the_database_has() -> None:
+    sharded = {"type": "database", "shards": {"count": 4}}
+    assert _fault_errors(sharded, {"node": "shard-3"}) == []
+    assert (
+        _fault_errors({"type": "database", "shards": {"count": 1}}, {"node": "shard-0"})
+        == []
+    )
+    assert _fault_errors(sharded, {"node": "shard-4"}) == [
+        ("faults[0].node", "'db' has shard-0..3 (got 'shard-4')")
+    ]
+    assert _fault_errors(sharded, {"node": "replica-0"}) == [
+        (
+            "faults[0].node",
+            "'db' has no replicas: use primary or shard-0..3 (got 'replica-0')",
+        )
+    ]
+    assert _fault_errors(sharded, {"node": "leader"}) == [
+        ("faults[0].node", "must be primary or shard-0..3 of 'db' (got 'leader')")
+    ]
+
+
+def test_a_cache_fault_names_a_node_index_and_not_an_instance() -> None:
+    cache = {"type": "cache", "backing": "db", "nodes": 2}
+    assert _fault_errors(cache, {"node": 1}, cid="cache") == []
+    assert _fault_errors(cache, {"node": "1"}, cid="cache") == [
+        ("faults[0].node", "must be a node index 0..1 (got '1')")
+    ]
+    assert _fault_errors(cache, {"instance": 0}, cid="cache") == [
+        ("faults[0].instance", "not used for a cache; use node")
+    ]
+
+
+def test_a_fault_starting_after_the_run_ends_is_refused() -> None:
+    doc = _with("faults", [{"at_s": 11, "component": "web"}])  # run ends at 1 + 10 s
+    assert _errors(doc) == [
+        (
+            "faults[0].at_s",
+            "must be before the run ends at warmup_s + duration_s = 11 s (got 11)",
+        )
+    ]
+
+
+# --- durations, vocabulary --------------------------------------------------------------
+
+
+def test_every_duration_is_a_distribution_once_parsed() -> None:
+    from simengine.document import Distribution, ReadWriteWork, as_distribution
+
+    doc = copy.deepcopy(VALID)
+    doc["components"]["web"]["work_ms"] = 5
+    doc["components"]["svc"] = {
+        "type": "service",
+        "work_ms": {"read": 1, "write": {"mean": 3}},
+    }
+    parsed = parse_document(doc)
+    web, db, cache = (parsed.components[c] for c in ("web", "db", "cache"))
+    constant = Distribution(dist="constant", mean=5.0)
+    assert web.work_ms == constant
+    assert db.primary.read_ms == Distribution(dist="constant", mean=2.0)
+    assert db.primary.write_ms == Distribution(dist="exponential", mean=8.0)
+    assert cache.hit_ms == Distribution(dist="constant", mean=0.3)  # the default
+    work = parsed.components["svc"].work_ms
+    assert isinstance(work, ReadWriteWork)
+    assert work.read == Distribution(dist="constant", mean=1.0)
+    assert work.write == Distribution(dist="exponential", mean=3.0)
+    assert as_distribution(web.work_ms) is web.work_ms
+    assert as_distribution(5) == constant
+    # the parsed document still round-trips, and the schema still takes a number
+    again = parse_document(parsed.model_dump(mode="json"))
+    assert again == parsed
+    hit = simengine.document_schema()["$defs"]["Cache"]["properties"]["hit_ms"]
+    assert {"type": "number", "minimum": 0} in hit["oneOf"] and hit["default"] == 0.3
+
+
+def test_the_models_the_schema_and_the_runtime_read_one_vocabulary() -> None:
+    from simengine import vocabulary
+    from simengine.balancing import STRATEGIES
+    from simengine.datatier import keycache, sharding
+
+    defs = simengine.document_schema()["$defs"]
+    assert tuple(defs["LoadBalancer"]["properties"]["algorithm"]["enum"]) == (
+        vocabulary.LB_ALGORITHMS
+    )
+    assert tuple(defs["Distribution"]["properties"]["dist"]["enum"]) == (
+        vocabulary.DISTRIBUTIONS
+    )
+    assert tuple(defs["Cache"]["properties"]["strategy"]["enum"]) == (
+        vocabulary.CACHE_STRATEGIES
+    )
+    assert tuple(defs["Shards"]["properties"]["strategy"]["enum"]) == (
+        vocabulary.SHARD_STRATEGIES
+    )
+    types = {
+        d["properties"]["type"].get("const")
+        for d in defs.values()
+        if "type" in d.get("properties", {})
+    }
+    assert set(vocabulary.COMPONENT_TYPES) <= types
+    assert set(STRATEGIES) == set(vocabulary.LB_ALGORITHMS)
+    assert keycache.POLICIES == vocabulary.EVICTIONS
+    assert sharding.STRATEGIES == vocabulary.SHARD_STRATEGIES
+    assert simengine.VOCABULARY["lb_algorithms"] == vocabulary.LB_ALGORITHMS
+
+
+# --- validate --json ---------------------------------------------------------------------
+
+
+def test_validate_json_prints_the_verdict_and_every_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from simengine.cli import main
+
+    assert main(["validate", "--json", str(EXAMPLES / "mm4.yaml")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {"valid": True, "format": 1, "components": 1, "replications": 1}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "scaleboard: 1\nworkload: {target: wbe, rsp: 5}\n"
+        "components: {web: {type: service}}\n"
+    )
+    assert main(["validate", "--json", str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {
+        "valid": False,
+        "errors": [
+            {"path": "workload.rps", "message": "is required"},
+            {"path": "workload.rsp", "message": "unknown field: did you mean 'rps'?"},
+            {
+                "path": "workload.target",
+                "message": "no component named 'wbe': did you mean 'web'?",
+            },
+        ],
+    }
+    assert captured.err == ""
+    assert main(["validate", "--json", str(tmp_path / "missing.yaml")]) == 2
+    assert json.loads(capsys.readouterr().out)["valid"] is False
+
+
+def test_a_misspelled_choice_or_type_suggests_the_vocabulary_word() -> None:
+    doc = copy.deepcopy(VALID)
+    doc["components"]["lb"]["algorithm"] = "least_conections"
+    doc["components"]["db"]["type"] = "databse"
+    errors = dict(_errors(doc))
+    assert errors["components.lb.algorithm"].endswith(
+        "(got 'least_conections'): did you mean 'least_connections'?"
+    )
+    assert errors["components.db.type"].endswith(
+        "(got 'databse'): did you mean 'database'?"
+    )

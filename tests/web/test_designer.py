@@ -590,3 +590,61 @@ def test_a_tampered_phase_row_count_is_bounded_not_an_error(
         },
     )
     assert response.status_code == 200
+
+
+def _choices(fields, name):
+    for f in fields:
+        if f.name == name:
+            return f.choices
+        found = _choices(f.children, name)
+        if found is not None:
+            return found
+    return None
+
+
+def test_the_inspectors_choices_are_the_documents_vocabulary():
+    import simengine
+    from dashboard.scenarios import inspector
+
+    vocab = simengine.vocabulary
+    tree = yaml.safe_load(
+        WEB_TIER + "  cache: {type: cache, backing: db}\n"
+        "  dbr: {type: database, replicas: {count: 1}, shards: {count: 2}}\n"
+    )
+    assert set(inspector.model_of_type()) == set(vocab.COMPONENT_TYPES)
+    lb = inspector.build_form(tree, "lb").fields
+    assert _choices(lb, "algorithm") == vocab.LB_ALGORITHMS
+    assert _choices(lb, "layer") == vocab.LB_LAYERS
+    web = inspector.build_form(tree, "web").fields
+    assert _choices(web, "work_ms.dist") == vocab.DISTRIBUTIONS
+    cache = inspector.build_form(tree, "cache").fields
+    assert _choices(cache, "strategy") == vocab.CACHE_STRATEGIES
+    assert _choices(cache, "eviction") == vocab.EVICTIONS
+    assert _choices(cache, "invalidation") == vocab.INVALIDATIONS
+    db = inspector.build_form(tree, "dbr").fields
+    assert _choices(db, "replicas.mode") == vocab.REPLICA_MODES
+    assert _choices(db, "replicas.reads") == vocab.READ_ROUTING
+    assert _choices(db, "shards.strategy") == vocab.SHARD_STRATEGIES
+    workload = inspector.build_form(tree, "workload").fields
+    assert _choices(workload, "arrivals") == vocab.ARRIVALS
+
+
+@pytest.mark.django_db
+def test_the_designer_page_carries_the_vocabulary_for_its_script(
+    client_alice, scenario
+):
+    import simengine
+
+    response = client_alice.get(reverse("scenario_detail", args=[scenario.pk]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    match = re.search(
+        r'<script id="designer-vocabulary" type="application/json">(.*?)</script>',
+        html,
+        re.S,
+    )
+    assert match, "the designer's vocabulary is missing"
+    vocab = json.loads(match.group(1))
+    assert vocab["component_types"] == list(simengine.vocabulary.COMPONENT_TYPES)
+    assert vocab["lb_algorithms"] == list(simengine.vocabulary.LB_ALGORITHMS)
+    assert set(vocab["type_labels"]) == set(simengine.vocabulary.COMPONENT_TYPES)

@@ -1,0 +1,69 @@
+"""Cross-field rules inside one component, per component type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ...errors import FieldError
+from ..components import Database, Service
+
+
+def _service(comp: Service, base: str) -> list[FieldError]:
+    a = comp.autoscale
+    if a is None:
+        return []
+    if a.min > a.max:
+        return [
+            FieldError(
+                f"{base}.autoscale.min", f"must be <= max ({a.max}) (got {a.min})"
+            )
+        ]
+    if not a.min <= comp.instances <= a.max:
+        return [
+            FieldError(
+                f"{base}.instances",
+                f"must lie between autoscale min {a.min} and max {a.max} "
+                f"(got {comp.instances})",
+            )
+        ]
+    return []
+
+
+def _database(comp: Database, base: str) -> list[FieldError]:
+    shards = comp.shards
+    if shards is None or shards.ranges is None:
+        return []
+    errors = []
+    rng = shards.ranges
+    if len(rng) != shards.count - 1:
+        errors.append(
+            FieldError(
+                f"{base}.shards.ranges",
+                f"needs count - 1 = {shards.count - 1} upper bounds (got {len(rng)})",
+            )
+        )
+    if list(rng) != sorted(set(rng)):
+        errors.append(FieldError(f"{base}.shards.ranges", "bounds must be increasing"))
+    return errors
+
+
+def _none(comp: Any, base: str) -> list[FieldError]:
+    return []
+
+
+#: The cross-field check of each component type.
+COMPONENT_CHECKS: dict[str, Callable[[Any, str], list[FieldError]]] = {
+    "load_balancer": _none,
+    "service": _service,
+    "cache": _none,
+    "database": _database,
+}
+
+
+def component_errors(comps: dict[str, Any]) -> list[FieldError]:
+    """The cross-field errors of every (parsed) component."""
+    errors: list[FieldError] = []
+    for cid, comp in comps.items():
+        errors += COMPONENT_CHECKS[comp.type](comp, f"components.{cid}")
+    return errors

@@ -1,0 +1,184 @@
+"""References and cycles: every name a document uses must be a component of the
+right kind, and the calls must not loop.
+
+These checks read the document's tree or its parsed models alike (``get`` reads a
+mapping key or a model attribute), so they also run on a document whose fields are
+wrong elsewhere: a misspelled field and a dangling reference are reported in one
+pass. Values of the wrong shape are skipped here (the field checks name them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from ...errors import FieldError
+from ..fields import ID_RE
+from ..messages import did_you_mean
+from ..vocabulary import COMPONENT_TYPES
+
+Edges = dict[str, list[tuple[str, str]]]
+
+
+def get(obj: Any, name: str) -> Any:
+    """A field of a raw mapping or of a parsed model (None when absent)."""
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _names(value: Any) -> Iterator[tuple[int, str]]:
+    """The (index, name) entries of a list of names, skipping any that are not."""
+    if isinstance(value, (list, tuple)):
+        for i, name in enumerate(value):
+            if isinstance(name, str):
+                yield i, name
+
+
+def _kind(comps: Mapping[str, Any], cid: str) -> str | None:
+    kind = get(comps[cid], "type")
+    return kind if isinstance(kind, str) and kind in COMPONENT_TYPES else None
+
+
+def _missing(comps: Mapping[str, Any], name: str) -> str:
+    return f"no component named {name!r}" + did_you_mean(name, comps)
+
+
+class _Refs:
+    """The errors and call edges found while reading one document's references."""
+
+    def __init__(self, comps: Mapping[str, Any]) -> None:
+        self.comps = comps
+        self.errors: list[FieldError] = []
+        self.edges: Edges = {cid: [] for cid in comps}
+
+    def err(self, path: str, message: str) -> None:
+        self.errors.append(FieldError(path, message))
+
+    def link(self, cid: str, name: str, path: str) -> bool:
+        """Record the edge cid -> name, or its error; whether the name exists."""
+        if name not in self.comps:
+            self.err(path, _missing(self.comps, name))
+            return False
+        return True
+
+
+def _balancer(refs: _Refs, cid: str, comp: Any, base: str) -> None:
+    targets = list(_names(get(comp, "targets")))
+    for i, target in targets:
+        path = f"{base}.targets[{i}]"
+        if not refs.link(cid, target, path):
+            continue
+        kind = _kind(refs.comps, target)
+        if kind not in (None, "service"):
+            refs.err(
+                path, f"{target!r} is a {kind}; a balancer's targets must be services"
+            )
+        elif kind == "service":
+            refs.edges[cid].append((target, path))
+    names = [t for _, t in targets]
+    if len(set(names)) != len(names):
+        refs.err(f"{base}.targets", "lists a target more than once")
+    weights = get(comp, "weights")
+    if isinstance(weights, Mapping) and isinstance(get(comp, "targets"), (list, tuple)):
+        for name in weights:
+            if name not in names:
+                refs.err(
+                    f"{base}.weights.{name}",
+                    f"{name!r} is not one of the targets" + did_you_mean(name, names),
+                )
+
+
+def _service(refs: _Refs, cid: str, comp: Any, base: str) -> None:
+    for i, callee in _names(get(comp, "calls")):
+        path = f"{base}.calls[{i}]"
+        if refs.link(cid, callee, path):
+            refs.edges[cid].append((callee, path))
+
+
+def _cache(refs: _Refs, cid: str, comp: Any, base: str) -> None:
+    backing = get(comp, "backing")
+    path = f"{base}.backing"
+    if not isinstance(backing, str) or not refs.link(cid, backing, path):
+        return
+    if _kind(refs.comps, backing) == "cache":
+        refs.err(path, "must be a database, service or load_balancer")
+    else:
+        refs.edges[cid].append((backing, path))
+
+
+def _database(refs: _Refs, cid: str, comp: Any, base: str) -> None:
+    """A database names no other component."""
+
+
+#: The reference check of each component type.
+REFERENCES: dict[str, Callable[[_Refs, str, Any, str], None]] = {
+    "load_balancer": _balancer,
+    "service": _service,
+    "cache": _cache,
+    "database": _database,
+}
+
+
+def reference_errors(doc: Any) -> list[FieldError]:
+    """Ids, references and cycles of a document (a raw tree or a ``Document``)."""
+    comps = get(doc, "components")
+    if not isinstance(comps, Mapping):
+        return []
+    refs = _Refs(comps)
+    for cid in comps:
+        if not isinstance(cid, str) or not ID_RE.match(cid):
+            refs.err(
+                f"components.{cid}",
+                "id must match [a-z][a-z0-9_-]* (at most 64 characters)",
+            )
+
+    target = get(get(doc, "workload"), "target")
+    if isinstance(target, str) and target not in comps:
+        refs.err("workload.target", _missing(comps, target))
+
+    for cid, comp in comps.items():
+        kind = _kind(comps, cid)
+        if kind is not None:
+            REFERENCES[kind](refs, cid, comp, f"components.{cid}")
+
+    cycle = find_cycle(refs.edges)
+    if cycle is not None:
+        names, path = cycle
+        refs.err(path, "calls form a cycle: " + " -> ".join(names))
+
+    faults = get(doc, "faults")
+    if isinstance(faults, (list, tuple)):
+        for i, fault in enumerate(faults):
+            name = get(fault, "component")
+            if isinstance(name, str) and name not in comps:
+                refs.err(f"faults[{i}].component", _missing(comps, name))
+    return refs.errors
+
+
+def find_cycle(edges: Edges) -> tuple[list[str], str] | None:
+    """Iterative DFS; returns the cycle's names and the path of its closing edge."""
+    state: dict[str, int] = {}
+    for root in edges:
+        if state.get(root):
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        trail: list[str] = [root]
+        state[root] = 1
+        while stack:
+            node, i = stack[-1]
+            if i < len(edges[node]):
+                stack[-1] = (node, i + 1)
+                nxt, path = edges[node][i]
+                if state.get(nxt) == 1:
+                    start = trail.index(nxt)
+                    return [*trail[start:], nxt], path
+                if not state.get(nxt):
+                    state[nxt] = 1
+                    trail.append(nxt)
+                    stack.append((nxt, 0))
+            else:
+                state[node] = 2
+                trail.pop()
+                stack.pop()
+    return None

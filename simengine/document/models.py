@@ -1,0 +1,161 @@
+"""The document's models (format 1) outside the components: simulation, workload,
+network, faults, objectives, and the ``Document`` itself with its JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, PrivateAttr
+
+from ..limits import Limits
+from .components import Component
+from .fields import (
+    ID_RE,
+    Name,
+    NonNegFloat,
+    NonNegInt,
+    PosFloat,
+    PosInt,
+    Ratio,
+    StrictBool,
+    _Model,
+)
+from .vocabulary import ARRIVALS
+
+FORMAT_VERSION = 1
+
+
+class Simulation(_Model):
+    duration_s: PosFloat = Field(60.0, description="measured simulated time, seconds")
+    warmup_s: NonNegFloat = Field(
+        0.0, description="simulated seconds before measuring starts"
+    )
+    seed: Annotated[int, Field(strict=True, ge=0, lt=2**63)] = Field(
+        0, description="same document + same seed = identical report"
+    )
+    replications: PosInt = Field(1, description="independent runs; > 1 adds ci95")
+    snapshot_s: PosFloat = Field(1.0, description="simulated seconds per snapshot")
+
+
+class Phase(_Model):
+    at_s: NonNegFloat = Field(description="simulated time the rate changes, seconds")
+    rps: NonNegFloat = Field(description="mean arrival rate from at_s on")
+
+
+class Bursty(_Model):
+    on_s: PosFloat = Field(5.0, description="length of a burst, seconds")
+    off_s: PosFloat = Field(15.0, description="time between bursts, seconds")
+    factor: Annotated[float, Field(strict=True, ge=1, allow_inf_nan=False)] = Field(
+        3.0, description="rate during a burst, as a multiple of rps"
+    )
+
+
+class Keys(_Model):
+    count: PosInt = Field(1_000_000, description="distinct keys")
+    zipf_s: Annotated[float, Field(strict=True, ge=0, le=10, allow_inf_nan=False)] = (
+        Field(0.0, description="Zipf exponent; 0 is uniform")
+    )
+    shuffle: StrictBool = Field(False, description="spread popularity over key numbers")
+
+
+class Workload(_Model):
+    target: Name = Field(description="component the clients call")
+    rps: NonNegFloat = Field(description="mean arrival rate, requests per second")
+    arrivals: Literal[ARRIVALS] = "poisson"  # type: ignore[valid-type]
+    bursty: Bursty | None = Field(None, description="on/off parameters (bursty)")
+    phases: tuple[Phase, ...] = Field((), description="rate changes over time")
+    read_ratio: Ratio = Field(0.9, description="share of requests that are reads")
+    keys: Keys | None = Field(None, description="key popularity (default uniform)")
+    clients: PosInt = Field(10_000, description="distinct clients")
+    regions: dict[Name, Annotated[float, Field(strict=True, gt=0, le=1)]] | None = (
+        Field(None, description="share of clients per region")
+    )
+    timeout_ms: PosFloat | None = Field(
+        None, description="a client gives up after this (default: never)"
+    )
+    scatter_ratio: Ratio = Field(
+        0.0, description="share of reads that need every shard (part 2)"
+    )
+
+
+class Network(_Model):
+    hop_ms: NonNegFloat = Field(0.0, description="latency added to every call, ms")
+    cross_region_ms: NonNegFloat = Field(
+        70.0, description="added to a call between two regions, ms"
+    )
+
+
+class Fault(_Model):
+    at_s: NonNegFloat = Field(description="simulated time the fault starts, seconds")
+    component: Name
+    instance: NonNegInt | None = Field(
+        None, description="instance index (service or balancer); omitted: all"
+    )
+    node: Annotated[str, Field(strict=True, max_length=64)] | NonNegInt | None = Field(
+        None, description="database: primary | replica-N | shard-N; cache: node index"
+    )
+    for_s: PosFloat | None = Field(None, description="omitted: never recovers")
+
+
+class LatencyObjectives(_Model):
+    """Upper bounds on the end-to-end latency of completed requests, ms."""
+
+    mean: PosFloat | None = Field(None, description="mean at most this, ms")
+    p50: PosFloat | None = Field(None, description="median at most this, ms")
+    p90: PosFloat | None = Field(None, description="90th percentile at most this, ms")
+    p95: PosFloat | None = Field(None, description="95th percentile at most this, ms")
+    p99: PosFloat | None = Field(None, description="99th percentile at most this, ms")
+    max: PosFloat | None = Field(None, description="slowest request at most this, ms")
+
+
+class Objectives(_Model):
+    """What "good enough" means for this design. The report says which hold, and
+    ``python -m simengine run`` exits with status 3 when one does not."""
+
+    latency_ms: LatencyObjectives | None = Field(
+        None, description="upper bounds on end-to-end latency, ms"
+    )
+    error_rate: Ratio | None = Field(
+        None,
+        description="at most this share of offered requests fails "
+        "(errors + timeouts + rejected)",
+    )
+    throughput_rps: NonNegFloat | None = Field(
+        None, description="at least this many completed requests per second"
+    )
+    utilization: Ratio | None = Field(
+        None, description="every component at most this busy (0..1)"
+    )
+
+
+class Document(_Model):
+    """A validated topology document (format 1)."""
+
+    scaleboard: Literal[1] = Field(description="format version")
+    name: Annotated[str, Field(strict=True, max_length=200)] = ""
+    description: Annotated[str, Field(strict=True, max_length=5000)] = ""
+    simulation: Simulation = Field(default_factory=Simulation)
+    workload: Workload
+    network: Network = Field(default_factory=Network)
+    components: dict[str, Component] = Field(min_length=1)
+    faults: tuple[Fault, ...] = ()
+    objectives: Objectives | None = Field(
+        None, description="optional service-level objectives the run is judged by"
+    )
+    # The limits it was parsed with when not the defaults: runs enforce the same
+    # event budget (``Limits.max_events``) unless given other limits.
+    _limits: Limits | None = PrivateAttr(default=None)
+
+    @property
+    def limits(self) -> Limits:
+        """The limits this document was checked against."""
+        return self._limits or Limits()
+
+
+def document_schema() -> dict:
+    """The JSON Schema of format 1."""
+    schema = Document.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Scaleboard topology document, format 1"
+    schema["properties"]["components"]["propertyNames"] = {"pattern": ID_RE.pattern}
+    return schema
