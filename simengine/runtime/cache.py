@@ -8,7 +8,7 @@ from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 from ..datatier import CacheNodes, MissCoalescer, WriteBehind
-from ..document import Cache, as_distribution
+from ..document import Cache
 from ..metrics import LatencyStats
 from ..variates import duration_sampler
 from .component import Component
@@ -78,7 +78,7 @@ class CacheRt(Component):
         self.backing: Any = None
         self.delay = 0.0
         rng = ctx.streams.generator()
-        self.hit_time = duration_sampler(as_distribution(spec.hit_ms), rng)
+        self.hit_time = duration_sampler(spec.hit_ms, rng)
         self.nodes = CacheNodes(
             spec.nodes, spec.eviction, spec.capacity_keys, spec.ttl_s, rng=rng
         )

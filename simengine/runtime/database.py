@@ -7,7 +7,7 @@ from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
 from ..datatier import MultiPrimary, ReadYourWrites, Replication
-from ..document import Database, as_distribution
+from ..document import Database
 from ..variates import duration_sampler
 from .eventcalendar import NORMAL, OK, fire_entry
 from .stations import Counters, Instance, StationComponent, ratio, stretch_table
@@ -90,8 +90,8 @@ class DatabaseRt(StationComponent):
         self.q_base = 0.0
         p = spec.primary
         rng = ctx.streams.generator()
-        read = duration_sampler(as_distribution(p.read_ms), rng)
-        write = duration_sampler(as_distribution(p.write_ms), rng)
+        read = duration_sampler(p.read_ms, rng)
+        write = duration_sampler(p.write_ms, rng)
         self.primary = self._add_node("primary", 0, read, write)
         self.replicas: list[Instance] = []
         self.repl: Replication | None = None
@@ -106,9 +106,9 @@ class DatabaseRt(StationComponent):
         r_spec = spec.replicas
         if r_spec is not None and r_spec.count > 0:
             rrng = ctx.streams.generator()
-            r_read = duration_sampler(as_distribution(p.read_ms), rrng)
-            r_write = duration_sampler(as_distribution(p.write_ms), rrng)
-            self.lag = duration_sampler(as_distribution(r_spec.lag_ms), rrng)
+            r_read = duration_sampler(p.read_ms, rrng)
+            r_write = duration_sampler(p.write_ms, rrng)
+            self.lag = duration_sampler(r_spec.lag_ms, rrng)
             for i in range(r_spec.count):
                 self.replicas.append(
                     self._add_node(f"replica-{i}", i + 1, r_read, r_write)
@@ -124,8 +124,8 @@ class DatabaseRt(StationComponent):
         self.prr = 0
         if spec.primaries > 1:
             mrng = ctx.streams.generator()
-            m_read = duration_sampler(as_distribution(p.read_ms), mrng)
-            m_write = duration_sampler(as_distribution(p.write_ms), mrng)
+            m_read = duration_sampler(p.read_ms, mrng)
+            m_write = duration_sampler(p.write_ms, mrng)
             for i in range(1, spec.primaries):
                 self.primaries.append(
                     self._add_node(f"primary-{i}", len(self.instances), m_read, m_write)

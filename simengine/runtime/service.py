@@ -11,7 +11,7 @@ import math
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..document import ReadWriteWork, Service, as_distribution
+from ..document import ReadWriteWork, Service
 from ..variates import duration_sampler
 from .eventcalendar import DEAD
 from .stations import (
@@ -36,12 +36,10 @@ class ServiceRt(StationComponent):
         self.needs_clients = spec.stateful  # sessions live on an instance
         rng = ctx.streams.generator()
         if isinstance(spec.work_ms, ReadWriteWork):
-            work_read = duration_sampler(as_distribution(spec.work_ms.read), rng)
-            work_write = duration_sampler(as_distribution(spec.work_ms.write), rng)
+            work_read = duration_sampler(spec.work_ms.read, rng)
+            work_write = duration_sampler(spec.work_ms.write, rng)
         else:
-            work_read = work_write = duration_sampler(
-                as_distribution(spec.work_ms), rng
-            )
+            work_read = work_write = duration_sampler(spec.work_ms, rng)
         a = spec.scaling.contention if spec.scaling else 0.0
         b = spec.scaling.coherency if spec.scaling else 0.0
         stretch = stretch_table(spec.cores, spec.speed, a, b)
