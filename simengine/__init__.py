@@ -19,6 +19,7 @@ from .document import (  # noqa: E402
     FORMAT_VERSION,
     Document,
     document_schema,
+    json_depth,
     load_document_tree,
     parse_document,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "Stream",
     "combine_reports",
     "document_schema",
+    "json_depth",
     "load_document_tree",
     "parse_document",
     "run_replication",
