@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Any
 
 import simengine
-from simengine.limits import Limits
 
 from . import designer
 
@@ -376,7 +375,7 @@ def _row_count(raw: Any) -> int:
         rows = int(raw or 0)
     except (TypeError, ValueError):
         return 0
-    return max(0, min(rows, Limits().max_list_items))
+    return max(0, min(rows, simengine.Limits().max_list_items))
 
 
 def _read_duration(f: Field, post: Any, current: Any) -> Any:

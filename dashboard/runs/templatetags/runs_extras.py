@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import template
 from django.urls import reverse
 
-from simengine.objectives import format_value
+import simengine
 
 register = template.Library()
 
@@ -48,6 +48,8 @@ def get(mapping, key):
 def objective_value(value, objective: str) -> str:
     """A value or limit of an objective check, as the command line shows it."""
     try:
-        return format_value(objective, None if value is None else float(value))
+        return simengine.format_value(
+            objective, None if value is None else float(value)
+        )
     except (TypeError, ValueError):
         return "-"
