@@ -157,15 +157,13 @@ components:
 
 
 @pytest.mark.django_db
-def test_the_run_page_shows_the_data_tier_a_user_switched_on(alice):
-    from django.test import Client
+def test_the_run_page_shows_the_data_tier_a_user_switched_on(alice, alice_client):
     from django.urls import reverse
 
     run = make_run(alice, text=CACHED_DOC)
     assert services.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
     run.refresh_from_db()
-    client = Client()
-    client.force_login(alice)
+    client = alice_client
     page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
     hit_ratio = run.report["components"]["cache"]["hit_ratio"]
     assert 0.3 < hit_ratio < 1.0
@@ -187,8 +185,7 @@ def test_reaping_one_run_leaves_the_others_to_the_workers(alice, settings, no_en
 
 
 @pytest.mark.django_db
-def test_a_single_primary_gets_no_data_tier_section(alice):
-    from django.test import Client
+def test_a_single_primary_gets_no_data_tier_section(alice, alice_client):
     from django.urls import reverse
 
     single = CACHED_DOC.replace(
@@ -198,16 +195,14 @@ def test_a_single_primary_gets_no_data_tier_section(alice):
     assert services.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
     run.refresh_from_db()
     assert run.report["components"]["db"]["type"] == "database"
-    client = Client()
-    client.force_login(alice)
+    client = alice_client
     page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
     assert 'data-testid="cache-cache"' in page
     assert "Replication lag" not in page and 'data-testid="database-' not in page
 
 
 @pytest.mark.django_db
-def test_the_run_page_shows_each_objective_met_or_missed(alice):
-    from django.test import Client
+def test_the_run_page_shows_each_objective_met_or_missed(alice, alice_client):
     from django.urls import reverse
 
     text = CACHED_DOC + (
@@ -221,8 +216,7 @@ def test_the_run_page_shows_each_objective_met_or_missed(alice):
     checks = {c["objective"]: c for c in run.report["objectives"]["checks"]}
     assert checks["latency_ms.p99"]["met"] is False
     assert checks["utilization"]["met"] is True
-    client = Client()
-    client.force_login(alice)
+    client = alice_client
     page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
     section = page[page.index('data-testid="objectives"') :]
     section = section[: section.index("</table>")]
@@ -235,8 +229,7 @@ def test_the_run_page_shows_each_objective_met_or_missed(alice):
 
 
 @pytest.mark.django_db
-def test_the_run_list_reads_its_figures_out_of_the_reports(alice, bob):
-    from django.test import Client
+def test_the_run_list_reads_its_figures_out_of_the_reports(alice, bob, alice_client):
     from django.urls import reverse
 
     met = make_run(alice, text=CACHED_DOC + "objectives: {utilization: 0.99}\n")
@@ -248,8 +241,7 @@ def test_the_run_list_reads_its_figures_out_of_the_reports(alice, bob):
         assert services.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
     queued = make_run(alice)
     theirs = make_run(bob)
-    client = Client()
-    client.force_login(alice)
+    client = alice_client
     page = client.get(reverse("run_list")).content.decode()
     rows = {
         run.pk: page[page.index(f"/runs/{run.pk}/") :].split("</tr>")[0]

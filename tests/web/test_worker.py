@@ -9,7 +9,6 @@ mid-run leaves the run to finish with its stored results intact.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +24,6 @@ from dashboard.celery import app as celery_app
 from dashboard.runs.models import Run, RunSnapshot
 from dashboard.runs.services import run_create
 from dashboard.runs.tasks import run_simulation
-from tests.conftest import require
 from tests.web.factories import SMALL_DOC, long_doc, make_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -191,7 +189,8 @@ def test_sigkilled_worker_run_is_failed_when_out_of_attempts(
 class PrivateRedis:
     """A redis-server of the test's own on a free port, to stop and start at will."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, binary: str = "redis-server") -> None:
+        self.binary = binary
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -206,7 +205,7 @@ class PrivateRedis:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [
-                "redis-server",
+                self.binary,
                 "--bind",
                 "127.0.0.1",
                 "--port",
@@ -237,14 +236,10 @@ class PrivateRedis:
 
 
 def test_redis_restarted_mid_run_the_run_still_ends_with_its_results_intact(
-    redis_url, postgres, alice, tmp_path
+    redis_url, postgres, alice, tmp_path, redis_server_binary
 ):
     """Reliability row 11: the broker and channel layer go away and come back mid-run."""
-    require(
-        shutil.which("redis-server") is not None,
-        "redis-server binary (apt-get install redis-server)",
-    )
-    redis = PrivateRedis(tmp_path)
+    redis = PrivateRedis(tmp_path, redis_server_binary)
     log = tmp_path / "worker.log"
     worker = Worker(redis.url, log)
     try:
