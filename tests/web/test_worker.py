@@ -22,9 +22,8 @@ from django.db import connection
 
 from dashboard.celery import app as celery_app
 from dashboard.runs.models import Run, RunSnapshot
-from dashboard.runs.services import run_create
 from dashboard.runs.tasks import run_simulation
-from tests.web.factories import SMALL_DOC, long_doc, make_run
+from tests.web.factories import SMALL_DOC, long_doc, make_run, queue_run
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -122,7 +121,7 @@ def _run(run_id) -> Run:
 def test_real_worker_takes_a_run_from_queued_to_succeeded(
     workers, postgres, alice, tmp_path
 ):
-    run = run_create(owner=alice, document_text=SMALL_DOC)
+    run = queue_run(alice, SMALL_DOC)
     assert _run(run.pk).status == Run.Status.QUEUED
     workers()
     _wait_for(
@@ -142,7 +141,7 @@ def test_sigkilled_worker_run_is_retried_by_another_worker(
     workers, postgres, alice, tmp_path
 ):
     log = tmp_path / "worker.log"
-    run = run_create(owner=alice, document_text=long_doc(duration_s=1500, rps=1000))
+    run = queue_run(alice, long_doc(duration_s=1500, rps=1000))
     first = workers()
     _wait_for(
         lambda: _run(run.pk).last_seq >= 2, 60, "the first attempt to stream", log
@@ -170,7 +169,7 @@ def test_sigkilled_worker_run_is_failed_when_out_of_attempts(
     workers, postgres, alice, tmp_path
 ):
     log = tmp_path / "worker.log"
-    run = run_create(owner=alice, document_text=long_doc(duration_s=1500, rps=1000))
+    run = queue_run(alice, long_doc(duration_s=1500, rps=1000))
     first = workers(RUN_MAX_ATTEMPTS="1")
     _wait_for(lambda: _run(run.pk).last_seq >= 2, 60, "the run to stream", log)
     first.kill()
