@@ -142,7 +142,7 @@
 
   function render() {
     const graph = state.graph;
-    if (!graph) return;
+    if (!graph) { renderEstimate(); return; }
     const est = state.estimate;
     const errorIds = new Set();
     for (const e of state.errors) {
@@ -283,10 +283,10 @@
     state.text = data.text;
     state.valid = data.valid;
     state.errors = data.errors || [];
-    state.mermaid = data.mermaid || "";
     if (data.tree) {
       state.tree = data.tree;
       state.graph = data.graph;
+      state.mermaid = data.mermaid || "";
     }
     state.estimate = data.estimate;
     if (!data.tree) {
@@ -872,7 +872,23 @@
   updateUndoButtons();
   if (Object.keys(positions).length) layoutInput.value = JSON.stringify({ positions });
   window.scaleboardDesigner = { cy, state: () => state, positions: () => positions };
-  send({ text: textarea.value }).then(({ data }) => {
+  // A refused Save or Run of text that cannot be read: the page carries the latest
+  // saved version, so the canvas shows that instead of nothing.
+  const fallbackEl = document.getElementById("designer-fallback");
+  async function readableFallback(data) {
+    if (data.tree || !fallbackEl) return;
+    try {
+      const { data: saved } = await send({ text: JSON.parse(fallbackEl.textContent) });
+      if (saved.tree) {
+        state.tree = saved.tree;
+        state.graph = saved.graph;
+        state.mermaid = saved.mermaid || "";
+      }
+    } catch (e) { /* the status line reports the unreadable text itself */ }
+  }
+
+  send({ text: textarea.value }).then(async ({ data }) => {
+    await readableFallback(data);
     adopt(data);
     if (Object.keys(positions).length) fitView();
     root.dataset.ready = "1";
