@@ -758,6 +758,13 @@
     return node;
   }
 
+  // Why a component has no utilization: the estimate's reason, else its kind's.
+  function utilizationNote(c) {
+    if (c.utilization_note) return c.utilization_note;
+    if (c.type === "load_balancer" || c.type === "cache") return "no capacity of its own in this model";
+    return c.reached === false ? "not reached" : "not measured";
+  }
+
   function renderEstimate() {
     const est = state.estimate;
     if (!est) {
@@ -798,7 +805,9 @@
       el("td", {}, id),
       el("td", {}, TYPE_NAMES[c.type] || c.type),
       el("td", { class: "num" }, c.reached ? fmt(c.offered_rps) : "not reached"),
-      el("td", { class: "num" }, c.peak_utilization === null ? "—" :
+      el("td", { class: "num" }, c.peak_utilization === null || c.peak_utilization === undefined
+        ? el("span", { class: "not-measured", title: "not measured: " + utilizationNote(c) },
+          "— ", el("small", { class: "muted" }, utilizationNote(c))) :
         el("span", {}, el("span", { class: "ubar lvl-" + c.level }, el("i", { style: "width:" + Math.min(100, Math.round(c.peak_utilization * 100)) + "%" })),
           Math.round(c.peak_utilization * 100) + "%")),
       el("td", { class: "num" }, c.latency_ms ? (c.latency_ms.mean === null ? "∞" : fmt(c.latency_ms.mean)) : "—"),

@@ -471,6 +471,11 @@ def test_run_with_unsaved_canvas_edits_stores_the_layout_save_version_would(
     page.get_by_role("button", name="New scenario").click()
     expect(page).to_have_url(EDITOR_URL)
     wait_ready(page)
+    # The balancer has no capacity of its own: no "0%", the reason instead.
+    lb_row = page.locator("#estimate-body tr").filter(
+        has=page.locator("td", has_text=re.compile(r"^lb$"))
+    )
+    expect(lb_row).to_contain_text("no capacity of its own in this model")
 
     # Add a node and move another; nothing saved, then Run.
     add(page, "Service", "web2")
@@ -481,6 +486,8 @@ def test_run_with_unsaved_canvas_edits_stores_the_layout_save_version_would(
     positions = page.evaluate("window.scaleboardDesigner.positions()")
     page.get_by_role("button", name="Run", exact=True).first.click()
     expect(page).to_have_url(re.compile(r"/runs/[0-9a-f-]{36}/$"))
+    # Let the run finish before the test's database goes away under its worker.
+    expect(page.get_by_test_id("run-status")).to_have_text("succeeded", timeout=60_000)
 
     scenario = Scenario.objects.get(owner__username="rhea")
     latest = scenario.latest_version
