@@ -1,7 +1,9 @@
 """The web's limits on a run: the engine's parse limits and the page's snapshot budget.
 
-Every path that starts a run parses its document with `engine_limits()` and checks
-`check_snapshot_budget`; the worker parses the stored text again with the same limits.
+Starting a run (`services.run_document_parse`, `services.run_create`) parses with
+`engine_limits()` and checks `check_snapshot_budget`; the worker (`execution`) parses
+the stored text again with the same limits. Both sides import this module, so
+neither imports the other.
 """
 
 from __future__ import annotations
@@ -16,13 +18,6 @@ import simengine
 def engine_limits() -> simengine.Limits:
     """The engine's limits with the web's event budget (RUN_MAX_EVENTS)."""
     return simengine.Limits(max_events=settings.RUN_MAX_EVENTS)
-
-
-def document_parse_for_run(*, text: str) -> simengine.Document:
-    """Parse a document to run, with the web's limits; raises `DocumentError`."""
-    doc = simengine.parse_document(text, limits=engine_limits())
-    check_snapshot_budget(doc)
-    return doc
 
 
 def check_snapshot_budget(doc: simengine.Document) -> None:
