@@ -10,6 +10,8 @@ to them.
 from __future__ import annotations
 
 import os
+import sys
+import types
 
 # The engine draws its variates with numpy but never calls BLAS. OpenBLAS starts a
 # thread per core when numpy is first imported, which costs a short command a tenth
@@ -67,3 +69,34 @@ __all__ = [
     "stream",
     "vocabulary",
 ]
+
+#: Loaded on first use (PEP 562): the estimate pulls in the queueing formulas, which
+#: a run or the command line without ``--estimate`` does not need.
+_LAZY = {
+    "estimate": ".estimate",
+    "format_estimate": ".estimate",
+    "format_value": ".objectives",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+class _Face(types.ModuleType):
+    """Importing the submodule ``simengine.estimate`` binds it on the package under
+    the name the function has here; keep the name for the function."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Face

@@ -59,6 +59,14 @@ def postgres() -> None:
 
 
 @pytest.fixture
+def redis_server_binary() -> str:
+    """The `redis-server` program, for tests that stop and start a Redis of their own."""
+    path = shutil.which("redis-server")
+    require(path is not None, "redis-server binary (apt-get install redis-server)")
+    return path
+
+
+@pytest.fixture
 def chromium_path() -> str:
     require(
         os.path.exists(CHROMIUM) or shutil.which("chromium") is not None,

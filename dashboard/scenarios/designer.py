@@ -16,16 +16,13 @@ from typing import Any
 import yaml
 
 import simengine
-from simengine import json_depth
-from simengine.estimate import estimate
-from simengine.limits import Limits
 
 #: The canvas node standing for the workload's clients (not a valid component id).
 CLIENTS_ID = "__clients__"
 COMPONENT_TYPES = simengine.vocabulary.COMPONENT_TYPES
-MAX_BODY_BYTES = Limits().max_bytes + 64_000
-MAX_DEPTH = Limits().max_depth + 4
-MAX_LAYOUT_NODES = Limits().max_components + 1
+MAX_BODY_BYTES = simengine.Limits().max_bytes + 64_000
+MAX_DEPTH = simengine.Limits().max_depth + 4
+MAX_LAYOUT_NODES = simengine.Limits().max_components + 1
 
 TYPE_LABELS = {
     "load_balancer": "Load balancer",
@@ -123,7 +120,7 @@ def read_json_body(body: bytes) -> dict:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("request body is not UTF-8") from None
-    if json_depth(text) > MAX_DEPTH:
+    if simengine.json_depth(text) > MAX_DEPTH:
         raise BadRequest(f"request nested more than {MAX_DEPTH} levels")
     try:
         data = json.loads(text)
@@ -184,7 +181,7 @@ def apply(*, text: str | None = None, tree: Any = None, fmt: str = "yaml") -> di
         "mermaid": document_mermaid(parsed) if parsed is not None else None,
     }
     if doc is not None:
-        result["estimate"] = estimate(doc)
+        result["estimate"] = simengine.estimate(doc)
     return result
 
 
@@ -332,7 +329,7 @@ def layout_clean(raw: str | None) -> dict:
 
     Anything malformed is dropped (positions are a convenience, never an error).
     """
-    if not raw or len(raw) > 100_000 or json_depth(raw) > 4:
+    if not raw or len(raw) > 100_000 or simengine.json_depth(raw) > 4:
         return {}
     try:
         data = json.loads(raw)

@@ -42,6 +42,7 @@ def scenario_version_create(
     message: str = "",
     layout: dict | None = None,
     base_version: int | None = None,
+    document: simengine.Document | None = None,
 ) -> ScenarioVersion:
     """Validate `text` and store it as the scenario's next version.
 
@@ -49,8 +50,9 @@ def scenario_version_create(
     `base_version` is the version the editor was opened on: if another save came
     in since, `VersionConflict` is raised and nothing is written (one wins, the
     other is told). Raises `simengine.DocumentError` before anything is written.
+    `document` is `text` already parsed by the caller (parse once per request).
     """
-    doc = document_validate(text=text)
+    doc = document if document is not None else document_validate(text=text)
     # Lock the scenario row so two racing saves get distinct numbers.
     locked = Scenario.objects.select_for_update().get(pk=scenario.pk)
     last = locked.versions.aggregate(n=Max("number"))["n"] or 0

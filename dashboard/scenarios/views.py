@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -10,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 import simengine
-from dashboard.runs.services import RunLimitExceeded, run_create
+from dashboard.runs.services import RunLimitExceeded, run_start, run_start_version
 from dashboard.scenarios import designer, selectors, services
 from dashboard.scenarios.models import Scenario
 
@@ -18,6 +20,26 @@ from dashboard.scenarios.models import Scenario
 def _posted_document(request: HttpRequest) -> str:
     # Browsers submit a textarea with CRLF line breaks: store what the user saw.
     return request.POST.get("document", "").replace("\r\n", "\n")
+
+
+@dataclass(frozen=True)
+class _PostedVersion:
+    """What the editor's form posts to be stored as a version: "Save version" and
+    Run read it here, so both store the same text, layout and message."""
+
+    text: str
+    layout: dict
+    message: str
+    base_version: int | None
+
+
+def _posted_version(request: HttpRequest, *, default_message: str) -> _PostedVersion:
+    return _PostedVersion(
+        text=_posted_document(request),
+        layout=designer.layout_clean(request.POST.get("layout")),
+        message=request.POST.get("message", "").strip() or default_message,
+        base_version=_posted_base_version(request),
+    )
 
 
 def _redirect(request: HttpRequest, url: str) -> HttpResponse:
@@ -107,35 +129,19 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 opened=opened,
             ),
         )
-    text = _posted_document(request)
-    message = request.POST.get("message", "").strip() or "Saved"
-    layout = designer.layout_clean(request.POST.get("layout"))
+    posted = _posted_version(request, default_message="Saved")
     try:
         version = services.scenario_version_create(
             scenario=scenario,
-            text=text,
+            text=posted.text,
             author=request.user,
-            message=message,
-            layout=layout,
-            base_version=_posted_base_version(request),
+            message=posted.message,
+            layout=posted.layout,
+            base_version=posted.base_version,
         )
-    except simengine.DocumentError as exc:
-        return render(
-            request,
-            "scenarios/detail.html",
-            _editor_context(scenario, text, exc.errors),
-            status=400,
-        )
-    except services.VersionConflict as exc:
-        # Nothing was saved and nothing is lost: the user's text stays in the editor,
-        # now based on the newer version, so saving again is a deliberate choice.
-        return render(
-            request,
-            "scenarios/detail.html",
-            _editor_context(scenario, text, conflict=exc.latest),
-            status=409,
-        )
-    ctx = _editor_context(scenario, text, saved=version)
+    except (simengine.DocumentError, services.VersionConflict) as exc:
+        return _refused(request, scenario, posted, exc)
+    ctx = _editor_context(scenario, posted.text, saved=version)
     if request.htmx:
         return render(request, "scenarios/detail.html#editor", ctx)
     return redirect("scenario_detail", pk=scenario.pk)
@@ -159,47 +165,67 @@ def scenario_validate(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _refused(
+    request: HttpRequest, scenario: Scenario, posted: _PostedVersion, exc: Exception
+) -> HttpResponse:
+    """The editor again, with the user's text and layout kept and the reason shown:
+    nothing was saved and nothing is lost."""
+    latest = scenario.latest_version
+    extra: dict = {"layout": posted.layout or (latest.layout if latest else {})}
+    if latest is not None and latest.document_text != posted.text:
+        # The canvas draws this when the posted text cannot be read at all.
+        extra["fallback_text"] = latest.document_text
+    if isinstance(exc, simengine.DocumentError):
+        extra["errors"], status = exc.errors, 400
+    elif isinstance(exc, services.VersionConflict):
+        # Now based on the newer version, so saving again is a deliberate choice.
+        extra["conflict"], status = exc.latest, 409
+    else:
+        extra["run_error"], status = str(exc), 429
+    return render(
+        request,
+        "scenarios/detail.html",
+        _editor_context(scenario, posted.text, **extra),
+        status=status,
+    )
+
+
 @login_required
 @require_POST
 def scenario_run(request: HttpRequest, pk: int) -> HttpResponse:
-    """Run the editor's text: saved as a new version first when it changed."""
+    """Run the editor's text: stored first, as "Save version" stores it, when it or
+    the layout changed (one transaction: a refused run saves nothing)."""
     scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
+    version = None
     if request.POST.get("version"):
         # "Run this version" from a version's page: run it as it was stored.
         try:
             number = int(request.POST["version"])
         except ValueError:
             number = -1
-        latest = selectors.scenario_version_get(scenario=scenario, number=number)
-        text = latest.document_text
+        version = selectors.scenario_version_get(scenario=scenario, number=number)
+        posted = _PostedVersion(
+            text=version.document_text,
+            layout=version.layout,
+            message="",
+            base_version=None,
+        )
     else:
-        text = _posted_document(request)
-        latest = scenario.latest_version
+        posted = _posted_version(request, default_message="Saved to run")
     try:
-        if latest is None or latest.document_text != text:
-            latest = services.scenario_version_create(
+        if version is not None:
+            run = run_start_version(owner=request.user, version=version)
+        else:
+            run = run_start(
+                owner=request.user,
                 scenario=scenario,
-                text=text,
-                author=request.user,
-                message="Saved to run",
+                text=posted.text,
+                layout=posted.layout,
+                message=posted.message,
+                base_version=posted.base_version,
             )
-        run = run_create(
-            owner=request.user, document_text=text, scenario=scenario, version=latest
-        )
-    except simengine.DocumentError as exc:
-        return render(
-            request,
-            "scenarios/detail.html",
-            _editor_context(scenario, text, exc.errors),
-            status=400,
-        )
-    except RunLimitExceeded as exc:
-        return render(
-            request,
-            "scenarios/detail.html",
-            _editor_context(scenario, text, run_error=str(exc)),
-            status=429,
-        )
+    except (simengine.DocumentError, services.VersionConflict, RunLimitExceeded) as exc:
+        return _refused(request, scenario, posted, exc)
     return _redirect(request, reverse("run_detail", kwargs={"run_id": run.pk}))
 
 

@@ -142,7 +142,7 @@
 
   function render() {
     const graph = state.graph;
-    if (!graph) return;
+    if (!graph) { renderEstimate(); return; }
     const est = state.estimate;
     const errorIds = new Set();
     for (const e of state.errors) {
@@ -283,10 +283,10 @@
     state.text = data.text;
     state.valid = data.valid;
     state.errors = data.errors || [];
-    state.mermaid = data.mermaid || "";
     if (data.tree) {
       state.tree = data.tree;
       state.graph = data.graph;
+      state.mermaid = data.mermaid || "";
     }
     state.estimate = data.estimate;
     if (!data.tree) {
@@ -758,6 +758,13 @@
     return node;
   }
 
+  // Why a component has no utilization: the estimate's reason, else its kind's.
+  function utilizationNote(c) {
+    if (c.utilization_note) return c.utilization_note;
+    if (c.type === "load_balancer" || c.type === "cache") return "no capacity of its own in this model";
+    return c.reached === false ? "not reached" : "not measured";
+  }
+
   function renderEstimate() {
     const est = state.estimate;
     if (!est) {
@@ -798,7 +805,9 @@
       el("td", {}, id),
       el("td", {}, TYPE_NAMES[c.type] || c.type),
       el("td", { class: "num" }, c.reached ? fmt(c.offered_rps) : "not reached"),
-      el("td", { class: "num" }, c.peak_utilization === null ? "—" :
+      el("td", { class: "num" }, c.peak_utilization === null || c.peak_utilization === undefined
+        ? el("span", { class: "not-measured", title: "not measured: " + utilizationNote(c) },
+          "— ", el("small", { class: "muted" }, utilizationNote(c))) :
         el("span", {}, el("span", { class: "ubar lvl-" + c.level }, el("i", { style: "width:" + Math.min(100, Math.round(c.peak_utilization * 100)) + "%" })),
           Math.round(c.peak_utilization * 100) + "%")),
       el("td", { class: "num" }, c.latency_ms ? (c.latency_ms.mean === null ? "∞" : fmt(c.latency_ms.mean)) : "—"),
@@ -872,7 +881,23 @@
   updateUndoButtons();
   if (Object.keys(positions).length) layoutInput.value = JSON.stringify({ positions });
   window.scaleboardDesigner = { cy, state: () => state, positions: () => positions };
-  send({ text: textarea.value }).then(({ data }) => {
+  // A refused Save or Run of text that cannot be read: the page carries the latest
+  // saved version, so the canvas shows that instead of nothing.
+  const fallbackEl = document.getElementById("designer-fallback");
+  async function readableFallback(data) {
+    if (data.tree || !fallbackEl) return;
+    try {
+      const { data: saved } = await send({ text: JSON.parse(fallbackEl.textContent) });
+      if (saved.tree) {
+        state.tree = saved.tree;
+        state.graph = saved.graph;
+        state.mermaid = saved.mermaid || "";
+      }
+    } catch (e) { /* the status line reports the unreadable text itself */ }
+  }
+
+  send({ text: textarea.value }).then(async ({ data }) => {
+    await readableFallback(data);
     adopt(data);
     if (Object.keys(positions).length) fitView();
     root.dataset.ready = "1";

@@ -13,6 +13,7 @@
   let drawPending = false;
   let reportFetched = false;
   let finalResyncSent = false;
+  let chartData = { x: [], rps: [], errors_per_s: [] };  // what the charts draw
 
   const statusEl = document.getElementById("run-status");
   const errorEl = document.getElementById("run-error");
@@ -29,7 +30,7 @@
     width: width(rpsEl), height: 220, axes, legend: { live: false },
     scales: { x: { time: false } },
     series: [{ label: "simulated s" }, { label: "throughput rps", stroke: "#2563eb", width: 2 },
-                 { label: "errors/s", stroke: "#dc2626", width: 1 }],
+                 { label: "failed/s (errors, timeouts, rejected)", stroke: "#dc2626", width: 1 }],
   }, [[], [], []], rpsEl);
   const latChart = new uPlot({
     width: width(latEl), height: 220, axes, legend: { live: false },
@@ -38,26 +39,48 @@
                  { label: "p99 ms", stroke: "#ea580c", width: 2 }],
   }, [[], [], []], latEl);
 
-  function xOf(s) { return s.x_s !== undefined ? s.x_s : s.t_s; }
+  // The snapshot contract (simengine/snapshot.py): rates are per second over the
+  // snapshot's own window (`*_rps`), and `window_s` is that window's length.
+  // Snapshots stored before the contract carry only the counts: divide them by
+  // `window_s` if present, else by the time since the previous snapshot of the same
+  // replication (the first of a replication starts at 0). Never by a guess.
+  function windowOf(s, prev) {
+    if (typeof s.window_s === "number" && s.window_s > 0) return s.window_s;
+    if (prev && prev.seq === s.seq - 1 && prev.replication === s.replication) {
+      const dt = s.t_s - prev.t_s;
+      return dt > 0 ? dt : null;
+    }
+    const first = s.seq === 0 || (prev && prev.seq === s.seq - 1);  // a new replication
+    return first && s.t_s > 0 ? s.t_s : null;
+  }
+
+  function failedPerSecond(s, prev) {
+    if (typeof s.errors_rps === "number") {
+      return s.errors_rps + (s.timeouts_rps || 0) + (s.rejected_rps || 0);
+    }
+    const span = windowOf(s, prev);
+    if (span === null) return null;
+    return ((s.errors || 0) + (s.timeouts || 0) + (s.rejected || 0)) / span;
+  }
 
   function redraw() {
     drawPending = false;
     const seqs = Array.from(bySeq.keys()).sort((a, b) => a - b);
     const x = [], rps = [], err = [], p50 = [], p99 = [];
-    let offset = 0, prevRep = null, prevT = 0;
+    let offset = 0, prevT = 0, prev = null;
     for (const q of seqs) {
       const s = bySeq.get(q);
       // Replications restart simulated time: lay them end to end.
-      if (prevRep !== null && s.replication !== prevRep) offset = prevT;
-      prevRep = s.replication;
+      if (prev !== null && s.replication !== prev.replication) offset = prevT;
       const t = offset + s.t_s;
       prevT = t;
-      const span = s.window_s || 1;
       x.push(t); rps.push(s.rps);
-      err.push(((s.errors || 0) + (s.timeouts || 0) + (s.rejected || 0)) / span);
+      err.push(failedPerSecond(s, prev));
       p50.push(s.latency_ms ? s.latency_ms.p50 : null);
       p99.push(s.latency_ms ? s.latency_ms.p99 : null);
+      prev = s;
     }
+    chartData = { x, rps, errors_per_s: err };
     rpsChart.setData([x, rps, err]);
     latChart.setData([x, p50, p99]);
     const last = seqs.length ? bySeq.get(seqs[seqs.length - 1]) : null;
@@ -141,6 +164,8 @@
       }
     };
   }
+
+  window.scaleboardRun = { chart: () => chartData };
 
   add(stored);
   redraw();

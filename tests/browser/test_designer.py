@@ -446,3 +446,100 @@ def test_keyboard_path_duplicate_delete_undo_and_import(
     page.keyboard.press("Control+z")
     wait_for_document(page, lambda d: "cache" in d["components"], "import undone")
     assert page_errors == []
+
+
+def drag_node(page: Page, node_id: str, dx: float, dy: float) -> None:
+    pos = page.evaluate(
+        "id => window.scaleboardDesigner.cy.getElementById(id).renderedPosition()",
+        node_id,
+    )
+    box = page.locator("#canvas").bounding_box()
+    page.mouse.move(box["x"] + pos["x"], box["y"] + pos["y"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + pos["x"] + dx, box["y"] + pos["y"] + dy, steps=5)
+    page.mouse.up()
+
+
+def test_run_with_unsaved_canvas_edits_stores_the_layout_save_version_would(
+    page: Page, page_errors
+):
+    from dashboard.runs.models import Run
+    from dashboard.scenarios.designer import layout_clean
+    from dashboard.scenarios.models import Scenario
+
+    log_in_as_new_user(page, "rhea")
+    page.get_by_role("button", name="New scenario").click()
+    expect(page).to_have_url(EDITOR_URL)
+    wait_ready(page)
+    # The balancer has no capacity of its own: no "0%", the reason instead.
+    lb_row = page.locator("#estimate-body tr").filter(
+        has=page.locator("td", has_text=re.compile(r"^lb$"))
+    )
+    expect(lb_row).to_contain_text("no capacity of its own in this model")
+
+    # Add a node and move another; nothing saved, then Run.
+    add(page, "Service", "web2")
+    drag_node(page, "web", 30, 80)
+    page.wait_for_timeout(300)  # the canvas round trip settles
+    text = editor(page).input_value()
+    posted_layout = page.locator("#layout-input").input_value()
+    positions = page.evaluate("window.scaleboardDesigner.positions()")
+    page.get_by_role("button", name="Run", exact=True).first.click()
+    expect(page).to_have_url(re.compile(r"/runs/[0-9a-f-]{36}/$"))
+    # Let the run finish before the test's database goes away under its worker.
+    expect(page.get_by_test_id("run-status")).to_have_text("succeeded", timeout=60_000)
+
+    scenario = Scenario.objects.get(owner__username="rhea")
+    latest = scenario.latest_version
+    assert scenario.versions.count() == 2
+    assert latest.document_text == text
+    # Exactly what "Save version" stores from the same form.
+    assert latest.layout == layout_clean(posted_layout)
+    assert set(latest.layout["positions"]) == {"__clients__", "lb", "web", "web2"}
+    assert latest.layout["positions"]["web"] == {
+        "x": float(positions["web"]["x"]),
+        "y": float(positions["web"]["y"]),
+    }
+    assert Run.objects.get().version == latest
+
+    # Back in the editor, the canvas has the positions it had.
+    page.goto(f"/scenarios/{scenario.pk}/")
+    wait_ready(page)
+    assert page.evaluate("window.scaleboardDesigner.positions()") == positions
+    assert page_errors == []
+
+
+def test_run_with_unreadable_yaml_keeps_the_editor_error_and_last_canvas(
+    page: Page, page_errors, artifacts
+):
+    from dashboard.runs.models import Run
+    from dashboard.scenarios.models import Scenario
+
+    log_in_as_new_user(page, "ines")
+    page.get_by_role("button", name="New scenario").click()
+    expect(page).to_have_url(EDITOR_URL)
+    wait_ready(page)
+    saved_nodes = node_ids(page)
+    assert saved_nodes >= {"__clients__", "lb", "web"}
+
+    unreadable = "scaleboard: 1\ncomponents: [lb, {\n"
+    editor(page).fill(unreadable)
+    page.get_by_role("button", name="Run", exact=True).first.click()
+
+    # The editor, with the text as typed and the error inline under it.
+    expect(page.locator("#validation").get_by_role("alert")).to_be_visible()
+    expect(editor(page)).to_have_value(unreadable)
+    wait_ready(page)
+    # The canvas shows the last readable version, not nothing.
+    assert node_ids(page) == saved_nodes
+    expect(page.locator("#designer-status")).to_contain_text("cannot be read")
+    # The estimate is not stuck on "Computing…".
+    expect(page.locator("#estimate-body")).not_to_contain_text("Computing")
+    expect(page.locator("#estimate-body")).to_contain_text("when the document is valid")
+    page.screenshot(path=str(artifacts / "designer-run-unreadable.png"), full_page=True)
+
+    scenario = Scenario.objects.get(owner__username="ines")
+    assert scenario.versions.count() == 1 and Run.objects.count() == 0
+    refused = [e for e in page_errors if e.startswith("HTTP 400 POST")]
+    assert len(refused) == 1, page_errors  # the refused Run itself
+    assert [e for e in page_errors if e not in refused] == []

@@ -345,3 +345,71 @@ def test_invalid_document_shows_field_path_error_and_saves_nothing(
     refused = [e for e in page_errors if e.startswith("HTTP 400 POST")]
     assert len(refused) == 2, page_errors  # Save version and Run, as expected
     assert [e for e in page_errors if e not in refused] == []
+
+
+def _window(seq: int, replication: int, t_s: float, **fields) -> dict:
+    return {
+        "seq": seq,
+        "replication": replication,
+        "warmup": False,
+        "progress": (seq + 1) / 6,
+        "t_s": t_s,
+        "rps": 200.0,
+        "errors": 100,
+        "timeouts": 25,
+        "rejected": 0,
+        "latency_ms": {"p50": 10.0, "p99": 40.0},
+        "components": {},
+        **fields,
+    }
+
+
+def test_the_errors_line_is_per_second_of_each_snapshots_own_window(
+    page: Page, page_errors
+):
+    """Case study step 2: at snapshot_s 5 the line showed the window's counts (about
+    1,150 "errors/s" beside 200 requests/s). The contract's rates are drawn as they
+    are; snapshots stored before it are divided by their window, never by a guess."""
+    from django.contrib.auth.models import User
+
+    from dashboard.runs.models import Run, RunSnapshot
+
+    sign_up(page, "casey")
+    run = Run.objects.create(
+        owner=User.objects.get(username="casey"),
+        name="stored windows",
+        document_text="",
+        seed=1,
+        status=Run.Status.SUCCEEDED,
+        progress=1.0,
+    )
+    snapshots = [
+        # Before the contract: counts only, 5 s apart; a second replication restarts.
+        _window(0, 0, 5.0),
+        _window(1, 0, 10.0),
+        _window(2, 1, 5.0),
+        # Counts with their window's length.
+        _window(3, 1, 10.0, window_s=5.0),
+        # The contract: rates per second (the counts beside them are not divided).
+        _window(
+            4,
+            1,
+            15.0,
+            window_s=5.0,
+            version=1,
+            offered_rps=205.0,
+            errors_rps=3.0,
+            timeouts_rps=1.5,
+            rejected_rps=0.5,
+        ),
+    ]
+    for s in snapshots:
+        RunSnapshot.objects.create(run=run, seq=s["seq"], data=s)
+
+    page.goto(f"/runs/{run.pk}/")
+    expect(page.locator("#live-info")).to_have_attribute("data-count", "5")
+    chart = page.evaluate("window.scaleboardRun.chart()")
+    assert chart["rps"] == [200.0] * 5
+    assert chart["errors_per_s"] == [25.0, 25.0, 25.0, 25.0, 5.0]
+    assert chart["x"] == [5.0, 10.0, 15.0, 20.0, 25.0]
+    assert page_errors == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dashboard.runs.models import Run
+from dashboard.runs.services import run_create, run_document_parse
 from dashboard.scenarios.services import scenario_create
 
 SMALL_DOC = """\
@@ -36,4 +37,11 @@ def make_run(owner, scenario=None, *, status=Run.Status.QUEUED, text: str = SMAL
         document_text=text,
         seed=1,
         status=status,
+    )
+
+
+def queue_run(owner, text: str = SMALL_DOC) -> Run:
+    """A run queued as the Run button queues one (parsed with the web's limits)."""
+    return run_create(
+        owner=owner, document=run_document_parse(text=text), document_text=text
     )

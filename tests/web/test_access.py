@@ -1,7 +1,8 @@
 """Every route is walked: anonymous users are sent to log in, non-owners get 404.
 
-Reliability rows 2 and 3. A new route without a sample value below fails the walk, so
-nobody can add a page without deciding who may see it.
+Reliability rows 2 and 3. A new route without a sample value in `world`
+(tests/web/conftest.py) fails the walk, so nobody can add a page without deciding who
+may see it.
 """
 
 from __future__ import annotations
@@ -9,50 +10,14 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 from dashboard.runs.models import Run, RunSnapshot
 from dashboard.scenarios.models import Scenario, ScenarioVersion
-from dashboard.scenarios.services import example_upsert
-from tests.web.factories import SMALL_DOC, make_run, make_scenario
+from tests.web.factories import SMALL_DOC
 
 PUBLIC = {"login", "signup", "healthz", "logout"}
 METHODS = ("get", "post", "put", "patch", "delete")
-
-
-def _named_patterns(patterns=None):
-    patterns = get_resolver().url_patterns if patterns is None else patterns
-    for p in patterns:
-        if isinstance(p, URLResolver):
-            yield from _named_patterns(p.url_patterns)
-        elif isinstance(p, URLPattern):
-            yield p
-
-
-@pytest.fixture
-def world(alice):
-    scenario = make_scenario(alice)
-    run = make_run(alice, scenario)
-    RunSnapshot.objects.create(run=run, seq=0, data={"seq": 0})
-    example, _ = example_upsert(slug="walker-example", text=SMALL_DOC)
-    return {
-        "pk": scenario.pk,
-        "number": 1,
-        "run_id": run.pk,
-        "slug": example.slug,
-    }
-
-
-def _urls(samples):
-    for pattern in _named_patterns():
-        assert pattern.name, f"route {pattern.pattern} has no name"
-        params = pattern.pattern.converters.keys()
-        missing = [p for p in params if p not in samples]
-        assert not missing, f"route {pattern.name} needs a sample value for {missing}"
-        yield (
-            pattern.name,
-            reverse(pattern.name, kwargs={p: samples[p] for p in params}),
-        )
 
 
 def _row_counts():
@@ -67,11 +32,11 @@ def _row_counts():
 
 
 @pytest.mark.django_db
-def test_every_private_route_redirects_anonymous_users_to_login(world):
+def test_every_private_route_redirects_anonymous_users_to_login(route_urls):
     client = Client()
     login = reverse("login")
     checked = 0
-    for name, url in _urls(world):
+    for name, url in route_urls:
         if name in PUBLIC:
             continue
         for method in METHODS:
@@ -96,11 +61,12 @@ def test_public_routes_answer_anonymous_users(world):
 
 
 @pytest.mark.django_db
-def test_non_owner_gets_404_on_every_method_and_nothing_changes(world, mallory):
-    client = Client()
-    client.force_login(mallory)
+def test_non_owner_gets_404_on_every_method_and_nothing_changes(
+    route_urls, mallory_client
+):
+    client = mallory_client
     before = _row_counts()
-    for name, url in _urls(world):
+    for name, url in route_urls:
         if name in PUBLIC or name in {
             "scenario_list",
             "scenario_new",

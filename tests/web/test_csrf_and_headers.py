@@ -7,14 +7,13 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.web.factories import make_run, make_scenario
-from tests.web.test_access import _urls, world  # noqa: F401  (fixture)
 
 
 @pytest.mark.django_db
-def test_every_unsafe_request_without_a_csrf_token_is_refused(world, alice):  # noqa: F811
+def test_every_unsafe_request_without_a_csrf_token_is_refused(route_urls, alice):
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
-    for name, url in _urls(world):
+    for name, url in route_urls:
         for method in ("post", "put", "patch", "delete"):
             response = getattr(client, method)(url)
             assert response.status_code == 403, (name, method, response.status_code)
@@ -30,11 +29,10 @@ def test_login_form_needs_its_csrf_token(alice):
 
 
 @pytest.mark.django_db
-def test_pages_carry_frame_and_sniffing_headers(alice):
+def test_pages_carry_frame_and_sniffing_headers(alice, alice_client):
     scenario = make_scenario(alice)
     run = make_run(alice, scenario)
-    client = Client()
-    client.force_login(alice)
+    client = alice_client
     for url in (
         reverse("scenario_list"),
         reverse("scenario_detail", args=[scenario.pk]),

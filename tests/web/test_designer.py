@@ -40,13 +40,6 @@ components:
 
 
 @pytest.fixture
-def client_alice(alice):
-    client = Client()
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
 def scenario(alice):
     return make_scenario(alice, WEB_TIER)
 
@@ -61,8 +54,8 @@ def _apply(client, scenario, body, **kw):
 
 
 @pytest.mark.django_db
-def test_apply_text_returns_graph_estimate_and_mermaid(client_alice, scenario):
-    response = _apply(client_alice, scenario, {"text": WEB_TIER})
+def test_apply_text_returns_graph_estimate_and_mermaid(alice_client, scenario):
+    response = _apply(alice_client, scenario, {"text": WEB_TIER})
     assert response.status_code == 200
     data = response.json()
     assert data["valid"] is True and data["errors"] == []
@@ -91,7 +84,7 @@ def test_apply_text_returns_graph_estimate_and_mermaid(client_alice, scenario):
 
 @pytest.mark.django_db
 def test_apply_tree_writes_yaml_that_parses_back_to_the_same_tree(
-    client_alice, scenario
+    alice_client, scenario
 ):
     tree = yaml.safe_load(WEB_TIER)
     tree["components"]["cache"] = {
@@ -100,32 +93,32 @@ def test_apply_tree_writes_yaml_that_parses_back_to_the_same_tree(
         "capacity_keys": 5000,
     }
     tree["components"]["web"]["calls"] = ["cache"]
-    response = _apply(client_alice, scenario, {"tree": tree})
+    response = _apply(alice_client, scenario, {"tree": tree})
     data = response.json()
     assert response.status_code == 200 and data["valid"], data["errors"]
     assert yaml.safe_load(data["text"]) == tree
     assert data["tree"] == tree
     # And the text round trip is stable: applying the text gives the same text.
-    again = _apply(client_alice, scenario, {"tree": data["tree"]}).json()
+    again = _apply(alice_client, scenario, {"tree": data["tree"]}).json()
     assert again["text"] == data["text"]
     assert "cache" in data["estimate"]["components"]
     assert scenario.versions.count() == 1  # a preview: nothing saved
 
 
 @pytest.mark.django_db
-def test_a_canvas_edit_keeps_json_text_as_json(client_alice, scenario):
+def test_a_canvas_edit_keeps_json_text_as_json(alice_client, scenario):
     tree = yaml.safe_load(WEB_TIER)
-    data = _apply(client_alice, scenario, {"tree": tree, "format": "json"}).json()
+    data = _apply(alice_client, scenario, {"tree": tree, "format": "json"}).json()
     assert data["text"].startswith("{") and json.loads(data["text"]) == tree
     assert data["valid"] and data["estimate"]["bottleneck"]["component"] == "web"
-    bad = _apply(client_alice, scenario, {"tree": tree, "format": "xml"})
+    bad = _apply(alice_client, scenario, {"tree": tree, "format": "xml"})
     assert bad.status_code == 400
 
 
 @pytest.mark.django_db
-def test_apply_reports_field_errors_inline_and_saves_nothing(client_alice, scenario):
+def test_apply_reports_field_errors_inline_and_saves_nothing(alice_client, scenario):
     bad = WEB_TIER.replace("instances: 3", "instances: 0")
-    response = _apply(client_alice, scenario, {"text": bad})
+    response = _apply(alice_client, scenario, {"text": bad})
     assert response.status_code == 200
     data = response.json()
     assert data["valid"] is False and data["estimate"] is None
@@ -160,9 +153,9 @@ BAD_DOCUMENTS = {
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("name", list(BAD_DOCUMENTS))
-def test_bad_documents_get_named_errors_never_a_500(client_alice, scenario, name):
+def test_bad_documents_get_named_errors_never_a_500(alice_client, scenario, name):
     text = BAD_DOCUMENTS[name]
-    response = _apply(client_alice, scenario, {"text": text})
+    response = _apply(alice_client, scenario, {"text": text})
     assert response.status_code in (200, 400), response.status_code
     data = response.json()
     if response.status_code == 200:
@@ -173,7 +166,7 @@ def test_bad_documents_get_named_errors_never_a_500(client_alice, scenario, name
     else:
         assert data["error"]
     # The inspector answers too, and changes nothing.
-    inspect = client_alice.post(
+    inspect = alice_client.post(
         reverse("designer_inspect", args=[scenario.pk]),
         {"document": text, "subject": "web", "apply": "1", "instances": "2"},
     )
@@ -201,21 +194,20 @@ def test_bad_documents_get_named_errors_never_a_500(client_alice, scenario, name
         b"\xff\xfe",
     ],
 )
-def test_requests_that_are_not_documents_are_400(client_alice, scenario, body):
-    response = _apply(client_alice, scenario, body)
+def test_requests_that_are_not_documents_are_400(alice_client, scenario, body):
+    response = _apply(alice_client, scenario, body)
     assert response.status_code == 400
     assert "error" in response.json()
 
 
 @pytest.mark.django_db
-def test_designer_routes_need_login_ownership_and_csrf(scenario, mallory, alice):
+def test_designer_routes_need_login_ownership_and_csrf(scenario, mallory_client, alice):
     for name in ("designer_apply", "designer_inspect"):
         url = reverse(name, args=[scenario.pk])
         anonymous = Client().post(url, {"document": WEB_TIER})
         assert anonymous.status_code == 302
         assert anonymous["Location"].startswith(reverse("login"))
-        intruder = Client()
-        intruder.force_login(mallory)
+        intruder = mallory_client
         assert intruder.post(url, {"document": WEB_TIER}).status_code == 404
         assert intruder.get(url).status_code in (404, 405)
         strict = Client(enforce_csrf_checks=True)
@@ -226,9 +218,9 @@ def test_designer_routes_need_login_ownership_and_csrf(scenario, mallory, alice)
 
 @pytest.mark.django_db
 def test_inspector_shows_schema_fields_with_units_defaults_and_help(
-    client_alice, scenario
+    alice_client, scenario
 ):
-    response = client_alice.post(
+    response = alice_client.post(
         reverse("designer_inspect", args=[scenario.pk]),
         {"document": WEB_TIER, "subject": "web"},
         HTTP_HX_REQUEST="true",
@@ -248,9 +240,9 @@ def test_inspector_shows_schema_fields_with_units_defaults_and_help(
 
 @pytest.mark.django_db
 def test_inspector_refuses_a_bad_value_inline_and_changes_nothing(
-    client_alice, scenario
+    alice_client, scenario
 ):
-    response = client_alice.post(
+    response = alice_client.post(
         reverse("designer_inspect", args=[scenario.pk]),
         {"document": WEB_TIER, "subject": "web", "apply": "1", "instances": "0"},
     )
@@ -264,9 +256,9 @@ def test_inspector_refuses_a_bad_value_inline_and_changes_nothing(
 
 @pytest.mark.django_db
 def test_inspector_applies_a_good_value_and_returns_the_new_text(
-    client_alice, scenario
+    alice_client, scenario
 ):
-    response = client_alice.post(
+    response = alice_client.post(
         reverse("designer_inspect", args=[scenario.pk]),
         {
             "document": WEB_TIER,
@@ -293,11 +285,11 @@ def test_inspector_applies_a_good_value_and_returns_the_new_text(
 
 
 @pytest.mark.django_db
-def test_workload_panel_edits_rate_and_phases(client_alice, scenario):
+def test_workload_panel_edits_rate_and_phases(alice_client, scenario):
     url = reverse("designer_inspect", args=[scenario.pk])
-    form = client_alice.post(url, {"document": WEB_TIER, "subject": "workload"})
+    form = alice_client.post(url, {"document": WEB_TIER, "subject": "workload"})
     assert b"Phases" in form.content and b"Read ratio" in form.content
-    response = client_alice.post(
+    response = alice_client.post(
         url,
         {
             "document": WEB_TIER,
@@ -322,14 +314,14 @@ def test_workload_panel_edits_rate_and_phases(client_alice, scenario):
 
 
 @pytest.mark.django_db
-def test_objectives_panel_sets_and_clears_the_objectives(client_alice, scenario):
+def test_objectives_panel_sets_and_clears_the_objectives(alice_client, scenario):
     url = reverse("designer_inspect", args=[scenario.pk])
-    form = client_alice.post(url, {"document": WEB_TIER, "subject": "objectives"})
+    form = alice_client.post(url, {"document": WEB_TIER, "subject": "objectives"})
     html = form.content.decode()
     assert "Objectives" in html and "Error rate" in html and "Utilization" in html
 
     def apply(fields: dict) -> tuple[dict, str]:
-        response = client_alice.post(
+        response = alice_client.post(
             url,
             {"document": WEB_TIER, "subject": "objectives", "apply": "1", **fields},
         )
@@ -363,8 +355,8 @@ def test_objectives_panel_sets_and_clears_the_objectives(client_alice, scenario)
 
 
 @pytest.mark.django_db
-def test_inspector_for_an_unknown_component_says_so(client_alice, scenario):
-    response = client_alice.post(
+def test_inspector_for_an_unknown_component_says_so(alice_client, scenario):
+    response = alice_client.post(
         reverse("designer_inspect", args=[scenario.pk]),
         {"document": WEB_TIER, "subject": "nope"},
     )
@@ -373,9 +365,9 @@ def test_inspector_for_an_unknown_component_says_so(client_alice, scenario):
 
 
 @pytest.mark.django_db
-def test_saving_keeps_node_positions_with_the_version(client_alice, scenario):
+def test_saving_keeps_node_positions_with_the_version(alice_client, scenario):
     layout = {"positions": {"lb": {"x": 10, "y": 20.5}, "web": {"x": 250, "y": 20}}}
-    client_alice.post(
+    alice_client.post(
         reverse("scenario_detail", args=[scenario.pk]),
         {"document": WEB_TIER, "message": "moved", "layout": json.dumps(layout)},
     )
@@ -383,7 +375,7 @@ def test_saving_keeps_node_positions_with_the_version(client_alice, scenario):
     assert version.layout == {
         "positions": {"lb": {"x": 10.0, "y": 20.5}, "web": {"x": 250.0, "y": 20.0}}
     }
-    page = client_alice.get(reverse("scenario_detail", args=[scenario.pk]))
+    page = alice_client.get(reverse("scenario_detail", args=[scenario.pk]))
     assert b'id="designer-layout"' in page.content and b"250.0" in page.content
 
 
@@ -400,8 +392,8 @@ def test_saving_keeps_node_positions_with_the_version(client_alice, scenario):
         "[" * 50,
     ],
 )
-def test_malformed_layouts_are_dropped_not_errors(client_alice, scenario, raw):
-    response = client_alice.post(
+def test_malformed_layouts_are_dropped_not_errors(alice_client, scenario, raw):
+    response = alice_client.post(
         reverse("scenario_detail", args=[scenario.pk]),
         {"document": SMALL_DOC, "layout": raw},
     )
@@ -459,15 +451,15 @@ _trees = st.recursive(
 )
 @given(tree=_trees, text=st.text(max_size=120))
 def test_fuzzed_trees_and_texts_never_get_a_server_error(
-    client_alice, scenario, tree, text
+    alice_client, scenario, tree, text
 ):
     for body in ({"tree": tree}, {"text": text}):
-        response = _apply(client_alice, scenario, body)
+        response = _apply(alice_client, scenario, body)
         assert response.status_code in (200, 400), (body, response.status_code)
         if response.status_code == 200 and response.json()["tree"] is not None:
             # Whatever the canvas would draw, the inspector can open it.
             for node in response.json()["graph"]["nodes"][1:]:
-                inspect = client_alice.post(
+                inspect = alice_client.post(
                     reverse("designer_inspect", args=[scenario.pk]),
                     {"document": response.json()["text"], "subject": node["id"]},
                 )
@@ -529,9 +521,9 @@ _FORM_NAMES = [
     ),
 )
 def test_fuzzed_inspector_forms_never_get_a_server_error(
-    client_alice, scenario, subject, values
+    alice_client, scenario, subject, values
 ):
-    response = client_alice.post(
+    response = alice_client.post(
         reverse("designer_inspect", args=[scenario.pk]),
         {"document": WEB_TIER, "subject": subject, "apply": "1", **values},
     )
@@ -548,11 +540,11 @@ def test_fuzzed_inspector_forms_never_get_a_server_error(
 
 @pytest.mark.django_db
 def test_an_old_version_opens_in_the_designer_and_saves_as_the_next(
-    client_alice, scenario
+    alice_client, scenario
 ):
     url = reverse("scenario_detail", args=[scenario.pk])
     layout = {"positions": {"lb": {"x": 1.0, "y": 2.0}}}
-    client_alice.post(
+    alice_client.post(
         url,
         {
             "document": WEB_TIER.replace("rps: 600", "rps: 700"),
@@ -560,17 +552,17 @@ def test_an_old_version_opens_in_the_designer_and_saves_as_the_next(
             "message": "faster",
         },
     )
-    version_page = client_alice.get(reverse("scenario_version", args=[scenario.pk, 2]))
+    version_page = alice_client.get(reverse("scenario_version", args=[scenario.pk, 2]))
     assert f"{url}?version=2".encode() in version_page.content
-    old = client_alice.get(url, {"version": "1"})
+    old = alice_client.get(url, {"version": "1"})
     assert old.status_code == 200
     assert b"rps: 600" in old.content and b"You are editing version 1" in old.content
-    latest = client_alice.get(url)
+    latest = alice_client.get(url)
     assert b"rps: 700" in latest.content and b"You are editing" not in latest.content
     assert b'"x": 1.0' in latest.content  # the latest version's layout
-    assert client_alice.get(url, {"version": "9"}).status_code == 404
-    assert client_alice.get(url, {"version": "x"}).status_code == 404
-    client_alice.post(url, {"document": WEB_TIER, "message": "back to v1"})
+    assert alice_client.get(url, {"version": "9"}).status_code == 404
+    assert alice_client.get(url, {"version": "x"}).status_code == 404
+    alice_client.post(url, {"document": WEB_TIER, "message": "back to v1"})
     assert scenario.versions.count() == 3
     assert scenario.latest_version.document_text == WEB_TIER
 
@@ -578,9 +570,9 @@ def test_an_old_version_opens_in_the_designer_and_saves_as_the_next(
 @pytest.mark.django_db
 @pytest.mark.parametrize("rows", [":", "-5", "1000000000", ""])
 def test_a_tampered_phase_row_count_is_bounded_not_an_error(
-    client_alice, scenario, rows
+    alice_client, scenario, rows
 ):
-    response = client_alice.post(
+    response = alice_client.post(
         reverse("designer_inspect", args=[scenario.pk]),
         {
             "document": WEB_TIER,

@@ -10,7 +10,7 @@ import pytest
 from django.db import close_old_connections
 from django.utils import timezone
 
-from dashboard.runs import services
+from dashboard.runs import execution, services
 from dashboard.runs.models import Run, RunSnapshot
 from tests.web.factories import long_doc, make_run, make_scenario
 
@@ -25,7 +25,7 @@ def no_enqueue(monkeypatch):
 @pytest.mark.django_db
 def test_run_execute_takes_a_queued_run_to_succeeded_with_report_and_snapshots(alice):
     run = make_run(alice, make_scenario(alice))
-    assert services.run_execute(run_id=run.pk, worker="test") == Run.Status.SUCCEEDED
+    assert execution.run_execute(run_id=run.pk, worker="test") == Run.Status.SUCCEEDED
     run.refresh_from_db()
     assert run.status == Run.Status.SUCCEEDED and run.attempts == 1
     assert run.started_at <= run.finished_at
@@ -39,7 +39,7 @@ def test_run_execute_takes_a_queued_run_to_succeeded_with_report_and_snapshots(a
 @pytest.mark.django_db
 def test_a_run_that_is_not_queued_is_left_alone(alice):
     run = make_run(alice, status=Run.Status.CANCELLED)
-    assert services.run_execute(run_id=run.pk) == "skipped"
+    assert execution.run_execute(run_id=run.pk) == "skipped"
     run.refresh_from_db()
     assert run.status == Run.Status.CANCELLED and run.attempts == 0
 
@@ -47,7 +47,7 @@ def test_a_run_that_is_not_queued_is_left_alone(alice):
 @pytest.mark.django_db
 def test_an_invalid_stored_document_fails_the_run_with_its_field_path(alice):
     run = make_run(alice, text="scaleboard: 1\nworkload: {rps: -1}\n")
-    assert services.run_execute(run_id=run.pk) == Run.Status.FAILED
+    assert execution.run_execute(run_id=run.pk) == Run.Status.FAILED
     run.refresh_from_db()
     assert "workload" in run.error
 
@@ -89,7 +89,7 @@ def _execute_in_background(run) -> tuple[threading.Thread, dict]:
 
     def work():
         try:
-            result["status"] = services.run_execute(run_id=run.pk)
+            result["status"] = execution.run_execute(run_id=run.pk)
         finally:
             close_old_connections()
 
@@ -157,15 +157,13 @@ components:
 
 
 @pytest.mark.django_db
-def test_the_run_page_shows_the_data_tier_a_user_switched_on(alice):
-    from django.test import Client
+def test_the_run_page_shows_the_data_tier_a_user_switched_on(alice, alice_client):
     from django.urls import reverse
 
     run = make_run(alice, text=CACHED_DOC)
-    assert services.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
+    assert execution.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
     run.refresh_from_db()
-    client = Client()
-    client.force_login(alice)
+    client = alice_client
     page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
     hit_ratio = run.report["components"]["cache"]["hit_ratio"]
     assert 0.3 < hit_ratio < 1.0
@@ -187,27 +185,24 @@ def test_reaping_one_run_leaves_the_others_to_the_workers(alice, settings, no_en
 
 
 @pytest.mark.django_db
-def test_a_single_primary_gets_no_data_tier_section(alice):
-    from django.test import Client
+def test_a_single_primary_gets_no_data_tier_section(alice, alice_client):
     from django.urls import reverse
 
     single = CACHED_DOC.replace(
         "    replicas: {count: 2, mode: async, reads: replicas}\n", ""
     )
     run = make_run(alice, text=single)
-    assert services.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
+    assert execution.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
     run.refresh_from_db()
     assert run.report["components"]["db"]["type"] == "database"
-    client = Client()
-    client.force_login(alice)
+    client = alice_client
     page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
     assert 'data-testid="cache-cache"' in page
     assert "Replication lag" not in page and 'data-testid="database-' not in page
 
 
 @pytest.mark.django_db
-def test_the_run_page_shows_each_objective_met_or_missed(alice):
-    from django.test import Client
+def test_the_run_page_shows_each_objective_met_or_missed(alice, alice_client):
     from django.urls import reverse
 
     text = CACHED_DOC + (
@@ -216,13 +211,12 @@ def test_the_run_page_shows_each_objective_met_or_missed(alice):
         "  utilization: 0.99\n"
     )
     run = make_run(alice, text=text)
-    assert services.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
+    assert execution.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
     run.refresh_from_db()
     checks = {c["objective"]: c for c in run.report["objectives"]["checks"]}
     assert checks["latency_ms.p99"]["met"] is False
     assert checks["utilization"]["met"] is True
-    client = Client()
-    client.force_login(alice)
+    client = alice_client
     page = client.get(reverse("run_detail", args=[run.pk])).content.decode()
     section = page[page.index('data-testid="objectives"') :]
     section = section[: section.index("</table>")]
@@ -235,8 +229,7 @@ def test_the_run_page_shows_each_objective_met_or_missed(alice):
 
 
 @pytest.mark.django_db
-def test_the_run_list_reads_its_figures_out_of_the_reports(alice, bob):
-    from django.test import Client
+def test_the_run_list_reads_its_figures_out_of_the_reports(alice, bob, alice_client):
     from django.urls import reverse
 
     met = make_run(alice, text=CACHED_DOC + "objectives: {utilization: 0.99}\n")
@@ -245,11 +238,10 @@ def test_the_run_list_reads_its_figures_out_of_the_reports(alice, bob):
     )
     plain = make_run(alice)
     for run in (met, missed, plain):
-        assert services.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
+        assert execution.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
     queued = make_run(alice)
     theirs = make_run(bob)
-    client = Client()
-    client.force_login(alice)
+    client = alice_client
     page = client.get(reverse("run_list")).content.decode()
     rows = {
         run.pk: page[page.index(f"/runs/{run.pk}/") :].split("</tr>")[0]

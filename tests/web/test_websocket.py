@@ -12,7 +12,7 @@ from django.conf import settings
 from django.test import Client
 
 from dashboard.asgi import application
-from dashboard.runs import services
+from dashboard.runs import execution
 from dashboard.runs.models import Run
 from tests.web.factories import SMALL_DOC, make_run, make_scenario
 
@@ -90,7 +90,7 @@ def test_owner_receives_every_snapshot_in_order_then_the_final_status(
             "restarted": False,
             "last_seq": None,
         }
-        status = await database_sync_to_async(services.run_execute)(run_id=run.pk)
+        status = await database_sync_to_async(execution.run_execute)(run_id=run.pk)
         assert status == Run.Status.SUCCEEDED
         seqs, final = [], None
         while final is None:
@@ -112,7 +112,7 @@ def test_owner_receives_every_snapshot_in_order_then_the_final_status(
 def test_a_late_viewer_gets_the_stored_snapshots_after_its_last_seq(alice, monkeypatch):
     monkeypatch.setattr("dashboard.runs.services._enqueue", lambda run_id: None)
     run = make_run(alice, make_scenario(alice))
-    services.run_execute(run_id=run.pk)
+    execution.run_execute(run_id=run.pk)
     run.refresh_from_db()
     cookie = _cookie_for(alice)
 
@@ -147,7 +147,7 @@ def test_a_viewer_that_never_reads_does_not_hold_up_the_run(alice, monkeypatch):
         silent = _communicator(run.pk, cookie=cookie)
         connected, _ = await silent.connect(timeout=5)
         assert connected
-        status = await database_sync_to_async(services.run_execute)(run_id=run.pk)
+        status = await database_sync_to_async(execution.run_execute)(run_id=run.pk)
         seqs, final = [], None
         while final is None:
             message = await silent.receive_json_from(timeout=10)

@@ -9,7 +9,6 @@ mid-run leaves the run to finish with its stored results intact.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,10 +22,8 @@ from django.db import connection
 
 from dashboard.celery import app as celery_app
 from dashboard.runs.models import Run, RunSnapshot
-from dashboard.runs.services import run_create
 from dashboard.runs.tasks import run_simulation
-from tests.conftest import require
-from tests.web.factories import SMALL_DOC, long_doc, make_run
+from tests.web.factories import SMALL_DOC, long_doc, make_run, queue_run
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -124,7 +121,7 @@ def _run(run_id) -> Run:
 def test_real_worker_takes_a_run_from_queued_to_succeeded(
     workers, postgres, alice, tmp_path
 ):
-    run = run_create(owner=alice, document_text=SMALL_DOC)
+    run = queue_run(alice, SMALL_DOC)
     assert _run(run.pk).status == Run.Status.QUEUED
     workers()
     _wait_for(
@@ -144,7 +141,7 @@ def test_sigkilled_worker_run_is_retried_by_another_worker(
     workers, postgres, alice, tmp_path
 ):
     log = tmp_path / "worker.log"
-    run = run_create(owner=alice, document_text=long_doc(duration_s=1500, rps=1000))
+    run = queue_run(alice, long_doc(duration_s=1500, rps=1000))
     first = workers()
     _wait_for(
         lambda: _run(run.pk).last_seq >= 2, 60, "the first attempt to stream", log
@@ -172,7 +169,7 @@ def test_sigkilled_worker_run_is_failed_when_out_of_attempts(
     workers, postgres, alice, tmp_path
 ):
     log = tmp_path / "worker.log"
-    run = run_create(owner=alice, document_text=long_doc(duration_s=1500, rps=1000))
+    run = queue_run(alice, long_doc(duration_s=1500, rps=1000))
     first = workers(RUN_MAX_ATTEMPTS="1")
     _wait_for(lambda: _run(run.pk).last_seq >= 2, 60, "the run to stream", log)
     first.kill()
@@ -191,7 +188,8 @@ def test_sigkilled_worker_run_is_failed_when_out_of_attempts(
 class PrivateRedis:
     """A redis-server of the test's own on a free port, to stop and start at will."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, binary: str = "redis-server") -> None:
+        self.binary = binary
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -206,7 +204,7 @@ class PrivateRedis:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [
-                "redis-server",
+                self.binary,
                 "--bind",
                 "127.0.0.1",
                 "--port",
@@ -237,14 +235,10 @@ class PrivateRedis:
 
 
 def test_redis_restarted_mid_run_the_run_still_ends_with_its_results_intact(
-    redis_url, postgres, alice, tmp_path
+    redis_url, postgres, alice, tmp_path, redis_server_binary
 ):
     """Reliability row 11: the broker and channel layer go away and come back mid-run."""
-    require(
-        shutil.which("redis-server") is not None,
-        "redis-server binary (apt-get install redis-server)",
-    )
-    redis = PrivateRedis(tmp_path)
+    redis = PrivateRedis(tmp_path, redis_server_binary)
     log = tmp_path / "worker.log"
     worker = Worker(redis.url, log)
     try:

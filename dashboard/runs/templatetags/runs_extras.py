@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import template
 from django.urls import reverse
 
-from simengine.objectives import format_value
+import simengine
 
 register = template.Library()
 
@@ -28,6 +28,34 @@ def pct(value) -> str:
         return "-"
 
 
+#: Component types with no capacity of their own in this model: their utilization
+#: is not measured (None in reports from now on; 0.0 in reports stored before).
+UNMEASURED_TYPES = ("load_balancer", "cache")
+NO_CAPACITY_NOTE = "no capacity of its own in this model"
+
+
+@register.filter
+def measured_utilization(component) -> float | None:
+    """A report component's utilization, or None when it is not measured: null in
+    the report, or the 0.0 older reports carry for a balancer or a cache."""
+    if not isinstance(component, dict):
+        return None
+    value = component.get("utilization")
+    if value is None or (component.get("type") in UNMEASURED_TYPES and not value):
+        return None
+    return value
+
+
+@register.filter
+def utilization_note(component) -> str:
+    """Why a component's utilization is not shown: the report's own reason if any."""
+    if isinstance(component, dict) and component.get("utilization_note"):
+        return str(component["utilization_note"])
+    if isinstance(component, dict) and component.get("type") in UNMEASURED_TYPES:
+        return NO_CAPACITY_NOTE
+    return "not measured"
+
+
 @register.filter
 def ms(value) -> str:
     try:
@@ -48,6 +76,8 @@ def get(mapping, key):
 def objective_value(value, objective: str) -> str:
     """A value or limit of an objective check, as the command line shows it."""
     try:
-        return format_value(objective, None if value is None else float(value))
+        return simengine.format_value(
+            objective, None if value is None else float(value)
+        )
     except (TypeError, ValueError):
         return "-"
