@@ -623,11 +623,11 @@ def test_the_inspectors_choices_are_the_documents_vocabulary():
 
 @pytest.mark.django_db
 def test_the_designer_page_carries_the_vocabulary_for_its_script(
-    client_alice, scenario
+    alice_client, scenario
 ):
     import simengine
 
-    response = client_alice.get(reverse("scenario_detail", args=[scenario.pk]))
+    response = alice_client.get(reverse("scenario_detail", args=[scenario.pk]))
     assert response.status_code == 200
     html = response.content.decode()
     match = re.search(
