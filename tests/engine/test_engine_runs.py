@@ -326,11 +326,9 @@ def test_database_bottleneck_advice_speaks_of_reads_and_replicas() -> None:
     )
     neck = run_replication(doc, seed=1)["bottleneck"]
     assert neck["component"] == "db"
-    assert neck["advice"].startswith("db primary at 9")
-    assert (
-        "of its work is reads: read replicas or a cache would relieve it"
-        in neck["advice"]
-    )
+    assert neck["advice"].startswith("db is the bottleneck: db primary at 9")
+    assert "of its work is reads; it saturates near" in neck["advice"]
+    assert "Read replicas or a cache (database replication, caching)" in neck["advice"]
 
 
 def test_short_runs_at_high_load_warn_that_the_tail_is_understated() -> None:

@@ -327,7 +327,12 @@ def test_format_estimate_prints_the_table_and_the_bottleneck():
     text = format_estimate(estimate(web_tier(600)))
     assert text.startswith(LABEL)
     assert "web" in text and "40.0%" in text
-    assert "bottleneck: web is the most utilized component" in text
+    assert "\nbusiest: web at 40.0%\n" in text
+    assert (
+        "finding: Nothing is under pressure: every component has headroom at this "
+        "load; the busiest is web at 40% (3 instances x 4 cores)." in text
+    )
+    assert "advice: If the load grows, web saturates first" in text
 
 
 OBJECTIVES = """\
