@@ -6,7 +6,11 @@ See docs/engine.md (architecture) and docs/topology.md (the document format).
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
+import types
+from typing import Any
 
 # The engine draws its variates with numpy but never calls BLAS. OpenBLAS starts a
 # thread per core when numpy is first imported, which costs a short command a tenth
@@ -35,6 +39,40 @@ from .runner import (  # noqa: E402
 
 __version__ = ENGINE_VERSION
 
+#: Exported on first use (name -> module): a run needs neither the instant estimate
+#: nor the objectives' value formatting, and importing the estimate would cost every
+#: short command's start-up.
+_LAZY = {
+    "estimate": "estimate",
+    "format_estimate": "estimate",
+    "format_value": "objectives",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+class _PackageFace(types.ModuleType):
+    """``simengine.estimate`` is the function, and ``simengine/estimate/`` also a
+    package: importing that package would bind it as this package's ``estimate``
+    (so that ``from simengine import estimate`` gave a module, depending on what
+    was imported first). The face keeps its lazy names for what they export; the
+    package is still ``from simengine.estimate import ...``."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return  # the import system binding a submodule of the same name
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _PackageFace
+
 __all__ = [
     "ENGINE_VERSION",
     "FORMAT_VERSION",
@@ -47,6 +85,9 @@ __all__ = [
     "Stream",
     "combine_reports",
     "document_schema",
+    "estimate",
+    "format_estimate",
+    "format_value",
     "load_document_tree",
     "parse_document",
     "run_replication",
