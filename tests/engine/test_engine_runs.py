@@ -420,7 +420,7 @@ def test_cli_schema_validate_and_run(capsys: pytest.CaptureFixture[str]) -> None
     assert report["seed"] == 3
     assert main(["run", str(EXAMPLES / "web-tier.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "bottleneck:" in out and "latency ms" in out
+    assert "busiest: web at " in out and "advice: " in out and "latency ms" in out
 
 
 def test_cli_refuses_a_bad_document_with_exit_2_and_field_paths(
