@@ -19,6 +19,7 @@ from .advisor import (
 )
 from .report import (
     bottleneck,
+    busiest,
     component_load,
     report_load,
     required_requests,
@@ -35,6 +36,7 @@ __all__ = [
     "Load",
     "advise",
     "bottleneck",
+    "busiest",
     "component_load",
     "report_load",
     "required_requests",

@@ -30,6 +30,15 @@ def component_load(rep: dict[str, Any]) -> float | None:
     return report_load(rep, duration_s=None).peak
 
 
+def busiest(components: dict[str, Any]) -> str | None:
+    """The component with the highest ``component_load``, skipping the ones not
+    measured (None); the first one listed wins a tie. For ranking combined
+    replications (``max(comps, key=component_load)`` would compare None)."""
+    loads = {cid: component_load(rep) for cid, rep in components.items()}
+    measured = [cid for cid, load in loads.items() if load is not None]
+    return max(measured, key=lambda cid: loads[cid], default=None)
+
+
 def report_load(rep: dict[str, Any], duration_s: float | None) -> Load:
     """A run report's component entry as the advisor's ``Load``."""
     shards = [s.get("utilization") for s in rep.get("shards") or []]

@@ -21,7 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from strategies import documents
 
 import simengine
-from simengine.advice import ALL_FINE, bottleneck, component_load, run_warnings
+from simengine.advice import (
+    ALL_FINE,
+    bottleneck,
+    busiest,
+    component_load,
+    run_warnings,
+)
 from simengine.estimate import estimate
 from simengine.runner import run_replication
 
@@ -201,6 +207,8 @@ def test_components_without_a_utilization_are_never_the_bottleneck():
         "db": {"type": "database", "utilization": 0.1, "read_work_share": 0.9},
     }
     assert component_load(comps["lb"]) is None
+    assert busiest(comps) == "web"
+    assert busiest({"lb": comps["lb"]}) is None
     assert bottleneck(doc, comps)["component"] == "web"
     # today's engine reports 0.0 for a balancer: still not a candidate at no load
     zero = {cid: {**rep, "utilization": 0.0} for cid, rep in comps.items()}
