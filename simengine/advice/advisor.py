@@ -309,6 +309,7 @@ def _database(doc: Document, cid: str, spec: Any, load: Load, util: float) -> Re
         remedy = "a bigger primary (vertical scaling) or sharding to spread the writes"
         sizing = primary_sizing
     elif reads >= 0.5:
+        note = "its reads can be spread or avoided"
         remedy = f"read replicas or {cache} (database replication, caching)"
     else:
         note = "writes dominate, so replicas will not help much"

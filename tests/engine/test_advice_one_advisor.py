@@ -145,7 +145,8 @@ def test_a_database_at_90_percent_of_reads_is_told_about_replicas_and_a_cache():
         "saturates near 1.11x this load."
     )
     assert est["advice"] == (
-        "Read replicas or a cache (database replication, caching) would relieve it."
+        "Its reads can be spread or avoided: read replicas or a cache (database "
+        "replication, caching) would relieve it."
     )
     assert est["node"] == "primary"
 

@@ -123,7 +123,10 @@ def test_headroom_advice_still_says_what_relieves_the_busiest_component():
         "Nothing is under pressure: every component has headroom at this load"
     )
     assert "If the load grows, db saturates first" in neck["advice"]
-    assert "then read replicas or a cache" in neck["advice"]
+    assert (
+        "then its reads can be spread or avoided: read replicas or a cache"
+        in neck["advice"]
+    )
 
 
 def test_shard_hotspot_is_named():

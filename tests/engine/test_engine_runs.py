@@ -328,7 +328,7 @@ def test_database_bottleneck_advice_speaks_of_reads_and_replicas() -> None:
     assert neck["component"] == "db"
     assert neck["advice"].startswith("db is the bottleneck: db primary at 9")
     assert "of its work is reads; it saturates near" in neck["advice"]
-    assert "Read replicas or a cache (database replication, caching)" in neck["advice"]
+    assert "read replicas or a cache (database replication, caching)" in neck["advice"]
 
 
 def test_short_runs_at_high_load_warn_that_the_tail_is_understated() -> None:
