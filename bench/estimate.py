@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from simengine.analytic import clear_caches, estimate
 from simengine.document import parse_document
-from simengine.estimate import estimate
 
 
 def fifty_component_document() -> str:
@@ -71,12 +71,7 @@ def main() -> None:
         t2 = time.perf_counter()
         parse_ms.append((t1 - t0) * 1000)
         est_ms.append((t2 - t1) * 1000)
-    from simengine import estimate as module
-
-    module._popularity.cache_clear()
-    module._harmonic_head.cache_clear()
-    module._characteristic_time.cache_clear()
-    module._zipf_share_below.cache_clear()
+    clear_caches()
     t0 = time.perf_counter()
     estimate(doc)
     cold = (time.perf_counter() - t0) * 1000

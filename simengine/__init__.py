@@ -9,9 +9,9 @@ to them.
 
 from __future__ import annotations
 
+import importlib
 import os
-import sys
-import types
+from typing import Any
 
 # The engine draws its variates with numpy but never calls BLAS. OpenBLAS starts a
 # thread per core when numpy is first imported, which costs a short command a tenth
@@ -44,6 +44,7 @@ from .snapshot import SNAPSHOT_KEYS, SNAPSHOT_VERSION, Snapshot, Window  # noqa:
 
 __version__ = ENGINE_VERSION
 
+
 __all__ = [
     "ENGINE_VERSION",
     "FORMAT_VERSION",
@@ -61,6 +62,9 @@ __all__ = [
     "Window",
     "combine_reports",
     "document_schema",
+    "estimate",
+    "format_estimate",
+    "format_value",
     "json_depth",
     "load_document_tree",
     "parse_document",
@@ -70,33 +74,20 @@ __all__ = [
     "vocabulary",
 ]
 
-#: Loaded on first use (PEP 562): the estimate pulls in the queueing formulas, which
-#: a run or the command line without ``--estimate`` does not need.
+#: Exported on first use (PEP 562), name -> module: a run needs neither the instant
+#: estimate (``simengine.analytic``) nor the objectives' value formatting, and
+#: importing the estimate would add ~25 ms to every short command's start-up.
 _LAZY = {
-    "estimate": ".estimate",
-    "format_estimate": ".estimate",
-    "format_value": ".objectives",
+    "estimate": "analytic",
+    "format_estimate": "analytic",
+    "format_value": "objectives",
 }
 
 
-def __getattr__(name: str):
-    if name not in _LAZY:
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
-
-
-class _Face(types.ModuleType):
-    """Importing the submodule ``simengine.estimate`` binds it on the package under
-    the name the function has here; keep the name for the function."""
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name in _LAZY and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Face

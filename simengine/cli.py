@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from .advice import WARN_UTILIZATION
 from .document import FORMAT_VERSION, Document, document_schema, parse_document
 from .errors import BudgetExceeded, DocumentError
 from .objectives import summary_lines
@@ -100,6 +101,88 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _share(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value * 100:.{digits}f}%"
+
+
+#: Why a component has no utilization, when its report entry does not say.
+_NO_UTILIZATION = {
+    "load_balancer": "no capacity of its own (a pure delay)",
+    "cache": "no capacity of its own (a hit is a fixed delay)",
+}
+
+
+def _packed(head: str, items: list[str], sep: str = "; ") -> list[str]:
+    """``head`` then ``items`` over lines of at most 88 columns, never splitting
+    an item; continuation lines are indented."""
+    lines, line = [], head
+    for i, item in enumerate(items):
+        piece = item + (sep.rstrip() if i < len(items) - 1 else "")
+        if line.strip() and len(line) + len(piece) + 1 > 88 and line != head:
+            lines.append(line.rstrip())
+            line = "    "
+        line += piece + " "
+    lines.append(line.rstrip())
+    return lines
+
+
+def _cache_lines(cid: str, comp: dict[str, Any]) -> list[str]:
+    items = [
+        f"hit ratio {_share(comp.get('hit_ratio'))} ({_fmt(comp.get('hits'), 0)} hits, "
+        f"{_fmt(comp.get('misses'), 0)} misses)",
+        f"stale reads {_fmt(comp.get('stale_reads'), 0)}",
+        f"evictions {_fmt(comp.get('evictions'), 0)}, expirations "
+        f"{_fmt(comp.get('expirations'), 0)}",
+        f"lost writes {_fmt(comp.get('lost_writes'), 0)} "
+        f"({_fmt(comp.get('lost_keys'), 0)} keys)",
+    ]
+    if comp.get("coalesced_misses"):
+        items.append(f"coalesced misses {_fmt(comp['coalesced_misses'], 0)}")
+    return _packed(f"{cid}: ", items)
+
+
+def _database_lines(cid: str, comp: dict[str, Any]) -> list[str]:
+    """Lag, stale reads, lost writes and the load per node and per shard, for a
+    database with several nodes (as the web report shows)."""
+    nodes = comp.get("nodes") or {}
+    if len(nodes) <= 1:
+        return []
+    lag = comp.get("replication_lag_ms") or {}
+    items = []
+    if lag.get("mean") is not None:
+        items.append(
+            f"replication lag mean {_fmt(lag['mean'], 2)} ms, max "
+            f"{_fmt(lag.get('max'), 2)} ms"
+        )
+    items.append(f"stale reads {_fmt(comp.get('stale_reads'), 0)}")
+    items.append(f"lost writes {_fmt(comp.get('lost_writes'), 0)}")
+    if comp.get("conflicts"):
+        items.append(f"conflicts {_fmt(comp['conflicts'], 0)}")
+    if comp.get("keys_moved"):
+        items.append(f"keys moved {_share(comp['keys_moved'])}")
+    lines = _packed(f"{cid}: ", items)
+    lines += _packed(
+        "  nodes: ",
+        [f"{name} {_share(n.get('utilization'))}" for name, n in nodes.items()],
+        sep=", ",
+    )
+    shards = comp.get("shards") or []
+    if len(shards) > 1:
+        lines += _packed(
+            "  shards: ",
+            [
+                f"{i}: {_share(sh.get('share'))} of requests, "
+                f"{_share(sh.get('utilization'))} busy"
+                for i, sh in enumerate(shards)
+            ],
+        )
+    return lines
+
+
+#: The data tier's own lines, by component type (the web report's cards).
+_DATA_TIER = {"cache": _cache_lines, "database": _database_lines}
+
+
 def summary(report: dict[str, Any]) -> str:
     """A readable summary table of a report."""
     lines = []
@@ -116,7 +199,7 @@ def summary(report: dict[str, Any]) -> str:
         f"{_fmt(req['completed'], 0)}  errors {_fmt(req['errors'], 0)}  timeouts "
         f"{_fmt(req['timeouts'], 0)}  rejected {_fmt(req['rejected'], 0)}"
     )
-    lines.append(f"throughput {report['throughput_rps']:,.1f} requests/s")
+    lines.append(f"throughput {_fmt(report['throughput_rps'])} requests/s")
     lines.append(
         "latency ms mean {}  p50 {}  p90 {}  p95 {}  p99 {}  max {}".format(
             *(_fmt(lat[k], 2) for k in ("mean", "p50", "p90", "p95", "p99", "max"))
@@ -127,16 +210,34 @@ def summary(report: dict[str, Any]) -> str:
     header += f"{'mean ms':>10}{'p99 ms':>10}"
     lines.append(header)
     lines.append("-" * len(header))
+    unmeasured = []
     for cid, comp in report["components"].items():
         clat = comp.get("latency_ms") or {}
+        util = comp.get("utilization")
+        if util is None:
+            reason = comp.get("utilization_note") or _NO_UTILIZATION.get(
+                comp["type"], "not measured"
+            )
+            unmeasured.append(f"util - for {cid}: {reason}")
         lines.append(
-            f"{cid:<16}{comp['type']:<15}{comp['utilization'] * 100:>6.1f}%"
-            f"{comp['throughput_rps']:>11,.1f}{comp.get('queue_mean', 0.0):>9.2f}"
+            f"{cid:<16}{comp['type']:<15}{_share(util):>7}"
+            f"{_fmt(comp.get('throughput_rps')):>11}"
+            f"{_fmt(comp.get('queue_mean', 0.0), 2):>9}"
             f"{_fmt(clat.get('mean'), 2):>10}{_fmt(clat.get('p99'), 2):>10}"
         )
         if comp["type"] == "load_balancer" and comp.get("share"):
             shares = ", ".join(f"{k} {v:.1%}" for k, v in comp["share"].items())
             lines.append(f"{'':<16}share: {shares}")
+    lines.extend(unmeasured)
+    tier = [
+        line
+        for cid, comp in report["components"].items()
+        if comp["type"] in _DATA_TIER
+        for line in _DATA_TIER[comp["type"]](cid, comp)
+    ]
+    if tier:
+        lines.append("")
+        lines.extend(tier)
     cost = report.get("cost")
     if cost:
         parts = ", ".join(
@@ -147,7 +248,10 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(f"cost {cost['per_hour']:,.3f} per hour: {parts}")
     lines.append("")
     neck = report["bottleneck"]
-    lines.append(f"bottleneck: {neck['advice']}")
+    if neck.get("component"):
+        label = "bottleneck" if neck["utilization"] >= WARN_UTILIZATION else "busiest"
+        lines.append(f"{label}: {neck['component']} at {_share(neck['utilization'])}")
+    lines.append(f"advice: {neck['advice']}")
     for w in report.get("warnings", []):
         lines.append(f"warning: {w}")
     if report.get("ci95"):
@@ -213,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return EXIT_OK
     if args.command == "estimate":
-        from .estimate import estimate, format_estimate
+        from .analytic import estimate, format_estimate
 
         result = estimate(doc)
         print(

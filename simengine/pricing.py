@@ -3,7 +3,7 @@
 A component's ``cost_per_hour`` is its price per unit (an instance of a balancer or a
 service, a cache node, a database node) per hour; without it the unit price comes from
 :data:`DEFAULT_PRICES` (roughly public-cloud on-demand prices). Both
-:func:`simengine.estimate.estimate` and the engine's report price components with
+:func:`simengine.analytic.estimate` and the engine's report price components with
 :func:`unit_price` and :func:`units`, so the two never disagree on the same units.
 """
 

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from .advice import bottleneck, component_load, run_warnings
+from .advice import bottleneck, busiest, component_load, run_warnings
 from .document import Document
 from .limits import Limits
 from .objectives import judge, objective_specs
@@ -334,8 +334,8 @@ def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
     combined.pop("replication", None)
     combined["seed"] = reports[0]["seed"]
     comps = combined.get("components", {})
-    if comps:
-        best = max(comps, key=lambda c: component_load(comps[c]))
+    best = busiest(comps) if comps else None
+    if best is not None:
         chosen = next(
             (r["bottleneck"] for r in reports if r["bottleneck"]["component"] == best),
             reports[0]["bottleneck"],

@@ -2,7 +2,9 @@
 
 A database's ``utilization`` covers all its nodes (primary and replicas), so advice that
 said "primary" of it was wrong; these documents put the load on replicas, on the
-primary, and nowhere near saturation.
+primary, and nowhere near saturation. The wording is the one advisor's
+(``simengine.advice.advisor``), shared with the estimate: see
+``test_advice_one_advisor.py`` for the two paths side by side.
 """
 
 from __future__ import annotations
@@ -53,9 +55,10 @@ def test_replicas_hot_advice_names_the_replica_and_asks_for_more_replicas():
     )
     neck = run_replication(doc, seed=1)["bottleneck"]
     assert neck["component"] == "db"
-    assert neck["advice"].startswith("db at ")
+    assert neck["advice"].startswith("db is the bottleneck: db at ")
     assert "over its 3 nodes (busiest: replica-" in neck["advice"]
-    assert "more read replicas or a cache would relieve them" in neck["advice"]
+    assert "Its read replicas are its busiest nodes" in neck["advice"]
+    assert "more read replicas or a cache" in neck["advice"]
     assert "db primary at" not in neck["advice"]
 
 
@@ -79,7 +82,10 @@ def test_primary_hot_with_read_your_writes_names_the_primary():
     nodes = report["components"]["db"]["nodes"]
     assert max(nodes, key=lambda k: nodes[k]["utilization"]) == "primary"
     assert "(busiest: primary at" in neck["advice"]
-    assert "read_your_writes sends the reads" in neck["advice"]
+    assert (
+        "the reads of clients whose last write has not reached every replica go to "
+        "the primary" in neck["advice"]
+    )
 
 
 def test_primary_hot_with_replicas_advice_asks_for_a_bigger_primary_or_shards():
@@ -98,8 +104,11 @@ def test_primary_hot_with_replicas_advice_asks_for_a_bigger_primary_or_shards():
     }
     doc = _doc({"replicas": {"count": 2}}, read_ratio=0.5)
     advice = bottleneck(doc, comps)["advice"]
-    assert advice.startswith("db at 70% over its 3 nodes (busiest: primary at 90%)")
+    assert advice.startswith(
+        "db is the bottleneck: db at 70% over its 3 nodes (busiest: primary at 90%)"
+    )
     assert "a bigger primary (vertical scaling) or sharding" in advice
+    assert "a primary of 16 cores instead of 8 would bring it to about 45%" in advice
 
 
 def test_headroom_advice_still_says_what_relieves_the_busiest_component():
@@ -110,9 +119,14 @@ def test_headroom_advice_still_says_what_relieves_the_busiest_component():
     )
     neck = run_replication(doc, seed=1)["bottleneck"]
     assert neck["component"] == "db" and neck["utilization"] < 0.5
-    assert "every component has headroom at this load" in neck["advice"]
-    assert "db saturates first if the load grows" in neck["advice"]
-    assert "read replicas or a cache would relieve it" in neck["advice"]
+    assert neck["advice"].startswith(
+        "Nothing is under pressure: every component has headroom at this load"
+    )
+    assert "If the load grows, db saturates first" in neck["advice"]
+    assert (
+        "then its reads can be spread or avoided: read replicas or a cache"
+        in neck["advice"]
+    )
 
 
 def test_shard_hotspot_is_named():
@@ -130,7 +144,7 @@ def test_shard_hotspot_is_named():
         },
     }
     advice = bottleneck(doc, comps)["advice"]
-    assert "shard 0 is a hotspot (95% against a mean of 45%)" in advice
+    assert "Shard 0 is a hotspot (95% against a mean of 45%)" in advice
 
 
 def test_combined_replications_rank_a_database_by_its_busiest_node():

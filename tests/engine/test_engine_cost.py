@@ -13,7 +13,7 @@ import yaml
 from helpers_engine import service_doc
 
 from simengine import parse_document, simulate
-from simengine.estimate import estimate
+from simengine.analytic import estimate
 from simengine.pricing import DEFAULT_PRICES
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))

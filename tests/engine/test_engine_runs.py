@@ -335,11 +335,9 @@ def test_database_bottleneck_advice_speaks_of_reads_and_replicas() -> None:
     )
     neck = run_replication(doc, seed=1)["bottleneck"]
     assert neck["component"] == "db"
-    assert neck["advice"].startswith("db primary at 9")
-    assert (
-        "of its work is reads: read replicas or a cache would relieve it"
-        in neck["advice"]
-    )
+    assert neck["advice"].startswith("db is the bottleneck: db primary at 9")
+    assert "of its work is reads; it saturates near" in neck["advice"]
+    assert "read replicas or a cache (database replication, caching)" in neck["advice"]
 
 
 def test_short_runs_at_high_load_warn_that_the_tail_is_understated() -> None:
@@ -431,7 +429,7 @@ def test_cli_schema_validate_and_run(capsys: pytest.CaptureFixture[str]) -> None
     assert report["seed"] == 3
     assert main(["run", str(EXAMPLES / "web-tier.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "bottleneck:" in out and "latency ms" in out
+    assert "busiest: web at " in out and "advice: " in out and "latency ms" in out
 
 
 def test_cli_refuses_a_bad_document_with_exit_2_and_field_paths(

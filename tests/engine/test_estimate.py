@@ -14,8 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from strategies import documents
 
-from simengine.document import parse_document
-from simengine.estimate import (
+from simengine.analytic import (
     LABEL,
     che_hit_ratio,
     erlang_c,
@@ -24,6 +23,7 @@ from simengine.estimate import (
     mmc_wait,
     mmck,
 )
+from simengine.document import parse_document
 
 WEB_TIER = """\
 scaleboard: 1
@@ -322,12 +322,17 @@ def test_any_valid_document_gets_a_finite_json_estimate(tree):
 
 
 def test_format_estimate_prints_the_table_and_the_bottleneck():
-    from simengine.estimate import format_estimate
+    from simengine.analytic import format_estimate
 
     text = format_estimate(estimate(web_tier(600)))
     assert text.startswith(LABEL)
     assert "web" in text and "40.0%" in text
-    assert "bottleneck: web is the most utilized component" in text
+    assert "\nbusiest: web at 40.0%\n" in text
+    assert (
+        "finding: Nothing is under pressure: every component has headroom at this "
+        "load; the busiest is web at 40% (3 instances x 4 cores)." in text
+    )
+    assert "advice: If the load grows, web saturates first" in text
 
 
 OBJECTIVES = """\

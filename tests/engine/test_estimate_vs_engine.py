@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from simengine import parse_document, simulate
-from simengine.estimate import estimate
+from simengine.analytic import estimate
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 NOT_STEADY = {"least-connections", "case-study-step2", "case-study-step3"}

@@ -1,0 +1,123 @@
+"""The run report's side of the advisor: its components as ``Load``s, and warnings.
+
+``runner`` calls ``bottleneck(doc, components)`` and ``run_warnings(doc, report)``;
+the wording lives in ``advisor`` (shared with the instant estimate).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..document import Document
+from .advisor import SATURATED_UTILIZATION, Load, advise, pct
+
+
+def _nodes(rep: dict[str, Any]) -> dict[str, float]:
+    nodes = rep.get("nodes")
+    if not isinstance(nodes, dict):  # a cache reports its node count
+        return {}
+    return {
+        name: n["utilization"]
+        for name, n in nodes.items()
+        if isinstance(n, dict) and n.get("utilization") is not None
+    }
+
+
+def component_load(rep: dict[str, Any]) -> float | None:
+    """A component's utilization, or its busiest node's (a database's utilization
+    averages its nodes, so a saturated primary beside idle replicas would hide);
+    None when not measured (a balancer or a cache has no capacity of its own)."""
+    return report_load(rep, duration_s=None).peak
+
+
+def busiest(components: dict[str, Any]) -> str | None:
+    """The component with the highest ``component_load``, skipping the ones not
+    measured (None); the first one listed wins a tie. For ranking combined
+    replications (``max(comps, key=component_load)`` would compare None)."""
+    loads = {cid: component_load(rep) for cid, rep in components.items()}
+    measured = [cid for cid, load in loads.items() if load is not None]
+    return max(measured, key=lambda cid: loads[cid], default=None)
+
+
+def report_load(rep: dict[str, Any], duration_s: float | None) -> Load:
+    """A run report's component entry as the advisor's ``Load``."""
+    shards = [s.get("utilization") for s in rep.get("shards") or []]
+    refused = 0.0
+    rejected = rep.get("rejected") or 0
+    if rejected and duration_s:
+        served = (rep.get("throughput_rps") or 0.0) * duration_s
+        refused = rejected / (rejected + served)
+    return Load(
+        utilization=rep.get("utilization"),
+        read_share=rep.get("read_work_share"),
+        nodes=_nodes(rep),
+        shards=tuple(shards) if None not in shards else (),
+        refused_share=refused,
+    )
+
+
+def bottleneck(doc: Document, components: dict[str, Any]) -> dict[str, Any]:
+    """The report's ``bottleneck``: the most utilized component and, in one
+    paragraph, the advisor's finding and what would relieve it."""
+    duration = doc.simulation.duration_s
+    finding = advise(
+        doc, {cid: report_load(rep, duration) for cid, rep in components.items()}
+    )
+    return {
+        "component": finding.component,
+        "utilization": finding.utilization,
+        "advice": finding.text,
+    }
+
+
+def required_requests(utilization: float) -> float:
+    """Completed requests needed before the tail of a queue at this load settles.
+
+    The relaxation time of a queue grows like 1/(1-rho)^2; 1000/(1-rho)^2 asks for
+    4,000 requests at 50% load, 25,000 at 80% and 400,000 at 95% (where p99 from
+    10,000 requests is ~25% low, and the mean from 100,000 at 80% is within ~5%).
+    """
+    rho = min(max(utilization, 0.0), 0.995)
+    return 1000.0 / (1.0 - rho) ** 2
+
+
+def run_warnings(doc: Document, report: dict[str, Any]) -> list[str]:
+    """What makes a run's numbers less trustworthy than they look."""
+    out: list[str] = []
+    req = report["requests"]
+    completed = req["completed"]
+    neck = report["bottleneck"]
+    util = neck.get("utilization") or 0.0
+    busiest = neck.get("component") or "the busiest component"
+    duration = report["duration_s"]
+    offered_rps = req["offered"] / duration if duration else 0.0
+    if req["offered"] == 0 and completed == 0:
+        out.append(
+            "no requests arrived after the warm-up: the workload's rate (and phases) "
+            "gave nothing to measure"
+        )
+    elif util >= SATURATED_UTILIZATION:
+        out.append(
+            f"{busiest} is saturated ({pct(util)}): its queue grows for as long as "
+            "the run lasts, so latency depends on the run length"
+        )
+    elif completed < required_requests(util):
+        need = required_requests(util)
+        out.append(
+            f"run too short for its load: {completed} requests completed with "
+            f"{busiest} at {pct(util)}; the tail (p99) is likely understated below "
+            f"about {need:,.0f} requests: run longer or use replications"
+        )
+    if offered_rps > 0 and report["throughput_rps"] < 0.9 * offered_rps:
+        lost = 1 - report["throughput_rps"] / offered_rps
+        out.append(
+            f"{pct(lost)} of offered requests did not complete "
+            f"({req['errors']} errors, {req['timeouts']} timeouts, "
+            f"{req['rejected']} rejected, {req['in_flight']} still in flight)"
+        )
+    if doc.workload.regions and not any(c.region for c in doc.components.values()):
+        out.append(
+            "workload.regions is set but no component has a region: cross-region "
+            "latency never applies"
+        )
+    return out

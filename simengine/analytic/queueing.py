@@ -1,0 +1,134 @@
+"""Queueing formulas and the station the estimate solves (M/G/c, M/M/c/K, USL)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..document import Distribution, as_distribution
+
+
+def erlang_c(servers: int, offered: float) -> float:
+    """Probability that an arrival waits in an M/M/c queue.
+
+    ``offered`` is the load in servers, a = lambda / mu; needs a < c.
+    Uses the Erlang B recurrence (stable for thousands of servers).
+    """
+    if servers < 1:
+        raise ValueError("servers must be >= 1")
+    if offered <= 0:
+        return 0.0
+    if offered >= servers:
+        return 1.0
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = offered * b / (k + offered * b)
+    rho = offered / servers
+    return b / (1.0 - rho * (1.0 - b))
+
+
+def mmc_wait(servers: int, arrival_rate: float, mean_service: float) -> float:
+    """Mean time waiting in the queue of an M/M/c station (same unit as the service
+    time); ``math.inf`` when the station is saturated."""
+    if arrival_rate <= 0:
+        return 0.0
+    offered = arrival_rate * mean_service
+    if offered >= servers:
+        return math.inf
+    c = erlang_c(servers, offered)
+    return c * mean_service / (servers - offered)
+
+
+def mmck(servers: int, offered: float, capacity: int) -> tuple[float, float]:
+    """M/M/c/K: (blocking probability, mean queue length) with ``capacity`` = K, the
+    most requests in the station (in service and waiting); ``offered`` = lambda / mu.
+    Terms are rescaled as they grow, so large c and K do not overflow."""
+    capacity = max(capacity, servers)
+    if offered <= 0:
+        return 0.0, 0.0
+    rho = offered / servers
+    term = 1.0
+    total = 1.0
+    queue_weight = 0.0  # sum of (n - c) * term over n > c
+    last = 1.0
+    for n in range(1, capacity + 1):
+        term *= offered / n if n <= servers else rho
+        total += term
+        if n > servers:
+            queue_weight += (n - servers) * term
+        if total > 1e250:
+            term /= 1e250
+            total /= 1e250
+            queue_weight /= 1e250
+        last = term
+    return last / total, queue_weight / total
+
+
+def usl_capacity(n: int, contention: float, coherency: float) -> float:
+    """Relative capacity of n servers under the Universal Scalability Law."""
+    return n / (1.0 + contention * (n - 1) + coherency * n * (n - 1))
+
+
+#: Squared coefficient of variation of a duration, by its distribution.
+_SCV = {
+    "exponential": lambda d: 1.0,
+    "constant": lambda d: 0.0,
+    "uniform": lambda d: 1.0 / 3.0,
+    "lognormal": lambda d: d.cv**2,
+}
+
+
+def mean_and_scv(value: Any) -> tuple[float, float]:
+    """Mean (ms) and squared coefficient of variation of a duration field."""
+    d: Distribution = as_distribution(value)
+    return d.mean, _SCV[d.dist](d)
+
+
+@dataclass
+class Station:
+    """c servers fed by reads and writes; times in ms, rates per second."""
+
+    servers: int
+    read_rps: float = 0.0
+    write_rps: float = 0.0
+    # Writes a replica applies for its primary: work that occupies its cores (and
+    # delays its reads) but that no client request waits for.
+    apply_rps: float = 0.0
+    read_ms: tuple[float, float] = (0.0, 1.0)  # mean, scv
+    write_ms: tuple[float, float] = (0.0, 1.0)
+    copies: int = 1  # identical stations sharing the load (instances)
+    capacity: int | None = None  # K of M/M/c/K: most requests in one copy at once
+    wait_ms: float = 0.0
+    utilization: float = 0.0  # carried: busy core-time over available core-time
+    offered_utilization: float = 0.0  # before refusals; > 1 when overloaded
+    blocking: float = 0.0  # share of arrivals refused (M/M/c/K)
+
+    def solve(self) -> None:
+        total = self.read_rps + self.write_rps + self.apply_rps
+        lam = total / self.copies
+        if lam <= 0:
+            self.wait_ms = 0.0
+            self.utilization = self.offered_utilization = 0.0
+            return
+        pr = self.read_rps / total
+        (mr, vr), (mw, vw) = self.read_ms, self.write_ms
+        mean = pr * mr + (1 - pr) * mw
+        second = pr * (vr + 1) * mr * mr + (1 - pr) * (vw + 1) * mw * mw
+        self.utilization = lam * mean / 1000.0 / self.servers
+        self.offered_utilization = self.utilization
+        if mean <= 1e-9:  # no work to speak of (and no overflow in its square)
+            self.wait_ms = 0.0
+            return
+        scv = second / (mean * mean) - 1.0
+        if self.capacity is not None:
+            # A full station refuses arrivals: M/M/c/K, carried load only.
+            offered = lam * mean / 1000.0
+            self.blocking, queue = mmck(self.servers, offered, self.capacity)
+            carried = lam * (1.0 - self.blocking)
+            self.utilization = carried * mean / 1000.0 / self.servers
+            per_ms = carried / 1000.0  # zero for a vanishing rate (underflow)
+            wq = queue / per_ms if per_ms > 0 else 0.0
+        else:
+            wq = mmc_wait(self.servers, lam / 1000.0, mean)  # rate per ms
+        self.wait_ms = wq * (1.0 + scv) / 2.0  # Allen-Cunneen, Poisson arrivals
