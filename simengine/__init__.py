@@ -40,7 +40,13 @@ from .runner import (  # noqa: E402
     simulate,
     stream,
 )
-from .snapshot import SNAPSHOT_KEYS, SNAPSHOT_VERSION, Snapshot, Window  # noqa: E402
+from .snapshot import (  # noqa: E402
+    SNAPSHOT_KEYS,
+    SNAPSHOT_VERSION,
+    UTILIZATION_NOTES,
+    Snapshot,
+    Window,
+)
 
 __version__ = ENGINE_VERSION
 
@@ -50,6 +56,7 @@ __all__ = [
     "FORMAT_VERSION",
     "SNAPSHOT_KEYS",
     "SNAPSHOT_VERSION",
+    "UTILIZATION_NOTES",
     "VOCABULARY",
     "BudgetExceeded",
     "Cancelled",

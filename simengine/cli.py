@@ -14,6 +14,7 @@ from .document import FORMAT_VERSION, Document, document_schema, parse_document
 from .errors import BudgetExceeded, DocumentError
 from .objectives import summary_lines
 from .runner import simulate, simulate_in_processes
+from .snapshot import UTILIZATION_NOTES
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_DOCUMENT, EXIT_OBJECTIVES_MISSED = 0, 1, 2, 3
 
@@ -106,10 +107,7 @@ def _share(value: float | None, digits: int = 1) -> str:
 
 
 #: Why a component has no utilization, when its report entry does not say.
-_NO_UTILIZATION = {
-    "load_balancer": "no capacity of its own (a pure delay)",
-    "cache": "no capacity of its own (a hit is a fixed delay)",
-}
+_NO_UTILIZATION = UTILIZATION_NOTES
 
 
 def _packed(head: str, items: list[str], sep: str = "; ") -> list[str]:

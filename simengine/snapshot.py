@@ -70,6 +70,19 @@ class Snapshot(Window):
     progress: float  # 0..1 of the whole run
 
 
+#: Why a kind's ``utilization`` is None: the report's ``utilization_note``, and what a
+#: reader shows for an older report that carried 0.0 for these kinds.
+UTILIZATION_NOTES = {
+    "load_balancer": (
+        "no capacity of its own in this model: a balancer adds overhead_ms (layer 7) "
+        "to each request and never queues"
+    ),
+    "cache": (
+        "no capacity of its own in this model: a hit takes hit_ms and never queues; "
+        "see hit_ratio for how much work it takes off its backing store"
+    ),
+}
+
 #: The keys a snapshot carries, in order (tests check the engine against this).
 SNAPSHOT_KEYS = (
     "version",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..balancing import STRATEGIES
 from ..document import LoadBalancer
+from ..snapshot import UTILIZATION_NOTES
 from ..variates import uniform_sampler
 from .component import Component
 from .eventcalendar import DEAD, ERROR, NORMAL, fire_pending
@@ -275,7 +276,7 @@ class Balancer(Component):
                 meas[i] += sent[i] - prev[i]
         self.sent_prev = list(self.sent)
         return {
-            "utilization": 0.0,
+            "utilization": None,  # no capacity of its own in this model
             "throughput_rps": d[0] / dt if dt > 0 else 0.0,
             "errors_rps": d[1] / dt if dt > 0 else 0.0,
         }
@@ -290,7 +291,8 @@ class Balancer(Component):
                     share[inst.name] = count / total_sent if total_sent else 0.0
         return {
             "type": "load_balancer",
-            "utilization": 0.0,
+            "utilization": None,  # no capacity of its own in this model
+            "utilization_note": UTILIZATION_NOTES["load_balancer"],
             "throughput_rps": self.total[0] / duration,
             "queue_mean": 0.0,
             "latency_ms": _constant_latency(self.overhead * 1000.0),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..datatier import CacheNodes, MissCoalescer, WriteBehind
 from ..document import Cache
 from ..metrics import LatencyStats
+from ..snapshot import UTILIZATION_NOTES
 from ..variates import duration_sampler
 from .component import Component
 from .eventcalendar import NORMAL, OK, fire_pending
@@ -245,7 +246,7 @@ class CacheRt(Component):
         dh, dm = hits - self.prev_hits, misses - self.prev_misses
         self.prev_hits, self.prev_misses = hits, misses
         return {
-            "utilization": 0.0,
+            "utilization": None,  # no capacity of its own in this model
             "throughput_rps": d / dt if dt > 0 else 0.0,
             "hit_ratio": ratio(dh, dh + dm),
         }
@@ -262,7 +263,8 @@ class CacheRt(Component):
         misses = self._counter("misses")
         return {
             "type": "cache",
-            "utilization": 0.0,
+            "utilization": None,  # no capacity of its own in this model
+            "utilization_note": UTILIZATION_NOTES["cache"],
             "throughput_rps": self.total / duration,
             "queue_mean": 0.0,
             "latency_ms": self.lat.summary_ms(),

@@ -82,7 +82,7 @@ def test_a_utilization_that_is_not_measured_shows_a_dash_and_why(report):
     assert _line(text, "lb ").split()[:3] == ["lb", "load_balancer", "-"]
     assert _line(text, "cache ").split()[:3] == ["cache", "cache", "-"]
     assert "util - for lb: a balancer has no capacity" in text
-    assert "util - for cache: no capacity of its own (a hit is a fixed delay)" in text
+    assert "util - for cache: no capacity of its own in this model" in text
     assert "None" not in text
 
 

@@ -81,7 +81,8 @@ def test_every_objective_is_checked_against_the_reported_figure() -> None:
     assert got["throughput_rps"]["value"] == report["throughput_rps"]
     assert got["throughput_rps"]["bound"] == "min"
     busiest = max(
-        report["components"], key=lambda c: report["components"][c]["utilization"]
+        report["components"],
+        key=lambda c: report["components"][c]["utilization"] or 0.0,
     )
     assert got["utilization"]["component"] == busiest == "web"
     assert got["utilization"]["value"] == report["components"]["web"]["utilization"]

@@ -30,8 +30,7 @@ def pct(value) -> str:
 
 #: Component types with no capacity of their own in this model: their utilization
 #: is not measured (None in reports from now on; 0.0 in reports stored before).
-UNMEASURED_TYPES = ("load_balancer", "cache")
-NO_CAPACITY_NOTE = "no capacity of its own in this model"
+UNMEASURED_TYPES = tuple(simengine.UTILIZATION_NOTES)
 
 
 @register.filter
@@ -52,7 +51,7 @@ def utilization_note(component) -> str:
     if isinstance(component, dict) and component.get("utilization_note"):
         return str(component["utilization_note"])
     if isinstance(component, dict) and component.get("type") in UNMEASURED_TYPES:
-        return NO_CAPACITY_NOTE
+        return simengine.UTILIZATION_NOTES[component["type"]]
     return "not measured"
 
 
