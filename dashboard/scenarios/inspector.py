@@ -288,7 +288,8 @@ def build_form(tree: dict, target: str) -> Form:
     comps = tree.get("components")
     comp = comps.get(target) if isinstance(comps, dict) else None
     models = model_of_type()
-    if not isinstance(comp, dict) or comp.get("type") not in models:
+    kind = comp.get("type") if isinstance(comp, dict) else None
+    if not isinstance(kind, str) or kind not in models:  # a list is unhashable
         raise NotFound(target)
     return Form(
         target=target,

@@ -640,3 +640,12 @@ def test_the_designer_page_carries_the_vocabulary_for_its_script(
     assert vocab["component_types"] == list(simengine.vocabulary.COMPONENT_TYPES)
     assert vocab["lb_algorithms"] == list(simengine.vocabulary.LB_ALGORITHMS)
     assert set(vocab["type_labels"]) == set(simengine.vocabulary.COMPONENT_TYPES)
+
+
+def test_the_inspector_answers_not_found_for_a_component_whose_type_is_a_list():
+    # found by the fuzz test: {'type': []} raised TypeError (unhashable) -> 500
+    from dashboard.scenarios import inspector
+
+    for kind in ([], {}, 3, None):
+        with pytest.raises(inspector.NotFound):
+            inspector.build_form({"components": {"web": {"type": kind}}}, "web")
