@@ -139,3 +139,24 @@ def test_with_debug_on_the_local_account_still_gets_the_debug_404(settings, tmp_
     response = client.get("/no/such/page/")
     assert response.status_code == 404
     assert "URLconf" in response.content.decode()
+
+
+@pytest.mark.django_db
+@override_settings(DEBUG=True)
+def test_with_debug_on_a_strangers_500_shows_no_traceback_or_settings(
+    bob, settings, tmp_path, monkeypatch
+):
+    settings.VAR_DIR = tmp_path
+
+    def broken(**kwargs):
+        raise RuntimeError("a secret detail of the failure")
+
+    monkeypatch.setattr("dashboard.scenarios.selectors.scenarios_for_user", broken)
+    client = Client()
+    client.force_login(bob)
+    response = client.get(reverse("scenario_list"))
+    assert response.status_code == 500
+    text = response.content.decode()
+    assert "a secret detail" not in text
+    assert "Traceback" not in text
+    assert "SECRET_KEY" not in text
