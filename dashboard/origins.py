@@ -73,8 +73,21 @@ def origin_allowed(scope) -> bool:
         return False
     if origin == request_origin(scope):
         return True
-    trusted = {parse_origin(o) for o in settings.CSRF_TRUSTED_ORIGINS}
-    return origin in trusted
+    return any(_trusted(origin, entry) for entry in settings.CSRF_TRUSTED_ORIGINS)
+
+
+def _trusted(origin: Origin, entry: str) -> bool:
+    """Does `origin` match a CSRF_TRUSTED_ORIGINS entry (`https://*.example.com`
+    matches its subdomains, as Django's CSRF check does)?"""
+    trusted = parse_origin(entry)
+    if trusted is None:
+        return False
+    scheme, host, port = trusted
+    if host.startswith("*."):
+        return (
+            origin[0] == scheme and origin[2] == port and origin[1].endswith(host[1:])
+        )
+    return origin == trusted
 
 
 class SameOriginValidator:

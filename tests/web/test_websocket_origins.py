@@ -129,6 +129,13 @@ def test_a_csrf_trusted_origin_connects(alices_run, settings):
     assert not _connects(
         run_id, cookie, host="127.0.0.1:8000", origin="https://app.example.com:444"
     )
+    settings.CSRF_TRUSTED_ORIGINS = ["https://*.example.com"]
+    assert _connects(
+        run_id, cookie, host="127.0.0.1:8000", origin="https://eu.app.example.com"
+    )
+    assert not _connects(
+        run_id, cookie, host="127.0.0.1:8000", origin="https://example.com.evil.org"
+    )
 
 
 def test_origins_compare_with_default_ports_filled_in():
