@@ -145,3 +145,37 @@ def test_the_counted_address_trusts_only_the_configured_proxies(
         HTTP_X_FORWARDED_FOR=forwarded,
     )
     assert AccessAttempt.objects.get(username="nobody").ip_address == counted
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lockout_page_comes_through_the_async_stack_too(alice):
+    """Daphne runs the middleware asynchronously, where axes calls the lockout page
+    with other arguments: the page must be the same."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+    from django.test import AsyncClient
+
+    async def attempts():
+        statuses = []
+        for _ in range(settings.AXES_FAILURE_LIMIT):
+            response = await AsyncClient().post(
+                LOGIN,
+                {"username": "alice", "password": "wrong"},
+                REMOTE_ADDR="10.7.0.1",
+            )
+            statuses.append(response.status_code)
+        locked = await AsyncClient().post(
+            LOGIN,
+            {"username": "alice", "password": "alice-pass-123"},
+            REMOTE_ADDR="10.7.0.2",
+        )
+        # The views ran in asgiref's worker thread: close its database connection.
+        await sync_to_async(connections.close_all)()
+        return statuses, locked
+
+    statuses, locked = asyncio.run(attempts())
+    assert statuses[-1] == 429
+    assert locked.status_code == 429
+    assert LOCKED in locked.content.decode()
