@@ -140,7 +140,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if str(DATABASES["default"]["NAME"]) != ":memory:":
         # SQLite creates its file (and its -wal/-shm files, which copy the main
         # file's mode) world-readable under the usual umask: create it 0600 first.
-        _private_file(Path(DATABASES["default"]["NAME"]))
+        _sqlite = Path(DATABASES["default"]["NAME"])
+        _private_file(_sqlite)
+        for _extra in (_sqlite.with_name(_sqlite.name + s) for s in ("-wal", "-shm")):
+            if _extra.exists():  # left by an earlier start, perhaps world-readable
+                _private_file(_extra)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -53,7 +53,10 @@ def test_files_left_readable_by_others_are_tightened_and_kept(tmp_path):
     tmp_path.joinpath("secret_key").chmod(0o644)
     tmp_path.joinpath("scaleboard.sqlite3").write_bytes(b"")
     tmp_path.joinpath("scaleboard.sqlite3").chmod(0o664)
+    tmp_path.joinpath("scaleboard.sqlite3-wal").write_bytes(b"")
+    tmp_path.joinpath("scaleboard.sqlite3-wal").chmod(0o644)
     _start_settings(tmp_path)
+    assert _mode(tmp_path / "scaleboard.sqlite3-wal") == 0o600
     assert _mode(tmp_path / "secret_key") == 0o600
     assert (tmp_path / "secret_key").read_text() == "k" * 60
     assert _mode(tmp_path / "scaleboard.sqlite3") == 0o600
