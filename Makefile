@@ -5,6 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# DEBUG pages stay on the loopback address: `make run HOST=0.0.0.0` refuses with DEBUG
+# on (dashboard/runguard.py); add DEBUG=false (or ALLOW_DEBUG_ON_NETWORK=true).
+DEBUG  ?= true
 
 # `make test` uses the local PostgreSQL and Redis when they answer and the variables
 # are unset (CI sets them explicitly); otherwise service tests skip loudly.
@@ -22,11 +25,12 @@ $(STAMP): requirements.txt
 venv: $(STAMP)
 
 run: venv
-	DEBUG=true $(BIN)/python manage.py migrate --noinput
-	DEBUG=true $(BIN)/python manage.py load_examples
-	DEBUG=true $(BIN)/python manage.py ensure_local_account
+	@DEBUG=$(DEBUG) $(BIN)/python -m dashboard.runguard $(HOST)
+	DEBUG=$(DEBUG) $(BIN)/python manage.py migrate --noinput
+	DEBUG=$(DEBUG) $(BIN)/python manage.py load_examples
+	DEBUG=$(DEBUG) $(BIN)/python manage.py ensure_local_account
 	@echo "Scaleboard on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	DEBUG=true EMBEDDED_WORKER=true $(BIN)/daphne -b $(HOST) -p $(PORT) dashboard.asgi:application
+	DEBUG=$(DEBUG) EMBEDDED_WORKER=true $(BIN)/daphne -b $(HOST) -p $(PORT) dashboard.asgi:application
 
 test: venv
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)

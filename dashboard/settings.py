@@ -7,11 +7,14 @@ switch to PostgreSQL and Redis; `HTTPS=true` turns on the production security he
 
 from __future__ import annotations
 
+import os
 import secrets
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 from dashboard.env import envbool, envint, envlist, envstr
 
@@ -21,25 +24,53 @@ VAR_DIR = Path(envstr("SCALEBOARD_VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = envbool("DEBUG", False)
 
 
+def _private_dir(path: Path) -> None:
+    """Create `path` (and parents) readable by its owner only, if it is missing."""
+    if not path.exists():
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _private_file(path: Path, text: str = "") -> None:
+    """Create `path` with mode 0600 if it is missing; tighten it if others may read it.
+
+    `os.open` with the mode, not write-then-chmod: between those two steps the file
+    would be readable by anyone for a moment.
+    """
+    _private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once and kept in var/."""
+    """SECRET_KEY from the environment, else one generated once and kept in var/.
+
+    The generated key is per machine: fine for `make run`, wrong for several servers
+    (sessions signed on one are refused by the next), so `check --deploy` refuses it
+    (dashboard/checks.py).
+    """
     key = envstr("SECRET_KEY")
     if key:
         return key
     path = VAR_DIR / "secret_key"
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+    _private_file(path, secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
+SECRET_KEY_FROM_ENV = bool(envstr("SECRET_KEY"))
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "daphne",
+    "axes",
+    "csp",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -55,6 +86,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,6 +95,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "dashboard.middleware.private_cache",
+    "dashboard.middleware.DebugPagesForLocalAccount",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -101,6 +137,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    if str(DATABASES["default"]["NAME"]) != ":memory:":
+        # SQLite creates its file (and its -wal/-shm files, which copy the main
+        # file's mode) world-readable under the usual umask: create it 0600 first.
+        _sqlite = Path(DATABASES["default"]["NAME"])
+        _private_file(_sqlite)
+        for _extra in (_sqlite.with_name(_sqlite.name + s) for s in ("-wal", "-shm")):
+            if _extra.exists():  # left by an earlier start, perhaps world-readable
+                _private_file(_extra)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -112,6 +156,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Accounts: login throttling (django-axes) ---------------------------------------
+# After LOGIN_FAILURE_LIMIT failed logins for one username, or from one address (any
+# usernames), further attempts are refused with the lockout page for
+# LOGIN_LOCKOUT_MINUTES, the right password included. Every failure is logged (axes'
+# log lines and its AccessAttempt/AccessFailureLog rows).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+AXES_LOCKOUT_CALLABLE = "dashboard.accounts.throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "dashboard.accounts.throttle.client_ip"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# A lockout ends LOGIN_LOCKOUT_MINUTES after the failure that caused it: attempts
+# refused meanwhile do not extend it (else whoever hammers a username keeps its owner
+# out for good), so the lockout page can say exactly when to try again.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Log lines name the username and the address (passwords are always masked).
+AXES_SENSITIVE_PARAMETERS: list[str] = []
+# Behind N reverse proxies that each append to X-Forwarded-For, the client's address is
+# the N-th entry from the right; 0 trusts REMOTE_ADDR only (a forged header is ignored).
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0, minimum=0)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "scenario_list"
@@ -141,6 +210,30 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
+# Content-Security-Policy (django-csp): scripts only from our own static files (the
+# vendored libraries and htmx from django-htmx); no inline script, no eval.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        # Style sheets only from our files. Style *attributes* stay allowed: the report
+        # and the progress bar draw their widths with `style="width: N%"`, and an
+        # attribute cannot run script. (Cytoscape's own <style> element is replaced by
+        # static/css/designer.css, see the id on its <link>; htmx's by app.css.)
+        "style-src": [SELF],
+        "style-src-elem": [SELF],
+        "style-src-attr": ["'unsafe-inline'"],
+        # PNG export and Cytoscape's canvas textures use data: and blob: URLs.
+        "img-src": [SELF, "data:", "blob:"],
+        # 'self' matches ws:/wss: of the page's own host and port (CSP Level 3).
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 if HTTPS:
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

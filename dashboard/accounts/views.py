@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from dashboard.accounts.forms import SignupForm
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if not settings.SIGNUP_ENABLED:
         raise Http404("Sign-up is turned off on this server.")

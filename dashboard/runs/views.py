@@ -8,13 +8,13 @@ import uuid
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from dashboard.runs import selectors, services
 
 
 @login_required
-@require_GET
+@require_safe
 def run_list(request: HttpRequest) -> HttpResponse:
     runs = selectors.run_list_for_user(user=request.user)
     return render(request, "runs/list.html", {"runs": runs})
@@ -30,7 +30,7 @@ def _run_context(run, *, with_snapshots: bool = True) -> dict:
 
 
 @login_required
-@require_GET
+@require_safe
 def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     run = selectors._get_run_for_user(user=request.user, run_id=run_id)
     # A run whose worker died is never shown as running: reap before rendering.
@@ -42,7 +42,7 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def run_report(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     run = selectors._get_run_for_user(user=request.user, run_id=run_id)
     return render(

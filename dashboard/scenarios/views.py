@@ -8,7 +8,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 from django_htmx.http import HttpResponseClientRedirect
 
 import simengine
@@ -49,7 +53,7 @@ def _redirect(request: HttpRequest, url: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def scenario_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
     mine = selectors.scenarios_for_user(user=request.user)
@@ -102,11 +106,11 @@ def _posted_base_version(request: HttpRequest) -> int | None:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The editor. POST saves the text as a new version (or shows field errors)."""
     scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):
         shown = scenario.latest_version
         opened = None
         if request.GET.get("version"):
@@ -230,7 +234,7 @@ def scenario_run(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def scenario_version(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
     version = selectors.scenario_version_get(scenario=scenario, number=number)

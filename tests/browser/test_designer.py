@@ -320,7 +320,7 @@ def test_a_field_typed_before_the_inspector_settles_is_still_applied(
     page.evaluate("document.getElementById('inspector').dataset.old = '1'")
     click_node(page, "web")
     # The web server's fields are on screen, but the swap has not settled yet.
-    page.wait_for_function("!document.getElementById('inspector').dataset.old")
+    page.wait_for_function("() => !document.getElementById('inspector').dataset.old")
     assert page.evaluate(
         "document.getElementById('inspector').classList.contains('htmx-added')"
     )
@@ -416,17 +416,19 @@ def test_keyboard_path_duplicate_delete_undo_and_import(
 
     # View as JSON: the same document; a canvas edit keeps it JSON; back to YAML.
     page.get_by_role("button", name="View as JSON").click()
-    page.wait_for_function("document.getElementById('document').value.startsWith('{')")
+    page.wait_for_function(
+        "() => document.getElementById('document').value.startsWith('{')"
+    )
     before_json = json.loads(editor(page).input_value())
     assert before_json["components"]["lb2"]["targets"] == ["web", "web2"]
     page.get_by_role("button", name="Cache", exact=True).click()
     page.wait_for_function(
-        "document.getElementById('document').value.includes('\"cache\"')"
+        "() => document.getElementById('document').value.includes('\"cache\"')"
     )
     assert "cache" in json.loads(editor(page).input_value())["components"]
     page.get_by_role("button", name="View as YAML").click()
     page.wait_for_function(
-        "document.getElementById('document').value.startsWith('scaleboard: 1')"
+        "() => document.getElementById('document').value.startsWith('scaleboard: 1')"
     )
     assert "cache" in document(page)["components"]
 

@@ -48,3 +48,21 @@ def test_check_deploy_warns_on_development_defaults(tmp_path):
     result = check_deploy(env)
     assert result.returncode != 0
     assert "security.W018" in result.stderr + result.stdout  # DEBUG on
+
+
+def test_check_deploy_fails_without_a_secret_key_in_the_environment(tmp_path):
+    """A generated per-machine key breaks sessions across servers: production must
+    set SECRET_KEY."""
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "HTTPS": "true",
+        "ALLOWED_HOSTS": "scaleboard.example.com",
+        "SCALEBOARD_VAR_DIR": str(tmp_path),
+    }
+    env.pop("SECRET_KEY", None)
+    result = check_deploy(env)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "scaleboard.E001" in output
+    assert "SECRET_KEY is not set in the environment" in output
