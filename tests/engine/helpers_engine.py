@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import simengine
@@ -16,22 +17,91 @@ def document(
     seed: int = 1,
     snapshot_s: float = 1,
     faults: list[dict[str, Any]] | None = None,
+    replications: int | None = None,
+    network: dict[str, Any] | None = None,
+    objectives: dict[str, Any] | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    limits: simengine.Limits | None = None,
 ) -> simengine.Document:
-    """A parsed document: the envelope every engine test needs around its parts."""
+    """A parsed document: the envelope every engine test needs around its parts.
+
+    A part left as None is left out of the document (its default applies); note that
+    ``seed`` and ``snapshot_s`` are always written, and a document without a seed
+    runs seed 0, not 1.
+    """
     return simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {
-                "duration_s": duration_s,
-                "warmup_s": warmup_s,
-                "seed": seed,
-                "snapshot_s": snapshot_s,
-            },
-            "workload": workload,
-            "components": components,
-            "faults": faults or [],
-        }
+        document_tree(
+            workload=workload,
+            components=components,
+            duration_s=duration_s,
+            warmup_s=warmup_s,
+            seed=seed,
+            snapshot_s=snapshot_s,
+            faults=faults,
+            replications=replications,
+            network=network,
+            objectives=objectives,
+            name=name,
+            description=description,
+        ),
+        limits=limits,
     )
+
+
+def document_tree(
+    *,
+    workload: dict[str, Any],
+    components: dict[str, Any],
+    duration_s: float,
+    warmup_s: float,
+    seed: int = 1,
+    snapshot_s: float = 1,
+    faults: list[dict[str, Any]] | None = None,
+    replications: int | None = None,
+    network: dict[str, Any] | None = None,
+    objectives: dict[str, Any] | None = None,
+    name: str | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """The unparsed tree of :func:`document`, for tests that hand a file or a
+    malformed part to the parser."""
+    simulation: dict[str, Any] = {
+        "duration_s": duration_s,
+        "warmup_s": warmup_s,
+        "seed": seed,
+        "snapshot_s": snapshot_s,
+    }
+    if replications is not None:
+        simulation["replications"] = replications
+    optional = {
+        "name": name,
+        "description": description,
+        "network": network,
+        "objectives": objectives,
+    }
+    return {
+        "scaleboard": 1,
+        "simulation": simulation,
+        "workload": workload,
+        "components": components,
+        "faults": faults or [],
+        **{key: value for key, value in optional.items() if value is not None},
+    }
+
+
+def example_document(
+    path: Path, *, faults: list[dict[str, Any]] | None = None, **simulation: Any
+) -> simengine.Document:
+    """The example document at ``path`` through :func:`document`, its simulation
+    settings overridden by ``simulation`` and its faults by ``faults`` (``[]`` for
+    none)."""
+    tree = dict(simengine.load_document_tree(path.read_bytes()))
+    # a document without a seed runs seed 0, not document()'s 1
+    settings = {"seed": 0, **tree.pop("simulation", {}), **simulation}
+    own_faults = tree.pop("faults", [])
+    del tree["scaleboard"]
+    return document(**settings, **tree, faults=own_faults if faults is None else faults)
 
 
 def sized_document(

@@ -220,7 +220,12 @@ def simulated_documents(draw):
         if c["type"] == "cache":
             c["nodes"] = draw(st.integers(1, 3))
         if draw(st.integers(0, 3)) == 0:
-            fault = {"at_s": draw(st.floats(0, dur)), "component": cid}
+            # before the run ends (warmup_s + duration_s >= dur): a fault at or after
+            # the end is refused by the parser
+            fault = {
+                "at_s": draw(st.floats(0, dur, exclude_max=True)),
+                "component": cid,
+            }
             if draw(st.booleans()):
                 fault["for_s"] = draw(st.floats(0.01, dur))
             if c["type"] == "database":

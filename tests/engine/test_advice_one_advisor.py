@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers_engine import document
 from hypothesis import HealthCheck, given, settings
 from strategies import documents
 
@@ -44,15 +45,17 @@ BROKEN = re.compile(
 
 
 def _doc(components: dict[str, Any], rps: float, read_ratio: float = 0.9) -> Any:
-    return simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {"duration_s": 10},
-            "workload": {"target": next(iter(components)), "rps": rps,
-                         "read_ratio": read_ratio},
-            "components": components,
-        }
-    )  # fmt: skip
+    return document(
+        duration_s=10,
+        warmup_s=0,
+        seed=0,
+        workload={
+            "target": next(iter(components)),
+            "rps": rps,
+            "read_ratio": read_ratio,
+        },
+        components=components,
+    )
 
 
 WEB_AND_DB = {

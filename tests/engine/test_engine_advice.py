@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import simengine
+from helpers_engine import document
+
 from simengine.advice import bottleneck
 from simengine.runner import run_replication
 
@@ -19,28 +20,27 @@ from simengine.runner import run_replication
 def _doc(
     db: dict[str, Any], read_ratio: float, rps: float = 600, clients: int = 10_000
 ) -> Any:
-    return simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {"duration_s": 30, "warmup_s": 2},
-            "workload": {
-                "target": "web",
-                "rps": rps,
-                "read_ratio": read_ratio,
-                "keys": {"count": 10000},
-                "clients": clients,
+    return document(
+        duration_s=30,
+        warmup_s=2,
+        seed=0,
+        workload={
+            "target": "web",
+            "rps": rps,
+            "read_ratio": read_ratio,
+            "keys": {"count": 10000},
+            "clients": clients,
+        },
+        components={
+            "web": {
+                "type": "service",
+                "instances": 8,
+                "cores": 8,
+                "work_ms": 1,
+                "calls": ["db"],
             },
-            "components": {
-                "web": {
-                    "type": "service",
-                    "instances": 8,
-                    "cores": 8,
-                    "work_ms": 1,
-                    "calls": ["db"],
-                },
-                "db": {"type": "database", **db},
-            },
-        }
+            "db": {"type": "database", **db},
+        },
     )
 
 

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from helpers_engine import document, rel
+from helpers_engine import document, example_document, rel
 
 import simengine
 from simengine.metrics import LatencyStats
@@ -16,9 +16,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _example(name: str, **simulation: object) -> simengine.Document:
-    tree = dict(simengine.load_document_tree((EXAMPLES / name).read_bytes()))
-    tree["simulation"] = {**tree["simulation"], **simulation}
-    return simengine.parse_document(tree)
+    return example_document(EXAMPLES / name, **simulation)
 
 
 def test_snapshot_rates_are_per_second_of_their_own_window() -> None:

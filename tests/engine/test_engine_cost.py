@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
-from helpers_engine import service_doc
+from helpers_engine import document, example_document, service_doc
 
-from simengine import parse_document, simulate
+from simengine import simulate
 from simengine.analytic import estimate
 from simengine.pricing import DEFAULT_PRICES
 
@@ -20,16 +19,15 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yam
 
 
 def _short(path: Path):
-    tree = yaml.safe_load(path.read_text())
-    tree["simulation"] = {
-        "duration_s": 2.0,
-        "warmup_s": 0.5,
-        "seed": 3,
-        "snapshot_s": 0.5,
-        "replications": 1,
-    }
-    tree.pop("faults", None)
-    return parse_document(tree)
+    return example_document(
+        path,
+        duration_s=2.0,
+        warmup_s=0.5,
+        seed=3,
+        snapshot_s=0.5,
+        replications=1,
+        faults=[],
+    )
 
 
 FIXED = [
@@ -59,29 +57,28 @@ def test_estimate_cost_equals_report_cost(path: Path):
 
 
 def test_cost_per_hour_overrides_the_default_table():
-    doc = parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {"duration_s": 2, "warmup_s": 0.5, "seed": 1},
-            "workload": {"target": "lb", "rps": 50, "read_ratio": 0.8},
-            "components": {
-                "lb": {"type": "load_balancer", "targets": ["web"]},
-                "web": {
-                    "type": "service",
-                    "instances": 3,
-                    "cores": 2,
-                    "work_ms": 5,
-                    "calls": ["db"],
-                    "cost_per_hour": 0.5,
-                },
-                "db": {
-                    "type": "database",
-                    "primary": {"cores": 4},
-                    "replicas": {"count": 2},
-                    "shards": {"count": 2},
-                },
+    doc = document(
+        duration_s=2,
+        warmup_s=0.5,
+        seed=1,
+        workload={"target": "lb", "rps": 50, "read_ratio": 0.8},
+        components={
+            "lb": {"type": "load_balancer", "targets": ["web"]},
+            "web": {
+                "type": "service",
+                "instances": 3,
+                "cores": 2,
+                "work_ms": 5,
+                "calls": ["db"],
+                "cost_per_hour": 0.5,
             },
-        }
+            "db": {
+                "type": "database",
+                "primary": {"cores": 4},
+                "replicas": {"count": 2},
+                "shards": {"count": 2},
+            },
+        },
     )
     cost = simulate(doc)["cost"]["components"]
     assert cost["web"] == {"per_hour": 1.5, "units": 3.0, "default_price": False}

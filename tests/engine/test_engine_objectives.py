@@ -7,21 +7,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_engine import document
+from helpers_engine import document, document_tree
 
 import simengine
 from simengine.cli import EXIT_OBJECTIVES_MISSED, main
 from simengine.objectives import error_rate
 
 
-def objectives_doc(
+def objectives_parts(
     objectives: dict[str, Any] | None,
     *,
     rps: float = 500.0,
     queue_limit: int | None = None,
     replications: int = 1,
+    faults: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A balancer -> 2 x 4-core web servers (mean 6 ms) tree, with ``objectives``."""
+    """A balancer -> 2 x 4-core web servers (mean 6 ms) tree, with ``objectives``:
+    the arguments of ``document`` and ``document_tree``."""
     web: dict[str, Any] = {
         "type": "service",
         "instances": 2,
@@ -30,27 +32,28 @@ def objectives_doc(
     }
     if queue_limit is not None:
         web["queue_limit"] = queue_limit
-    tree: dict[str, Any] = {
-        "scaleboard": 1,
-        "simulation": {
-            "duration_s": 40,
-            "warmup_s": 2,
-            "seed": 5,
-            "replications": replications,
-        },
+    return {
+        "duration_s": 40,
+        "warmup_s": 2,
+        "seed": 5,
+        "replications": replications,
         "workload": {"target": "lb", "rps": rps, "read_ratio": 1.0},
         "components": {
             "lb": {"type": "load_balancer", "targets": ["web"]},
             "web": web,
         },
+        "objectives": objectives,
+        "faults": faults,
     }
-    if objectives is not None:
-        tree["objectives"] = objectives
-    return tree
 
 
-def run(tree: dict[str, Any]) -> dict[str, Any]:
-    return simengine.simulate(simengine.parse_document(tree))
+def objectives_doc(objectives: dict[str, Any] | None, **kw: Any) -> dict[str, Any]:
+    """The unparsed tree, for the parser and the command line."""
+    return document_tree(**objectives_parts(objectives, **kw))
+
+
+def run(objectives: dict[str, Any] | None, **kw: Any) -> dict[str, Any]:
+    return simengine.simulate(document(**objectives_parts(objectives, **kw)))
 
 
 def checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -59,14 +62,12 @@ def checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_every_objective_is_checked_against_the_reported_figure() -> None:
     report = run(
-        objectives_doc(
-            {
-                "latency_ms": {"mean": 50, "p99": 60},
-                "error_rate": 0.01,
-                "throughput_rps": 450,
-                "utilization": 0.9,
-            }
-        )
+        {
+            "latency_ms": {"mean": 50, "p99": 60},
+            "error_rate": 0.01,
+            "throughput_rps": 450,
+            "utilization": 0.9,
+        }
     )
     got = checks(report)
     assert list(got) == [
@@ -92,7 +93,7 @@ def test_every_objective_is_checked_against_the_reported_figure() -> None:
 
 
 def test_a_missed_objective_is_reported_with_its_figure() -> None:
-    report = run(objectives_doc({"latency_ms": {"p99": 5}, "throughput_rps": 900}))
+    report = run({"latency_ms": {"p99": 5}, "throughput_rps": 900})
     got = checks(report)
     assert report["latency_ms"]["p99"] > 5
     assert got["latency_ms.p99"]["met"] is False
@@ -102,7 +103,7 @@ def test_a_missed_objective_is_reported_with_its_figure() -> None:
 
 def test_the_error_rate_counts_rejections_errors_and_timeouts() -> None:
     # 1,500 rps on 8 cores of 6 ms is 112% of capacity: the queue limit refuses
-    report = run(objectives_doc({"error_rate": 0.01}, rps=1500, queue_limit=5))
+    report = run({"error_rate": 0.01}, rps=1500, queue_limit=5)
     req = report["requests"]
     assert req["rejected"] > 0
     expected = (req["errors"] + req["timeouts"] + req["rejected"]) / req["offered"]
@@ -112,9 +113,7 @@ def test_the_error_rate_counts_rejections_errors_and_timeouts() -> None:
 
 
 def test_replications_judge_the_means_and_show_the_interval() -> None:
-    report = run(
-        objectives_doc({"latency_ms": {"p99": 60}, "utilization": 0.9}, replications=3)
-    )
+    report = run({"latency_ms": {"p99": 60}, "utilization": 0.9}, replications=3)
     got = checks(report)
     assert got["latency_ms.p99"]["value"] == pytest.approx(report["latency_ms"]["p99"])
     assert got["latency_ms.p99"]["ci95"] == report["ci95"]["latency_ms.p99"]
@@ -124,16 +123,17 @@ def test_replications_judge_the_means_and_show_the_interval() -> None:
 
 
 def test_no_completed_request_means_a_latency_objective_cannot_be_met() -> None:
-    tree = objectives_doc({"latency_ms": {"p50": 1000}})
-    tree["faults"] = [{"at_s": 0, "component": "web"}]  # every instance, for good
-    report = run(tree)
+    report = run(
+        {"latency_ms": {"p50": 1000}},
+        faults=[{"at_s": 0, "component": "web"}],  # every instance, for good
+    )
     assert report["requests"]["completed"] == 0
     check = checks(report)["latency_ms.p50"]
     assert check["value"] is None and check["met"] is False
 
 
 def test_a_document_without_objectives_has_no_objectives_section() -> None:
-    assert "objectives" not in run(objectives_doc(None))
+    assert "objectives" not in run(None)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ meets at these request counts (statistical error well inside them).
 from __future__ import annotations
 
 import pytest
-from helpers_engine import balanced_doc, rel, service_doc
+from helpers_engine import balanced_doc, document, rel, service_doc
 from queueing_theory import (
     mmc_mean_response,
     mmc_response_quantile,
@@ -141,27 +141,26 @@ def test_load_aware_balancing_beats_round_robin_on_mixed_speed_servers(
 
 
 def test_littles_law_holds_on_every_station() -> None:
-    doc = simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {"duration_s": 400, "warmup_s": 10, "seed": 3},
-            "workload": {"target": "lb", "rps": 600, "read_ratio": 0.8},
-            "components": {
-                "lb": {"type": "load_balancer", "targets": ["web"]},
-                "web": {
-                    "type": "service",
-                    "instances": 3,
-                    "cores": 2,
-                    "work_ms": {"read": 5, "write": {"mean": 9}},
-                    "calls": ["api", "db"],
-                },
-                "api": {"type": "service", "instances": 2, "cores": 4, "work_ms": 4},
-                "db": {
-                    "type": "database",
-                    "primary": {"cores": 4, "read_ms": 3, "write_ms": {"mean": 10}},
-                },
+    doc = document(
+        duration_s=400,
+        warmup_s=10,
+        seed=3,
+        workload={"target": "lb", "rps": 600, "read_ratio": 0.8},
+        components={
+            "lb": {"type": "load_balancer", "targets": ["web"]},
+            "web": {
+                "type": "service",
+                "instances": 3,
+                "cores": 2,
+                "work_ms": {"read": 5, "write": {"mean": 9}},
+                "calls": ["api", "db"],
             },
-        }
+            "api": {"type": "service", "instances": 2, "cores": 4, "work_ms": 4},
+            "db": {
+                "type": "database",
+                "primary": {"cores": 4, "read_ms": 3, "write_ms": {"mean": 10}},
+            },
+        },
     )
     report = simengine.run_replication(doc, seed=1)
     for cid in ("web", "api", "db"):
@@ -176,38 +175,37 @@ def test_littles_law_holds_on_every_station() -> None:
 def test_littles_law_holds_on_a_cached_replicated_sharded_database() -> None:
     """L = lambda W for the whole data tier behind a cache: shards, their replicas
     (reads), their primaries (writes), across the warm-up boundary."""
-    doc = simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {"duration_s": 300, "warmup_s": 10, "seed": 5},
-            "workload": {
-                "target": "web",
-                "rps": 800,
-                "read_ratio": 0.8,
-                "keys": {"count": 50_000, "zipf_s": 0.9},
+    doc = document(
+        duration_s=300,
+        warmup_s=10,
+        seed=5,
+        workload={
+            "target": "web",
+            "rps": 800,
+            "read_ratio": 0.8,
+            "keys": {"count": 50_000, "zipf_s": 0.9},
+        },
+        components={
+            "web": {
+                "type": "service",
+                "instances": 2,
+                "cores": 4,
+                "work_ms": 2,
+                "calls": ["cache"],
             },
-            "components": {
-                "web": {
-                    "type": "service",
-                    "instances": 2,
-                    "cores": 4,
-                    "work_ms": 2,
-                    "calls": ["cache"],
-                },
-                "cache": {
-                    "type": "cache",
-                    "capacity_keys": 5_000,
-                    "ttl_s": 20,
-                    "backing": "db",
-                },
-                "db": {
-                    "type": "database",
-                    "primary": {"cores": 4, "read_ms": 4, "write_ms": {"mean": 9}},
-                    "replicas": {"count": 2, "mode": "async", "reads": "replicas"},
-                    "shards": {"count": 4, "strategy": "hash"},
-                },
+            "cache": {
+                "type": "cache",
+                "capacity_keys": 5_000,
+                "ttl_s": 20,
+                "backing": "db",
             },
-        }
+            "db": {
+                "type": "database",
+                "primary": {"cores": 4, "read_ms": 4, "write_ms": {"mean": 9}},
+                "replicas": {"count": 2, "mode": "async", "reads": "replicas"},
+                "shards": {"count": 4, "strategy": "hash"},
+            },
+        },
     )
     report = simengine.run_replication(doc, seed=2)
     for cid in ("web", "db"):

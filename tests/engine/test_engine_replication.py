@@ -31,10 +31,13 @@ def _doc(
     warmup_s: float = 3,
     clients: int = 10_000,
     faults: list[dict[str, Any]] | None = None,
+    seed: int = 1,
+    db: dict[str, Any] | None = None,
 ) -> simengine.Document:
     return document(
         duration_s=duration_s,
         warmup_s=warmup_s,
+        seed=seed,
         workload={
             "target": "db",
             "rps": rps,
@@ -52,6 +55,7 @@ def _doc(
                     "connections": 10_000,
                 },
                 "replicas": replicas,
+                **(db or {}),
             }
         },
         faults=faults,
@@ -160,7 +164,7 @@ def test_read_your_writes_sends_a_writers_reads_to_the_primary():
 
 
 def _failover_doc(mode: str, lag_ms: float, seed: int = 1) -> simengine.Document:
-    doc = _doc(
+    return _doc(
         rps=2_000,
         read_ratio=0.5,
         keys=100_000,
@@ -170,10 +174,9 @@ def _failover_doc(mode: str, lag_ms: float, seed: int = 1) -> simengine.Document
             "lag_ms": {"dist": "exponential", "mean": lag_ms},
         },
         faults=[{"at_s": 15, "component": "db", "node": "primary"}],
-    ).model_dump()
-    doc["components"]["db"]["failover"] = {"detect_s": 2, "promote_s": 3}
-    doc["simulation"]["seed"] = seed
-    return simengine.parse_document(doc)
+        seed=seed,
+        db={"failover": {"detect_s": 2, "promote_s": 3}},
+    )
 
 
 def test_async_failover_loses_about_the_writes_inside_the_lag_window():
@@ -198,10 +201,14 @@ def test_multi_primary_conflicts_match_poisson_theory():
     # when the other primary wrote its key within sync_ms before it: per key the
     # other primary writes at R / (2 K), so P = 1 - exp(-R / (2 K) * sync)
     rps, keys, sync_ms = 1_000.0, 100, 30.0
-    doc = _doc(rps=rps, read_ratio=0.0, keys=keys, replicas={"count": 0}).model_dump()
-    doc["components"]["db"]["primaries"] = 2
-    doc["components"]["db"]["sync_ms"] = sync_ms
-    report = run_replication(simengine.parse_document(doc), seed=8)
+    doc = _doc(
+        rps=rps,
+        read_ratio=0.0,
+        keys=keys,
+        replicas={"count": 0},
+        db={"primaries": 2, "sync_ms": sync_ms},
+    )
+    report = run_replication(doc, seed=8)
     db = report["components"]["db"]
     theory = 1 - math.exp(-rps / (2 * keys) * sync_ms / 1000)
     share = db["conflicts"] / report["requests"]["completed"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_engine import balanced_doc, rel, service_doc
+from helpers_engine import balanced_doc, document, example_document, rel, service_doc
 
 import simengine
 from simengine import (
@@ -36,13 +36,10 @@ REPORT_KEYS = {
 
 
 def web_tier(**simulation: object) -> simengine.Document:
-    text = (EXAMPLES / "web-tier.yaml").read_text()
-    doc = simengine.parse_document(text)
-    data = doc.model_dump(mode="json")
-    data["simulation"].update(
-        {"duration_s": 20, "warmup_s": 2, "snapshot_s": 1, **simulation}
+    return example_document(
+        EXAMPLES / "web-tier.yaml",
+        **{"duration_s": 20, "warmup_s": 2, "snapshot_s": 1, **simulation},
     )
-    return simengine.parse_document(data)
 
 
 def test_the_report_has_the_spec_keys_and_plain_json_types() -> None:
@@ -186,17 +183,17 @@ def test_replications_give_means_and_student_t_intervals() -> None:
 
 
 def test_phases_change_the_arrival_rate() -> None:
-    doc = simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {"duration_s": 60, "snapshot_s": 10},
-            "workload": {
-                "target": "svc",
-                "rps": 100,
-                "phases": [{"at_s": 20, "rps": 400}, {"at_s": 40, "rps": 0}],
-            },
-            "components": {"svc": {"type": "service", "cores": 8, "work_ms": 1}},
-        }
+    doc = document(
+        duration_s=60,
+        warmup_s=0,
+        seed=0,
+        snapshot_s=10,
+        workload={
+            "target": "svc",
+            "rps": 100,
+            "phases": [{"at_s": 20, "rps": 400}, {"at_s": 40, "rps": 0}],
+        },
+        components={"svc": {"type": "service", "cores": 8, "work_ms": 1}},
     )
     rates = [w["rps"] for w in run_replication(doc, seed=1)["timeline"]]
     assert all(rel(r, 100) < 0.15 for r in rates[:2])
@@ -209,18 +206,18 @@ def test_constant_and_bursty_arrivals_keep_the_mean_rate() -> None:
         ("constant", {}),
         ("bursty", {"bursty": {"on_s": 2, "off_s": 6, "factor": 3}}),
     ):
-        doc = simengine.parse_document(
-            {
-                "scaleboard": 1,
-                "simulation": {"duration_s": 400, "snapshot_s": 2},
-                "workload": {
-                    "target": "svc",
-                    "rps": 100,
-                    "arrivals": arrivals,
-                    **extra,
-                },
-                "components": {"svc": {"type": "service", "cores": 8, "work_ms": 1}},
-            }
+        doc = document(
+            duration_s=400,
+            warmup_s=0,
+            seed=0,
+            snapshot_s=2,
+            workload={
+                "target": "svc",
+                "rps": 100,
+                "arrivals": arrivals,
+                **extra,
+            },
+            components={"svc": {"type": "service", "cores": 8, "work_ms": 1}},
         )
         report = run_replication(doc, seed=1)
         assert rel(report["requests"]["offered"] / 400, 100) < 0.03, arrivals
@@ -250,31 +247,30 @@ def test_client_timeouts_are_counted_when_the_client_gives_up() -> None:
 
 def test_cross_region_calls_add_their_latency() -> None:
     def mean_ms(region: str) -> float:
-        doc = simengine.parse_document(
-            {
-                "scaleboard": 1,
-                "simulation": {"duration_s": 50},
-                "workload": {
-                    "target": "web",
-                    "rps": 50,
-                    "regions": {"us": 0.5, "eu": 0.5},
+        doc = document(
+            duration_s=50,
+            warmup_s=0,
+            seed=0,
+            workload={
+                "target": "web",
+                "rps": 50,
+                "regions": {"us": 0.5, "eu": 0.5},
+            },
+            network={"hop_ms": 1, "cross_region_ms": 70},
+            components={
+                "web": {
+                    "type": "service",
+                    "cores": 8,
+                    "work_ms": 2,
+                    "region": "us",
+                    "calls": ["db"],
                 },
-                "network": {"hop_ms": 1, "cross_region_ms": 70},
-                "components": {
-                    "web": {
-                        "type": "service",
-                        "cores": 8,
-                        "work_ms": 2,
-                        "region": "us",
-                        "calls": ["db"],
-                    },
-                    "db": {
-                        "type": "database",
-                        "region": region,
-                        "primary": {"read_ms": 3, "write_ms": 3},
-                    },
+                "db": {
+                    "type": "database",
+                    "region": region,
+                    "primary": {"read_ms": 3, "write_ms": 3},
                 },
-            }
+            },
         )
         return run_replication(doc, seed=1)["latency_ms"]["mean"]
 
@@ -313,25 +309,24 @@ def test_a_stateful_instance_loses_its_sessions_when_it_dies() -> None:
 
 
 def test_database_bottleneck_advice_speaks_of_reads_and_replicas() -> None:
-    doc = simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {"duration_s": 60},
-            "workload": {"target": "web", "rps": 900, "read_ratio": 0.9},
-            "components": {
-                "web": {
-                    "type": "service",
-                    "instances": 4,
-                    "cores": 8,
-                    "work_ms": 2,
-                    "calls": ["db"],
-                },
-                "db": {
-                    "type": "database",
-                    "primary": {"cores": 8, "read_ms": 8, "write_ms": 10},
-                },
+    doc = document(
+        duration_s=60,
+        warmup_s=0,
+        seed=0,
+        workload={"target": "web", "rps": 900, "read_ratio": 0.9},
+        components={
+            "web": {
+                "type": "service",
+                "instances": 4,
+                "cores": 8,
+                "work_ms": 2,
+                "calls": ["db"],
             },
-        }
+            "db": {
+                "type": "database",
+                "primary": {"cores": 8, "read_ms": 8, "write_ms": 10},
+            },
+        },
     )
     neck = run_replication(doc, seed=1)["bottleneck"]
     assert neck["component"] == "db"
@@ -348,24 +343,23 @@ def test_short_runs_at_high_load_warn_that_the_tail_is_understated() -> None:
 
 
 def test_part_two_sections_are_accepted_with_a_warning() -> None:
-    doc = simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {"duration_s": 5},
-            "workload": {
-                "target": "cache",
-                "rps": 50,
-                "keys": {"count": 1000, "zipf_s": 1.1},
+    doc = document(
+        duration_s=5,
+        warmup_s=0,
+        seed=0,
+        workload={
+            "target": "cache",
+            "rps": 50,
+            "keys": {"count": 1000, "zipf_s": 1.1},
+        },
+        components={
+            "cache": {"type": "cache", "backing": "db", "ttl_s": 30},
+            "db": {
+                "type": "database",
+                "replicas": {"count": 2},
+                "shards": {"count": 4},
             },
-            "components": {
-                "cache": {"type": "cache", "backing": "db", "ttl_s": 30},
-                "db": {
-                    "type": "database",
-                    "replicas": {"count": 2},
-                    "shards": {"count": 4},
-                },
-            },
-        }
+        },
     )
     report = run_replication(doc, seed=1)
     text = " ".join(report["warnings"])
@@ -507,17 +501,17 @@ def test_a_json_run_imports_neither_yaml_nor_multiprocessing(tmp_path: Path) -> 
 
 
 def test_a_database_primary_fault_fails_its_queries_until_it_recovers() -> None:
-    doc = simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {"duration_s": 30, "snapshot_s": 1},
-            "workload": {"target": "web", "rps": 200},
-            "components": {
-                "web": {"type": "service", "cores": 8, "work_ms": 1, "calls": ["db"]},
-                "db": {"type": "database", "primary": {"read_ms": 2, "write_ms": 4}},
-            },
-            "faults": [{"at_s": 10, "component": "db", "node": "primary", "for_s": 5}],
-        }
+    doc = document(
+        duration_s=30,
+        warmup_s=0,
+        seed=0,
+        snapshot_s=1,
+        workload={"target": "web", "rps": 200},
+        components={
+            "web": {"type": "service", "cores": 8, "work_ms": 1, "calls": ["db"]},
+            "db": {"type": "database", "primary": {"read_ms": 2, "write_ms": 4}},
+        },
+        faults=[{"at_s": 10, "component": "db", "node": "primary", "for_s": 5}],
     )
     report = run_replication(doc, seed=1)
     assert rel(report["requests"]["errors"], 200 * 5) < 0.1
@@ -539,8 +533,9 @@ def test_runs_enforce_the_event_budget_the_document_was_parsed_with() -> None:
     # Few requests (the up-front estimate passes) but many health-check events: 200
     # dead instances probed ten times a second.
     source = {
-        "scaleboard": 1,
-        "simulation": {"duration_s": 10},
+        "duration_s": 10,
+        "warmup_s": 0,
+        "seed": 0,
         "workload": {"target": "lb", "rps": 10},
         "components": {
             "lb": {
@@ -553,13 +548,13 @@ def test_runs_enforce_the_event_budget_the_document_was_parsed_with() -> None:
         "faults": [{"at_s": 0, "component": "web"}],
     }
     tight = simengine.Limits(max_events=20_000)
-    doc = simengine.parse_document(source, limits=tight)
+    doc = document(**source, limits=tight)
     assert doc.limits == tight
     with pytest.raises(simengine.BudgetExceeded):
         simulate(doc)
     # with the default limits it runs to the end
-    assert simulate(simengine.parse_document(source))["requests"]["errors"] > 0
-    assert simengine.parse_document(source) == simengine.parse_document(source)
+    assert simulate(document(**source))["requests"]["errors"] > 0
+    assert document(**source) == document(**source)
 
 
 def test_concurrent_runs_in_one_process_do_not_interfere() -> None:

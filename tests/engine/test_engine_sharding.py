@@ -148,36 +148,35 @@ def test_a_dead_shard_fails_only_its_share_of_requests():
 
 
 def test_the_same_seed_gives_an_identical_report_with_the_whole_data_tier():
-    doc = simengine.parse_document(
-        {
-            "scaleboard": 1,
-            "simulation": {"duration_s": 10, "warmup_s": 2, "seed": 3},
-            "workload": {
-                "target": "cache",
-                "rps": 1_000,
-                "read_ratio": 0.8,
-                "keys": {"count": 10_000, "zipf_s": 0.9},
-                "regions": {"us": 0.5, "eu": 0.5},
-                "scatter_ratio": 0.05,
-            },
-            "components": {
-                "cache": {"type": "cache", "backing": "db", "ttl_s": 2, "nodes": 2},
-                "db": {
-                    "type": "database",
-                    "replicas": {"count": 2, "lag_ms": {"mean": 30}},
-                    "shards": {
-                        "count": 3,
-                        "strategy": "consistent_hash",
-                        "rebalance": {"at_s": 6, "add": 1},
-                    },
-                    "failover": {"detect_s": 1, "promote_s": 1},
+    doc = document(
+        duration_s=10,
+        warmup_s=2,
+        seed=3,
+        workload={
+            "target": "cache",
+            "rps": 1_000,
+            "read_ratio": 0.8,
+            "keys": {"count": 10_000, "zipf_s": 0.9},
+            "regions": {"us": 0.5, "eu": 0.5},
+            "scatter_ratio": 0.05,
+        },
+        components={
+            "cache": {"type": "cache", "backing": "db", "ttl_s": 2, "nodes": 2},
+            "db": {
+                "type": "database",
+                "replicas": {"count": 2, "lag_ms": {"mean": 30}},
+                "shards": {
+                    "count": 3,
+                    "strategy": "consistent_hash",
+                    "rebalance": {"at_s": 6, "add": 1},
                 },
+                "failover": {"detect_s": 1, "promote_s": 1},
             },
-            "faults": [
-                {"at_s": 5, "component": "db", "node": "shard-1"},
-                {"at_s": 4, "component": "cache", "node": 1, "for_s": 2},
-            ],
-        }
+        },
+        faults=[
+            {"at_s": 5, "component": "db", "node": "shard-1"},
+            {"at_s": 4, "component": "cache", "node": 1, "for_s": 2},
+        ],
     )
     a = json.dumps(run_replication(doc, seed=3), sort_keys=True)
     b = json.dumps(run_replication(doc, seed=3), sort_keys=True)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import numpy as np
 import pytest
+from helpers_engine import document
 from hypothesis import HealthCheck, given, settings
 from strategies import documents
 
@@ -25,34 +27,73 @@ from simengine.analytic import (
 )
 from simengine.document import parse_document
 
-WEB_TIER = """\
-scaleboard: 1
-name: Web tier and database
-workload: {target: lb, rps: RPS, read_ratio: 0.9}
-network: {hop_ms: 0.5}
-components:
-  lb: {type: load_balancer, layer: 7, overhead_ms: 0.2, targets: [web]}
-  web:
-    type: service
-    instances: 3
-    cores: 4
-    work_ms: {dist: exponential, mean: 8}
-    calls: [db]
-  db:
-    type: database
-    primary:
-      cores: 8
-      read_ms: {dist: exponential, mean: 4}
-      write_ms: {dist: exponential, mean: 12}
-"""
+
+def web_tier(
+    rps: float,
+    *,
+    db_cores: int = 8,
+    web: dict[str, Any] | None = None,
+    db: dict[str, Any] | None = None,
+    keys: dict[str, Any] | None = None,
+    components: dict[str, Any] | None = None,
+    objectives: dict[str, Any] | None = None,
+):
+    """A balancer -> 3 x 4-core web servers -> one database, at ``rps``."""
+    workload: dict[str, Any] = {"target": "lb", "rps": rps, "read_ratio": 0.9}
+    if keys is not None:
+        workload["keys"] = keys
+    return document(
+        name="Web tier and database",
+        # what a document without a simulation section runs
+        duration_s=60,
+        warmup_s=0,
+        seed=0,
+        workload=workload,
+        network={"hop_ms": 0.5},
+        components={
+            "lb": {
+                "type": "load_balancer",
+                "layer": 7,
+                "overhead_ms": 0.2,
+                "targets": ["web"],
+            },
+            "web": {
+                "type": "service",
+                "instances": 3,
+                "cores": 4,
+                "work_ms": {"dist": "exponential", "mean": 8},
+                "calls": ["db"],
+                **(web or {}),
+            },
+            "db": {
+                "type": "database",
+                "primary": {
+                    "cores": db_cores,
+                    "read_ms": {"dist": "exponential", "mean": 4},
+                    "write_ms": {"dist": "exponential", "mean": 12},
+                },
+                **(db or {}),
+            },
+            **(components or {}),
+        },
+        objectives=objectives,
+    )
 
 
-def doc(text: str):
-    return parse_document(text)
+def single(rps: float, *, objectives: dict[str, Any] | None = None, **service: Any):
+    """One service ``s`` called directly by the clients, at ``rps``."""
+    return document(
+        # what a document without a simulation section runs
+        duration_s=60,
+        warmup_s=0,
+        seed=0,
+        workload={"target": "s", "rps": rps},
+        components={"s": {"type": "service", **service}},
+        objectives=objectives,
+    )
 
 
-def web_tier(rps: float, extra: str = ""):
-    return doc(WEB_TIER.replace("RPS", str(rps)) + extra)
+EXPONENTIAL_10 = {"dist": "exponential", "mean": 10}
 
 
 def test_erlang_c_matches_hand_computed_values():
@@ -70,36 +111,21 @@ def test_mmc_wait_is_infinite_when_saturated():
 
 
 def test_single_server_estimate_is_mm1():
-    e = estimate(
-        doc(
-            "scaleboard: 1\nworkload: {target: s, rps: 80}\ncomponents:\n"
-            "  s: {type: service, cores: 1, work_ms: {dist: exponential, mean: 10}}\n"
-        )
-    )
+    e = estimate(single(80, cores=1, work_ms=EXPONENTIAL_10))
     assert e["components"]["s"]["utilization"] == pytest.approx(0.8)
     assert e["latency_ms"]["mean"] == pytest.approx(50.0)  # 1 / (mu - lambda)
     assert e["label"] == LABEL
 
 
 def test_four_core_server_uses_erlang_c():
-    e = estimate(
-        doc(
-            "scaleboard: 1\nworkload: {target: s, rps: 320}\ncomponents:\n"
-            "  s: {type: service, cores: 4, work_ms: {dist: exponential, mean: 10}}\n"
-        )
-    )
+    e = estimate(single(320, cores=4, work_ms=EXPONENTIAL_10))
     # W = S + C(4, 3.2) S / (c - a) = 10 + 0.596432 * 10 / 0.8
     assert e["components"]["s"]["utilization"] == pytest.approx(0.8)
     assert e["latency_ms"]["mean"] == pytest.approx(17.4554, abs=1e-3)
 
 
 def test_constant_work_halves_the_wait_allen_cunneen():
-    e = estimate(
-        doc(
-            "scaleboard: 1\nworkload: {target: s, rps: 80}\ncomponents:\n"
-            "  s: {type: service, cores: 1, work_ms: 10}\n"
-        )
-    )
+    e = estimate(single(80, cores=1, work_ms=10))
     # M/D/1: Wq = rho S / (2 (1 - rho)) = 20 ms, exact for one server
     assert e["latency_ms"]["mean"] == pytest.approx(30.0)
 
@@ -123,7 +149,7 @@ def test_balancer_spreads_load_and_latency_adds_hops():
 
 
 def test_database_becomes_the_bottleneck_and_advice_speaks_of_caching_and_replicas():
-    e = estimate(doc(WEB_TIER.replace("RPS", "1000").replace("cores: 8", "cores: 4")))
+    e = estimate(web_tier(1000, db_cores=4))
     b = e["bottleneck"]
     assert b["component"] == "db"
     assert b["utilization"] == pytest.approx((900 * 4 + 100 * 12) / 1000 / 4)
@@ -138,9 +164,10 @@ def test_database_becomes_the_bottleneck_and_advice_speaks_of_caching_and_replic
 
 
 def test_read_replicas_take_the_reads_and_the_bottleneck_moves():
-    text = WEB_TIER.replace("RPS", "1000").replace("cores: 8", "cores: 4")
-    assert estimate(doc(text))["bottleneck"]["component"] == "db"
-    e = estimate(doc(text + "    replicas: {count: 3, reads: replicas}\n"))
+    assert estimate(web_tier(1000, db_cores=4))["bottleneck"]["component"] == "db"
+    e = estimate(
+        web_tier(1000, db_cores=4, db={"replicas": {"count": 3, "reads": "replicas"}})
+    )
     nodes = e["components"]["db"]["nodes"]
     assert nodes["primary"]["reads_rps"] == 0
     assert nodes["primary"]["writes_rps"] == pytest.approx(100)
@@ -194,11 +221,8 @@ def test_ttl_caps_the_hit_ratio_of_rarely_read_keys():
 
 
 def test_a_cache_cuts_database_reads_by_its_hit_ratio():
-    text = (
-        WEB_TIER.replace("RPS", "2000").replace("calls: [db]", "calls: [cache]")
-        + "  cache: {type: cache, backing: db, capacity_keys: 200000, hit_ms: 0.3}\n"
-    )
-    e = estimate(doc(text))
+    spec = {"type": "cache", "backing": "db", "capacity_keys": 200000, "hit_ms": 0.3}
+    e = estimate(web_tier(2000, web={"calls": ["cache"]}, components={"cache": spec}))
     cache, dbc = e["components"]["cache"], e["components"]["db"]
     assert cache["hit_ratio"] == pytest.approx(0.2 * 1800 / (1800 + 200), abs=0.02)
     assert dbc["reads_rps"] == pytest.approx(1800 * (1 - cache["hit_ratio"]), rel=1e-6)
@@ -206,13 +230,17 @@ def test_a_cache_cuts_database_reads_by_its_hit_ratio():
 
 
 def test_hash_shards_split_evenly_and_range_shards_concentrate_popular_keys():
-    base = WEB_TIER.replace("RPS", "1000").replace(
-        "read_ratio: 0.9}", "read_ratio: 0.9, keys: {count: 1000000, zipf_s: 1.0}}"
-    )
-    hashed = estimate(doc(base + "    shards: {count: 4, strategy: hash}\n"))
+    def sharded(strategy: str):
+        return web_tier(
+            1000,
+            keys={"count": 1000000, "zipf_s": 1.0},
+            db={"shards": {"count": 4, "strategy": strategy}},
+        )
+
+    hashed = estimate(sharded("hash"))
     shares = [n["writes_rps"] for n in hashed["components"]["db"]["nodes"].values()]
     assert shares == pytest.approx([25.0] * 4)
-    ranged = estimate(doc(base + "    shards: {count: 4, strategy: range}\n"))
+    ranged = estimate(sharded("range"))
     nodes = ranged["components"]["db"]["nodes"]
     assert nodes["shard-0"]["writes_rps"] > 0.9 * 100  # the hotspot
     assert (
@@ -224,13 +252,7 @@ def test_hash_shards_split_evenly_and_range_shards_concentrate_popular_keys():
 def test_usl_contention_stretches_the_work_on_each_instances_cores():
     plain = estimate(web_tier(600))
     usl = estimate(
-        doc(
-            WEB_TIER.replace("RPS", "600").replace(
-                "cores: 4\n",
-                "cores: 4\n    scaling: {contention: 0.05, coherency: 0.001}\n",
-                1,
-            )
-        )
+        web_tier(600, web={"scaling": {"contention": 0.05, "coherency": 0.001}})
     )
     n = 4  # cores per instance: C(4) = 4 / (1 + 0.05 x 3 + 0.001 x 12)
     factor = 1 + 0.05 * (n - 1) + 0.001 * n * (n - 1)
@@ -251,13 +273,7 @@ def test_mmck_matches_the_closed_form_for_one_server():
 
 
 def test_queue_limit_refuses_the_overflow_and_caps_utilization():
-    e = estimate(
-        doc(
-            "scaleboard: 1\nworkload: {target: s, rps: 200}\ncomponents:\n"
-            "  s: {type: service, cores: 1, queue_limit: 1, work_ms: "
-            "{dist: exponential, mean: 10}}\n"
-        )
-    )
+    e = estimate(single(200, cores=1, queue_limit=1, work_ms=EXPONENTIAL_10))
     # rho = 2, K = 2: P_K = 4 / 7, carried 200 x 3/7 requests/s
     assert e["components"]["s"]["utilization"] == pytest.approx(2 * 3 / 7, abs=1e-4)
     assert e["components"]["s"]["refused_ratio"] == pytest.approx(4 / 7, abs=1e-4)
@@ -266,23 +282,14 @@ def test_queue_limit_refuses_the_overflow_and_caps_utilization():
 
 
 def test_a_saturated_station_without_a_limit_has_no_steady_state_latency():
-    e = estimate(
-        doc(
-            "scaleboard: 1\nworkload: {target: s, rps: 200}\ncomponents:\n"
-            "  s: {type: service, cores: 1, work_ms: {dist: exponential, mean: 10}}\n"
-        )
-    )
+    e = estimate(single(200, cores=1, work_ms=EXPONENTIAL_10))
     assert e["saturated"] == ["s"]
     assert e["latency_ms"] is None
 
 
 def test_unreached_components_and_cost():
-    e = estimate(
-        doc(
-            WEB_TIER.replace("RPS", "100")
-            + "  spare: {type: service, instances: 2, cores: 2, cost_per_hour: 0.5}\n"
-        )
-    )
+    spare = {"type": "service", "instances": 2, "cores": 2, "cost_per_hour": 0.5}
+    e = estimate(web_tier(100, components={"spare": spare}))
     assert e["components"]["spare"]["reached"] is False
     assert e["components"]["spare"]["offered_rps"] == 0
     assert e["components"]["spare"]["cost_per_hour"] == pytest.approx(1.0)
@@ -335,17 +342,16 @@ def test_format_estimate_prints_the_table_and_the_bottleneck():
     assert "advice: If the load grows, web saturates first" in text
 
 
-OBJECTIVES = """\
-objectives:
-  latency_ms: {mean: 30, p99: 100}
-  error_rate: 0.001
-  throughput_rps: 500
-  utilization: 0.8
-"""
+OBJECTIVES = {
+    "latency_ms": {"mean": 30, "p99": 100},
+    "error_rate": 0.001,
+    "throughput_rps": 500,
+    "utilization": 0.8,
+}
 
 
 def test_objectives_are_estimated_where_the_estimate_can_say() -> None:
-    e = estimate(web_tier(600, OBJECTIVES))
+    e = estimate(web_tier(600, objectives=OBJECTIVES))
     got = {o["objective"]: o for o in e["objectives"]}
     assert got["latency_ms.mean"]["estimate"] == e["latency_ms"]["mean"]
     assert got["latency_ms.mean"]["met"] is True  # ~14 ms
@@ -369,7 +375,7 @@ def test_objectives_are_estimated_where_the_estimate_can_say() -> None:
 
 def test_an_overloaded_design_is_estimated_to_miss_its_objectives() -> None:
     # web saturates near 1,500 rps: at 2,000 the queues grow without bound
-    e = estimate(web_tier(2000, OBJECTIVES))
+    e = estimate(web_tier(2000, objectives=OBJECTIVES))
     got = {o["objective"]: o for o in e["objectives"]}
     assert got["latency_ms.mean"]["met"] is False
     assert got["latency_ms.mean"]["estimate"] is None  # unbounded
@@ -386,11 +392,7 @@ def test_an_overloaded_design_is_estimated_to_miss_its_objectives() -> None:
 
 def test_an_unbounded_queue_leaves_the_error_rate_to_a_run() -> None:
     e = estimate(
-        doc(
-            "scaleboard: 1\nworkload: {target: s, rps: 200}\ncomponents:\n"
-            "  s: {type: service, cores: 1, work_ms: {dist: exponential, mean: 10}}\n"
-            "objectives: {error_rate: 0.01}\n"
-        )
+        single(200, cores=1, work_ms=EXPONENTIAL_10, objectives={"error_rate": 0.01})
     )
     # nothing is refused, but the queue grows without bound: clients time out
     (check,) = e["objectives"]
@@ -399,10 +401,12 @@ def test_an_unbounded_queue_leaves_the_error_rate_to_a_run() -> None:
 
 def test_a_queue_limit_turns_overload_into_an_estimated_error_rate() -> None:
     e = estimate(
-        doc(
-            "scaleboard: 1\nworkload: {target: s, rps: 200}\ncomponents:\n"
-            "  s: {type: service, cores: 1, queue_limit: 1, work_ms: "
-            "{dist: exponential, mean: 10}}\nobjectives: {error_rate: 0.5}\n"
+        single(
+            200,
+            cores=1,
+            queue_limit=1,
+            work_ms=EXPONENTIAL_10,
+            objectives={"error_rate": 0.5},
         )
     )
     (check,) = e["objectives"]

@@ -21,9 +21,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
+from helpers_engine import example_document
 
-from simengine import parse_document, simulate
+from simengine import simulate
 from simengine.analytic import estimate
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
@@ -35,19 +35,18 @@ pytestmark = pytest.mark.slow
 
 
 def _long_run_document(path: Path):
-    tree = yaml.safe_load(path.read_text())
-    rps = max(float(tree["workload"]["rps"]), 1.0)
+    example = example_document(path)
+    rps = max(example.workload.rps, 1.0)
     duration = min(4000.0, max(60.0, REQUESTS / rps))
-    sim = tree.setdefault("simulation", {})
-    sim.update(
+    return example_document(
+        path,
         duration_s=duration,
-        warmup_s=min(max(float(sim.get("warmup_s", 0)), 10.0), 60.0),
+        warmup_s=min(max(example.simulation.warmup_s, 10.0), 60.0),
         replications=1,
         seed=11,
         snapshot_s=duration / 20,
+        faults=[],
     )
-    tree.pop("faults", None)
-    return parse_document(tree)
 
 
 def test_every_excluded_example_exists():
