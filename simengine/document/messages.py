@@ -8,7 +8,6 @@ closest one of the vocabulary.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import types
@@ -27,6 +26,8 @@ def did_you_mean(name: Any, choices: Iterable[str]) -> str:
     """``": did you mean 'web'?"`` when one of ``choices`` is close to ``name``."""
     if not isinstance(name, str):
         return ""
+    import difflib  # on the first bad name only: a valid document never needs it
+
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f": did you mean {close[0]!r}?" if close else ""
 
