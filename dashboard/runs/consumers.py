@@ -161,7 +161,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             return True
         self.session_checked_at = now
         session = self.scope.get("session")
-        if session is None or type(session).__module__.endswith("signed_cookies"):
+        if session is None or settings.SESSION_ENGINE.endswith("signed_cookies"):
             return True  # a cookie session cannot be ended on the server
         key = session.session_key
         if key and await database_sync_to_async(session.exists)(key):

@@ -181,7 +181,10 @@
   }
 
   function onStatus(msg) {
-    if (msg.restarted) { bySeq.clear(); lastContiguous = -1; scheduleDraw(); }
+    if (msg.restarted) {
+      bySeq.clear(); lastContiguous = -1; scheduleDraw();
+      resyncFrom = -2;  // a catch-up under way ends with a fresh one from the start
+    }
     if (msg.backlog && catchingUp) {
       catchingUp = false;
       pendingAfter = null;
