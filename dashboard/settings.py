@@ -282,6 +282,14 @@ RUN_MAX_EVENTS = envint("RUN_MAX_EVENTS", 50_000_000, minimum=1000)
 RUN_MAX_SNAPSHOTS = envint("RUN_MAX_SNAPSHOTS", 10_000, minimum=10)
 # Live snapshots reach browsers at most this many times per wall-clock second.
 RUN_SNAPSHOT_MESSAGES_PER_S = 10
+# A browser catching up gets stored snapshots in pages of at most this many items and
+# about this many bytes of JSON (far below Daphne's 1 MiB frame limit); further behind
+# than RUN_RESYNC_PREVIEW_BEHIND it first gets a downsampled outline.
+RUN_RESYNC_PAGE_ITEMS = envint("RUN_RESYNC_PAGE_ITEMS", 500, minimum=10)
+RUN_RESYNC_PAGE_BYTES = envint("RUN_RESYNC_PAGE_BYTES", 256 * 1024, minimum=16 * 1024)
+RUN_RESYNC_PREVIEW_BEHIND = 2000
+# How often a run socket re-checks that its login session still exists.
+RUN_SESSION_CHECK_S = 10
 
 LOGGING = {
     "version": 1,

@@ -1,29 +1,75 @@
 """The live run stream: one WebSocket per browser watching a run.
 
-On connect the owner first gets the snapshots stored after `?after=SEQ`, then live
-batches; a client that notices a gap in sequence numbers sends `{"type": "resync",
-"after": SEQ}` and gets the stored ones again. Others are refused before the handshake.
+On connect the owner gets the snapshots stored after `?after=SEQ`, then live batches.
+Stored snapshots are the truth (live messages are at-most-once), so a browser that sees
+a gap in sequence numbers sends `{"type": "resync", "after": SEQ}` and catches up from
+storage. Others are refused before the handshake.
+
+A catch-up comes in pages the browser asks for one at a time (`{"type": "page",
+"after": THROUGH}`), each at most `RUN_RESYNC_PAGE_ITEMS` snapshots and about
+`RUN_RESYNC_PAGE_BYTES` of JSON, read from the database by sequence number, so no
+message nears a frame limit and a 10,000-snapshot run is never read whole. A viewer
+more than `RUN_RESYNC_PREVIEW_BEHIND` snapshots behind first gets a downsampled outline
+(every stride-th snapshot, `downsampled: true`) so its chart fills at once; the full
+pages follow. A page message is
+
+    {"type": "snapshots", "backlog": true, "after": A, "through": T, "more": bool,
+     "items": [...], "downsampled": bool, "stride": k}
+
+where every stored snapshot with A < seq <= T has been sent in full (an outline has
+T == A). The status message that ends a catch-up carries `"backlog": true`.
+
+Live batches that arrive while a catch-up is under way are sent as they come, between
+pages: the browser keeps every snapshot by sequence number, so nothing is lost or
+misplaced, and asks for a resync only once its catch-up is done.
+
+The socket belongs to a login session: logging out (any session end Django signals)
+closes it with 4401 at once, and a session deleted otherwise is noticed within
+`RUN_SESSION_CHECK_S` of live messages.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
+import time
 from urllib.parse import parse_qs
 
 from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from dashboard.runs import selectors
-from dashboard.runs.publish import group_name
+from dashboard.runs.publish import group_name, session_group_name
+
+CLOSE_UNAUTHORIZED = 4401
+MAX_SEQ = 2**31 - 1  # RunSnapshot.seq is an IntegerField: beyond it the query fails
+ENVELOPE_BYTES = 1024  # room for a page message's fields besides its items
+
+
+def _seq_or_none(raw) -> int | None:
+    """A client's `after` as a sequence number, or None when it is not one (a float
+    like JSON's Infinity, a string, a bool...). Clamped to what the database holds."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, float):
+        if not math.isfinite(raw) or not raw.is_integer():
+            return None
+        raw = int(raw)
+    if not isinstance(raw, int):
+        return None
+    return max(-1, min(raw, MAX_SEQ))
 
 
 def _after_from_query(scope) -> int:
     raw = parse_qs(scope.get("query_string", b"").decode()).get("after", ["-1"])[0]
     try:
-        return max(-1, int(raw))
+        value = int(raw)
     except ValueError:
         return -1
+    return max(-1, min(value, MAX_SEQ))
 
 
 class RunConsumer(AsyncJsonWebsocketConsumer):
@@ -38,29 +84,59 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             return
         self.run_id = run.pk
         self.group = group_name(run.pk)
+        self.session_group = None
+        session = self.scope.get("session")
+        if session is not None and session.session_key:
+            self.session_group = session_group_name(session.session_key)
+            await self.channel_layer.group_add(self.session_group, self.channel_name)
+        self.session_checked_at = time.monotonic()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await self._send_backlog(_after_from_query(self.scope))
+        await self._send_backlog(_after_from_query(self.scope), preview=True)
 
     async def disconnect(self, code) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        if getattr(self, "session_group", None):
+            await self.channel_layer.group_discard(
+                self.session_group, self.channel_name
+            )
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        # A frame that is not JSON text is ignored: raising here would close 1011.
+        if text_data is None:
+            return
+        try:
+            content = json.loads(text_data)
+        except (ValueError, RecursionError):
+            return
+        await self.receive_json(content)
 
     async def receive_json(self, content, **kwargs) -> None:
-        if isinstance(content, dict) and content.get("type") == "resync":
-            try:
-                after = int(content.get("after", -1))
-            except (TypeError, ValueError):
-                after = -1
-            await self._send_backlog(after)
+        if not isinstance(content, dict) or content.get("type") not in {
+            "resync",
+            "page",
+        }:
+            return
+        after = _seq_or_none(content.get("after", -1))
+        if after is None:
+            return
+        await self._send_backlog(after, preview=content["type"] == "resync")
 
-    async def _send_backlog(self, after: int) -> None:
-        items, state = await database_sync_to_async(_backlog)(self.run_id, after)
-        if items:
-            await self.send_json({"type": "snapshots", "items": items, "backlog": True})
-        await self.send_json({"type": "status", **state})
+    async def _send_backlog(self, after: int, *, preview: bool) -> None:
+        text, done = await database_sync_to_async(_backlog_message)(
+            self.run_id, after, preview=preview
+        )
+        with contextlib.suppress(Disconnected):
+            if text is not None:
+                await self.send(text_data=text)
+            if done:
+                state = await database_sync_to_async(_run_state)(self.run_id)
+                await self.send_json({"type": "status", **state, "backlog": True})
 
     async def run_snapshots(self, event) -> None:
+        if not await self._session_alive():
+            return
         await self._send_live({"type": "snapshots", "items": event["items"]})
 
     async def run_status(self, event) -> None:
@@ -74,6 +150,25 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             }
         )
 
+    async def session_ended(self, event) -> None:
+        await self.close(code=CLOSE_UNAUTHORIZED)
+
+    async def _session_alive(self) -> bool:
+        """Whether the login session still exists, checked at most every
+        `RUN_SESSION_CHECK_S` (a live message is frequent; a query each is not)."""
+        now = time.monotonic()
+        if now - self.session_checked_at < settings.RUN_SESSION_CHECK_S:
+            return True
+        self.session_checked_at = now
+        session = self.scope.get("session")
+        if session is None or settings.SESSION_ENGINE.endswith("signed_cookies"):
+            return True  # a cookie session cannot be ended on the server
+        key = session.session_key
+        if key and await database_sync_to_async(session.exists)(key):
+            return True
+        await self.close(code=CLOSE_UNAUTHORIZED)
+        return False
+
     async def _send_live(self, message: dict) -> None:
         # A group message can reach a consumer whose browser has just left, before
         # `disconnect` runs (django/channels#1820): nobody is there to tell.
@@ -81,11 +176,59 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(message)
 
 
-def _backlog(run_id, after: int) -> tuple[list[dict], dict]:
+def _backlog_message(run_id, after: int, *, preview: bool) -> tuple[str | None, bool]:
+    """The next catch-up message after `after` as JSON text (None if nothing is
+    stored after it), and whether it is the last one."""
+    limit = settings.RUN_RESYNC_PAGE_ITEMS
+    fields = {"type": "snapshots", "backlog": True, "after": after}
+    if preview:
+        behind = selectors.run_snapshots_behind(run_id=run_id, after_seq=after)
+        if behind > settings.RUN_RESYNC_PREVIEW_BEHIND:
+            stride = math.ceil(behind / limit)
+            rows = selectors.run_snapshot_sample(
+                run_id=run_id, after_seq=after, stride=stride, limit=limit
+            )
+            parts, _ = _fit(rows)
+            fields.update(through=after, more=True, downsampled=True, stride=stride)
+            return _page_text(fields, parts), False
+    rows = selectors.run_snapshot_page(run_id=run_id, after_seq=after, limit=limit + 1)
+    if not rows:
+        return None, True
+    parts, through = _fit(rows[:limit])
+    more = len(parts) < len(rows)
+    fields.update(through=through, more=more, downsampled=False, stride=1)
+    return _page_text(fields, parts), not more
+
+
+def _fit(rows: list[tuple[int, dict]]) -> tuple[list[str], int]:
+    """The leading rows whose JSON fits `RUN_RESYNC_PAGE_BYTES` (at least one, so a
+    catch-up always moves), serialized, and the last seq taken."""
+    budget = settings.RUN_RESYNC_PAGE_BYTES - ENVELOPE_BYTES
+    parts: list[str] = []
+    used, through = 0, -1
+    for seq, data in rows:
+        text = json.dumps(data)  # ASCII: characters are bytes
+        if parts and used + len(text) + 1 > budget:
+            break
+        parts.append(text)
+        used += len(text) + 1
+        through = seq
+    return parts, through
+
+
+def _page_text(fields: dict, parts: list[str]) -> str:
+    head = json.dumps(fields)
+    return f'{head[:-1]}, "items": [{",".join(parts)}]}}'
+
+
+def _run_state(run_id) -> dict:
     from dashboard.runs.models import Run
 
     run = Run.objects.only("status", "error", "last_seq").get(pk=run_id)
-    items = selectors.run_snapshots(run_id=run_id, after_seq=after)
     last_seq = run.last_seq if run.status in Run.FINAL else None
-    state = {"status": run.status, "error": run.error, "restarted": False}
-    return items, {**state, "last_seq": last_seq}
+    return {
+        "status": run.status,
+        "error": run.error,
+        "restarted": False,
+        "last_seq": last_seq,
+    }

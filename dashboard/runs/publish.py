@@ -6,6 +6,7 @@ stored snapshots are the source of truth and clients resync from them by sequenc
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from asgiref.sync import async_to_sync
@@ -18,14 +19,32 @@ def group_name(run_id) -> str:
     return f"run-{getattr(run_id, 'hex', str(run_id).replace('-', ''))}"
 
 
+def session_group_name(session_key: str) -> str:
+    """The group of every run socket opened with one login session (by a hash: the
+    key itself is a credential and group names show up in Redis)."""
+    return "session-" + hashlib.sha256(session_key.encode()).hexdigest()[:40]
+
+
 def _send(run_id, message: dict) -> None:
+    _group_send(group_name(run_id), message)
+
+
+def _group_send(group: str, message: dict) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group_name(run_id), message)
+        async_to_sync(layer.group_send)(group, message)
     except Exception:  # a broken layer must never fail the simulation
-        log.warning("Could not publish to run %s", run_id, exc_info=True)
+        log.warning("Could not publish to %s", group, exc_info=True)
+
+
+def session_ended(sender, request=None, **kwargs) -> None:
+    """`user_logged_out` receiver: the session's open run sockets close (4401)."""
+    session = getattr(request, "session", None)
+    key = getattr(session, "session_key", None)
+    if key:
+        _group_send(session_group_name(key), {"type": "session.ended"})
 
 
 def publish_snapshots(run_id, items: list[dict]) -> None:

@@ -6,6 +6,7 @@ import uuid
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, QuerySet
+from django.db.models.functions import Mod
 from django.http import Http404
 
 from dashboard.runs.models import Run, RunSnapshot
@@ -52,6 +53,33 @@ def _get_run_for_user(*, user: AbstractBaseUser, run_id: uuid.UUID | str) -> Run
 def run_snapshots(*, run_id: uuid.UUID | str, after_seq: int = -1) -> list[dict]:
     rows = RunSnapshot.objects.filter(run_id=run_id, seq__gt=after_seq).order_by("seq")
     return [row.data for row in rows.only("data")]
+
+
+def run_snapshot_page(
+    *, run_id: uuid.UUID | str, after_seq: int, limit: int
+) -> list[tuple[int, dict]]:
+    """Up to `limit` stored snapshots after `after_seq`, oldest first, as (seq, data):
+    one page of a catch-up, read by key (seq) so a long run is never read whole."""
+    rows = RunSnapshot.objects.filter(run_id=run_id, seq__gt=after_seq).order_by("seq")
+    return list(rows.values_list("seq", "data")[:limit])
+
+
+def run_snapshots_behind(*, run_id: uuid.UUID | str, after_seq: int) -> int:
+    return RunSnapshot.objects.filter(run_id=run_id, seq__gt=after_seq).count()
+
+
+def run_snapshot_sample(
+    *, run_id: uuid.UUID | str, after_seq: int, stride: int, limit: int
+) -> list[tuple[int, dict]]:
+    """Every `stride`-th stored snapshot after `after_seq` (the first, then every
+    stride-th after it by seq), at most `limit`: a quick outline of a long backlog."""
+    rows = (
+        RunSnapshot.objects.filter(run_id=run_id, seq__gt=after_seq)
+        .annotate(phase=Mod(F("seq") - (after_seq + 1), stride))
+        .filter(phase=0)
+        .order_by("seq")
+    )
+    return list(rows.values_list("seq", "data")[:limit])
 
 
 def runs_active_count(*, user: AbstractBaseUser) -> int:

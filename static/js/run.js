@@ -9,7 +9,6 @@
   let lastContiguous = -1;
   let status = meta.status;
   let socket = null;
-  let retryMs = 500;
   let drawPending = false;
   let reportFetched = false;
   let finalResyncSent = false;
@@ -126,46 +125,116 @@
 
   function isFinal(s) { return ["succeeded", "failed", "cancelled"].includes(s); }
 
+  // Reconnects back off exponentially with jitter, and the backoff is forgotten only
+  // once a connection has stayed open and delivered data for STABLE_MS: a socket that
+  // opens and is closed at once (a server refusing or failing) keeps it growing.
+  const BACKOFF_BASE_MS = 500, BACKOFF_CAP_MS = 30000, STABLE_MS = 5000;
+  const CLOSE_UNAUTHORIZED = 4401;  // the login session ended: reconnecting cannot help
+  const stream = { attempts: 0, failures: 0, delays: [], closes: [] };
+  let catchingUp = false;   // a catch-up (pages of stored snapshots) is under way
+  let pendingAfter = null;  // the `after` of the page asked for last
+  let resyncFrom = null;    // lastContiguous when the current catch-up was asked for
+
+  function backoffDelay() {
+    const base = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** stream.failures);
+    return base / 2 + Math.random() * base / 2;  // in [base/2, base]: never shrinks
+  }
+
+  function send(message) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  }
+
+  // Ask for the stored snapshots after the last contiguous one. They come in pages
+  // (each asked for in turn); live ones keep coming in between and are kept by seq,
+  // so nothing is lost, and no other resync is asked for until this one is done.
+  function resync() {
+    catchingUp = true;
+    pendingAfter = resyncFrom = lastContiguous;
+    send({ type: "resync", after: lastContiguous });
+  }
+
+  function complete() { return bySeq.size === lastContiguous + 1; }
+
   // Every snapshot is stored once the run ends: before closing, fill any gap left by
   // live messages that were dropped or sent before this page joined.
   function finish(lastSeq) {
-    if (!socket) return;
+    if (!socket || catchingUp) return;  // the catch-up's own closing status comes back here
     const behind = typeof lastSeq === "number" && lastContiguous < lastSeq;
-    if (bySeq.size !== lastContiguous + 1 || behind) {
-      if (!finalResyncSent) {
-        finalResyncSent = true;
-        socket.send(JSON.stringify({ type: "resync", after: lastContiguous }));
-        return;  // close when the reply's closing status arrives
-      }
+    if ((!complete() || behind) && !finalResyncSent) {
+      finalResyncSent = true;
+      resync();
+      return;  // close when the catch-up's closing status arrives
     }
     socket.close(1000);
   }
 
+  function onSnapshots(msg) {
+    const gap = add(msg.items);
+    if (msg.backlog) {
+      if (msg.more && msg.after === pendingAfter) {
+        pendingAfter = msg.through;
+        send({ type: "page", after: msg.through });
+      }
+    } else if (gap && !catchingUp) {
+      resync();
+    }
+  }
+
+  function onStatus(msg) {
+    if (msg.restarted) {
+      bySeq.clear(); lastContiguous = -1; scheduleDraw();
+      resyncFrom = -2;  // a catch-up under way ends with a fresh one from the start
+    }
+    if (msg.backlog && catchingUp) {
+      catchingUp = false;
+      pendingAfter = null;
+      // Live snapshots held past a hole (a live message lost during the catch-up):
+      // once more, but only if this catch-up moved (stored seqs have no holes).
+      if (!complete() && lastContiguous > resyncFrom) resync();
+    }
+    if (setStatus(msg.status, msg.error)) finish(msg.last_seq);
+  }
+
   function connect() {
     const proto = location.protocol === "https:" ? "wss://" : "ws://";
+    stream.attempts += 1;
+    let openedAt = null, delivered = false;
+    catchingUp = true;  // the server starts with the stored snapshots after `after`
+    pendingAfter = resyncFrom = lastContiguous;
     socket = new WebSocket(proto + location.host + meta.ws_path + "?after=" + lastContiguous);
-    socket.onopen = () => { retryMs = 500; };
+    socket.onopen = () => { openedAt = Date.now(); };
     socket.onmessage = (ev) => {
-      const msg = JSON.parse(ev.data);
-      if (msg.type === "snapshots") {
-        if (add(msg.items) && !msg.backlog) {
-          socket.send(JSON.stringify({ type: "resync", after: lastContiguous }));
-        }
-      } else if (msg.type === "status") {
-        if (msg.restarted) { bySeq.clear(); lastContiguous = -1; scheduleDraw(); }
-        if (setStatus(msg.status, msg.error)) finish(msg.last_seq);
-      }
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      delivered = true;
+      if (msg.type === "snapshots") onSnapshots(msg);
+      else if (msg.type === "status") onStatus(msg);
     };
-    socket.onclose = () => {
+    socket.onclose = (ev) => {
       socket = null;
-      if (!isFinal(status)) {
-        setTimeout(connect, retryMs);
-        retryMs = Math.min(retryMs * 2, 8000);
+      catchingUp = false;
+      stream.closes.push(ev.code);
+      if (ev.code === CLOSE_UNAUTHORIZED) {
+        errorEl.textContent = "You were signed out: reload the page to sign in again.";
+        errorEl.className = "error";
+        errorEl.hidden = false;
+        return;
       }
+      if (isFinal(status)) return;
+      const stable = openedAt !== null && delivered && Date.now() - openedAt >= STABLE_MS;
+      if (stable) stream.failures = 0;
+      const delay = backoffDelay();
+      stream.failures = Math.min(stream.failures + 1, 16);
+      stream.delays.push(Math.round(delay));
+      setTimeout(connect, delay);
     };
   }
 
-  window.scaleboardRun = { chart: () => chartData };
+  // For tests: what the charts draw, and the stream's reconnect and catch-up state.
+  window.scaleboardRun = {
+    chart: () => chartData,
+    stream: () => ({ ...stream, lastContiguous, held: bySeq.size, catchingUp, status }),
+  };
 
   add(stored);
   redraw();
