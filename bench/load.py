@@ -328,8 +328,14 @@ async def _viewer(ws_url, origin, cookie, stop_at, level: Level) -> None:
                 elif message.get("type") == "status":
                     final = message.get("status") not in ("queued", "running")
                     if final and message.get("last_seq") is not None:
-                        if message["last_seq"] > last:
-                            await ws.send(json.dumps({"type": "resync", "after": last}))
+                        # The run is over: fill any hole (a live batch lost to a
+                        # full channel) before leaving, as the browser does.
+                        missing = set(range(message["last_seq"] + 1)) - record["seqs"]
+                        if missing:
+                            after = min(missing) - 1
+                            await ws.send(
+                                json.dumps({"type": "resync", "after": after})
+                            )
                             continue
                         record["final"] = True
                         break
