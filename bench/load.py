@@ -295,8 +295,11 @@ async def _db_poller(dsn, dbname, stop_at, level: Level) -> None:
             await asyncio.sleep(0.1)
 
 
-async def _viewer(ws_url, origin, cookie, stop_at, level: Level) -> None:
-    record = {"connected": False, "connect_s": None, "seqs": set(), "final": False}
+async def _viewer(ws_url, after, origin, cookie, stop_at, level: Level) -> None:
+    """A browser on the run page: the page drew the snapshots stored up to `after`,
+    the socket brings the rest (`?after=`), live batches, resyncs on a hole."""
+    record = {"connected": False, "connect_s": None, "seqs": set(), "after": after}
+    ws_url = f"{ws_url}?after={after}"
     level.viewers.append(record)
     start = time.monotonic()
     try:
@@ -309,7 +312,7 @@ async def _viewer(ws_url, origin, cookie, stop_at, level: Level) -> None:
         ) as ws:
             record["connected"] = True
             record["connect_s"] = time.monotonic() - start
-            last = -1
+            last = after
             while time.monotonic() < stop_at:
                 try:
                     raw = await asyncio.wait_for(
@@ -330,14 +333,14 @@ async def _viewer(ws_url, origin, cookie, stop_at, level: Level) -> None:
                     if final and message.get("last_seq") is not None:
                         # The run is over: fill any hole (a live batch lost to a
                         # full channel) before leaving, as the browser does.
-                        missing = set(range(message["last_seq"] + 1)) - record["seqs"]
+                        expected = range(after + 1, message["last_seq"] + 1)
+                        missing = set(expected) - record["seqs"]
                         if missing:
                             after = min(missing) - 1
                             await ws.send(
                                 json.dumps({"type": "resync", "after": after})
                             )
                             continue
-                        record["final"] = True
                         break
     except (OSError, TimeoutError, websockets.WebSocketException) as exc:
         record["error"] = type(exc).__name__
@@ -349,7 +352,9 @@ def _in_process(coro_fn, *argv) -> Level:
     level = Level()
     asyncio.run(coro_fn(level, *argv))
     for viewer in level.viewers:
-        viewer["seqs"] = len(viewer["seqs"])
+        # What the viewer has: the page's snapshots (up to `after`) and the socket's.
+        viewer["received"] = len(viewer["seqs"])
+        viewer["seqs"] = viewer["after"] + 1 + len(viewer["seqs"])
     return level
 
 
@@ -363,10 +368,17 @@ async def _pages(level, base, cookies, urls, clients, stop_at) -> None:
         )
 
 
-async def _viewers(level, ws_url, base, cookie, count, start_at, stop_at) -> None:
+async def _viewers(
+    level, ws_url, dsn, run_id, base, cookie, count, start_at, stop_at
+) -> None:
     await asyncio.sleep(max(0.0, start_at - time.monotonic()))
+    async with await psycopg.AsyncConnection.connect(dsn) as conn:
+        cur = await conn.execute(
+            "SELECT last_seq FROM runs_run WHERE id = %s", (run_id,)
+        )
+        (after,) = await cur.fetchone()
     await asyncio.gather(
-        *(_viewer(ws_url, base, cookie, stop_at, level) for _ in range(count))
+        *(_viewer(ws_url, after, base, cookie, stop_at, level) for _ in range(count))
     )
 
 
@@ -387,7 +399,7 @@ def _level(args, base, cookies, scenario_pk, run_id, clients, dbname) -> Level:
     stop_at = now + args.duration
     viewers_stop_at = stop_at + args.viewer_grace
     cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
-    ws_url = base.replace("http://", "ws://") + f"/ws/runs/{run_id}/?after=-1"
+    ws_url = base.replace("http://", "ws://") + f"/ws/runs/{run_id}/"
     start_viewers = now + min(2.0, args.duration / 5)  # the pages are busy first
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=3, mp_context=ctx) as pool:
@@ -397,6 +409,8 @@ def _level(args, base, cookies, scenario_pk, run_id, clients, dbname) -> Level:
                 _in_process,
                 _viewers,
                 ws_url,
+                args.pg_dsn,
+                run_id,
                 base,
                 cookie,
                 args.viewers,
@@ -475,7 +489,9 @@ def _report(clients, level: Level, duration, stored, status) -> None:
     complete = sum(1 for n in got if n == stored)
     print(
         f"snapshots per viewer: min {min(got) if got else 0}, max {max(got) if got else 0},"
-        f" stored {stored} (run {status}); viewers with every snapshot {complete}"
+        f" stored {stored} (run {status}); viewers with every snapshot {complete};"
+        f" the page had {connected[0]['after'] + 1 if connected else 0}, the socket"
+        f" brought {min(v['received'] for v in connected) if connected else 0} or more"
     )
 
 
