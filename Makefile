@@ -1,4 +1,5 @@
-# Scaleboard: `make run` (the dashboard on the embedded default) and `make test`.
+# Scaleboard: `make run` (the dashboard on the embedded default) and `make test`;
+# `make serve` + `make worker` for scale-out (PostgreSQL and Redis, docs/operations.md).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,12 +9,15 @@ PORT   ?= 8000
 # DEBUG pages stay on the loopback address: `make run HOST=0.0.0.0` refuses with DEBUG
 # on (dashboard/runguard.py); add DEBUG=false (or ALLOW_DEBUG_ON_NETWORK=true).
 DEBUG  ?= true
+# `make serve`: ASGI server processes on one port (one per core), `make worker`: Celery.
+WEB_PROCESSES      ?= 2
+WORKER_CONCURRENCY ?= 2
 
 # `make test` uses the local PostgreSQL and Redis when they answer and the variables
 # are unset (CI sets them explicitly); otherwise service tests skip loudly.
 TEST_ENV := $(shell $(PYTHON) tests/detect_services.py 2>/dev/null)
 
-.PHONY: run test venv lint format bench check-deploy clean
+.PHONY: run serve worker scale-out-env test venv lint format bench check-deploy clean
 
 $(STAMP): requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +35,20 @@ run: venv
 	DEBUG=$(DEBUG) $(BIN)/python manage.py ensure_local_account
 	@echo "Scaleboard on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	DEBUG=$(DEBUG) EMBEDDED_WORKER=true $(BIN)/daphne -b $(HOST) -p $(PORT) dashboard.asgi:application
+
+# Scale-out: needs DATABASE_URL and REDIS_URL (and SECRET_KEY, ALLOWED_HOSTS, HTTPS in
+# production). Each process: DB_POOL_MAX connections at most (docs/operations.md).
+scale-out-env:
+	@test -n "$$DATABASE_URL" -a -n "$$REDIS_URL" || { echo "make serve and make worker need DATABASE_URL and REDIS_URL (PostgreSQL and Redis); make run needs neither"; exit 2; }
+
+serve: scale-out-env venv
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py load_examples
+	$(BIN)/uvicorn --host $(HOST) --port $(PORT) --workers $(WEB_PROCESSES) \
+	  --no-access-log --timeout-graceful-shutdown 10 dashboard.asgi:application
+
+worker: scale-out-env venv
+	$(BIN)/celery -A dashboard worker --loglevel INFO --concurrency $(WORKER_CONCURRENCY)
 
 test: venv
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -16,7 +16,7 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 
-from dashboard.env import envbool, envint, envlist, envstr
+from dashboard.env import ImproperSetting, envbool, envint, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("SCALEBOARD_VAR_DIR", str(BASE_DIR / "var")))
@@ -97,6 +97,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "dashboard.middleware.private_cache",
     "dashboard.middleware.DebugPagesForLocalAccount",
+    # After the debug pages: its process_exception runs first (a 503, not a 500).
+    "dashboard.serving.ShedOnPoolTimeout",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -145,6 +147,43 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         for _extra in (_sqlite.with_name(_sqlite.name + s) for s in ("-wal", "-shm")):
             if _extra.exists():  # left by an earlier start, perhaps world-readable
                 _private_file(_extra)
+
+# --- Serving: bounded database connections and requests in flight ------------------
+# Web processes (dashboard.asgi sets DB_POOL=true for itself) share a psycopg pool of
+# at most DB_POOL_MAX PostgreSQL connections per process; a request that waits longer
+# than DB_POOL_TIMEOUT_S for one is answered 503 with Retry-After, never 500. Workers
+# and manage.py commands connect per use (one connection per worker process). At most
+# WEB_MAX_IN_FLIGHT page requests run at once per process (each on its own thread with
+# one connection); up to WEB_QUEUE_MAX more wait, each for WEB_QUEUE_TIMEOUT_S at most;
+# past that they are shed with 503 and Retry-After. The connections a WebSocket's
+# handshake and backlog need come from WS_DB_THREADS threads of their own, within the
+# pool's room above WEB_MAX_IN_FLIGHT (docs/operations.md, "Serving").
+DB_POOL = envbool("DB_POOL", False)
+DB_POOL_MIN = envint("DB_POOL_MIN", 2, minimum=0)
+DB_POOL_MAX = envint("DB_POOL_MAX", 8, minimum=2)
+DB_POOL_TIMEOUT_S = envint("DB_POOL_TIMEOUT_S", 5, minimum=1)
+WS_DB_THREADS = envint("WS_DB_THREADS", 2, minimum=1)
+WEB_MAX_IN_FLIGHT = envint(
+    "WEB_MAX_IN_FLIGHT", max(1, DB_POOL_MAX - WS_DB_THREADS - 2), minimum=1
+)
+WEB_QUEUE_MAX = envint("WEB_QUEUE_MAX", 64, minimum=0)
+WEB_QUEUE_TIMEOUT_S = envint("WEB_QUEUE_TIMEOUT_S", 10, minimum=1)
+WEB_RETRY_AFTER_S = 2
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL:
+    if WEB_MAX_IN_FLIGHT + WS_DB_THREADS > DB_POOL_MAX:
+        raise ImproperSetting(
+            f"WEB_MAX_IN_FLIGHT + WS_DB_THREADS ({WEB_MAX_IN_FLIGHT} + {WS_DB_THREADS})"
+            f" must not exceed DB_POOL_MAX ({DB_POOL_MAX}): each holds a connection"
+        )
+    if DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperSetting(
+            "DB_CONN_MAX_AGE must be 0 with DB_POOL (the pool keeps them)"
+        )
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(DB_POOL_MIN, DB_POOL_MAX),
+        "max_size": DB_POOL_MAX,
+        "timeout": DB_POOL_TIMEOUT_S,
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,17 +1,13 @@
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
-from django.http import HttpResponse
 from django.urls import include, path
-from django.views.decorators.http import require_safe
 
 from dashboard.accounts import views as account_views
+from dashboard.health import healthz
 
-
-@require_safe
-def healthz(request):
-    return HttpResponse("ok", content_type="text/plain")
-
+# A database with no connection free answers 503 + Retry-After, not 500 (serving.py).
+handler500 = "dashboard.serving.server_error"
 
 urlpatterns = [
     path(

@@ -15,19 +15,32 @@ log = logging.getLogger(__name__)
 
 
 def _reap() -> None:
-    from django.db import close_old_connections
+    from django.db import DatabaseError, close_old_connections
 
     from dashboard.runs.services import runs_reap_stale
 
-    close_old_connections()
+    # Nothing may escape: a database that refuses connections (restarting, or at
+    # max_connections) is logged and tried again at the next interval.
     try:
+        close_old_connections()
         counts = runs_reap_stale()
         if any(counts.values()):
             log.warning("Reaped stale runs: %s", counts)
+    except DatabaseError as exc:
+        log.warning("Reaping stale runs failed (retried in %ss): %s", _interval(), exc)
     except Exception:
         log.exception("Reaping stale runs failed")
     finally:
-        close_old_connections()
+        try:
+            close_old_connections()
+        except Exception:
+            log.debug("Closing the reaper's connection failed", exc_info=True)
+
+
+def _interval() -> int:
+    from django.conf import settings
+
+    return settings.RUN_REAP_INTERVAL_S
 
 
 class ReaperStep(bootsteps.StartStopStep):
