@@ -284,11 +284,52 @@ def _check_tree(data: Any, limits: Limits) -> None:
                         "(document)",
                         f"keys must be strings (got {type_name(key)} {key!r:.40})",
                     )
+                if _unstorable(key):
+                    raise _text_error(data, key)
                 stack.append((value, depth + 1))
         elif isinstance(node, (list, tuple)):
             if depth > limits.max_depth:
                 raise _depth_error(limits)
             stack.extend((value, depth + 1) for value in node)
+        elif isinstance(node, str) and _unstorable(node):
+            raise _text_error(data, node)
+
+
+def _unstorable(text: str) -> bool:
+    """NUL (U+0000) or a lone surrogate (U+D800..U+DFFF, not Unicode text): a
+    document carrying either could not be stored or shown as it was read (PostgreSQL
+    refuses NUL in text; UTF-8 has no encoding for a lone surrogate)."""
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _text_error(data: Any, bad: str) -> DocumentError:
+    """The error for the first key or string equal to `bad`, at its path (found by
+    walking again: only on this error path)."""
+    what = "a NUL character (U+0000)" if "\x00" in bad else "a lone surrogate"
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                here = _key_path(path, key)
+                if key == bad:
+                    return DocumentError.single(
+                        path or "(document)", f"a key has {what}"
+                    )
+                stack.append((value, here))
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, _key_path(path, i)) for i, v in enumerate(node))
+        elif node == bad:
+            return DocumentError.single(path or "(document)", f"has {what}")
+    return DocumentError.single("(document)", f"has {what}")
 
 
 def check_precounts(data: Mapping, limits: Limits) -> None:
