@@ -75,3 +75,26 @@ def test_yaml_merge_keys_still_override_as_yaml_says() -> None:
 def test_the_same_key_in_different_mappings_is_fine() -> None:
     tree = simengine.load_document_tree("a: {x: 1}\nb: {x: 2}\nc: [{x: 3}, {x: 4}]\n")
     assert tree["b"] == {"x": 2}
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "what"),
+    [
+        ('name: "a\\0b"\n', "name", "NUL"),
+        ('{"name": "a\\u0000b"}', "name", "NUL"),
+        (
+            '{"components": {"web": {"type": "x\\ud800"}}}',
+            "components.web.type",
+            "surrogate",
+        ),
+        ('{"components": {"w\\u0000": {}}}', "components", "NUL"),
+    ],
+)
+def test_text_with_nul_or_a_lone_surrogate_is_an_error_at_its_path(
+    text: str, path: str, what: str
+) -> None:
+    with pytest.raises(DocumentError) as caught:
+        simengine.load_document_tree(text)
+    (error,) = caught.value.errors
+    assert error.path == path
+    assert what in error.message
