@@ -8,7 +8,6 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from tests.web.factories import make_run, make_scenario
-from tests.web.test_access import _urls, world  # noqa: F401  (fixture)
 
 
 def _directives(response) -> dict[str, list[str]]:
@@ -66,11 +65,11 @@ def test_templates_hold_no_inline_script_or_event_handler(alice):
 
 
 @pytest.mark.django_db
-def test_logged_in_pages_are_private_to_caches(world, alice):  # noqa: F811
+def test_logged_in_pages_are_private_to_caches(route_urls, alice):
     client = Client()
     client.force_login(alice)
     checked = 0
-    for name, url in _urls(world):
+    for name, url in route_urls:
         response = client.get(url)
         if response.status_code == 405:
             continue
@@ -80,7 +79,7 @@ def test_logged_in_pages_are_private_to_caches(world, alice):  # noqa: F811
 
 
 @pytest.mark.django_db
-def test_head_is_answered_wherever_get_is(world, alice, bob):  # noqa: F811
+def test_head_is_answered_wherever_get_is(route_urls, alice, bob):
     """HEAD gets the status GET gets (never 405), for the owner, a stranger and an
     anonymous visitor alike."""
     anonymous = Client()
@@ -89,7 +88,7 @@ def test_head_is_answered_wherever_get_is(world, alice, bob):  # noqa: F811
     stranger = Client()
     stranger.force_login(bob)
     checked = 0
-    for name, url in _urls(world):
+    for name, url in route_urls:
         for client in (owner, stranger, anonymous):
             get = client.get(url)
             if get.status_code == 405:  # a POST-only route: HEAD is refused alike
