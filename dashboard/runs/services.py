@@ -48,12 +48,17 @@ def _enqueue(run_id: uuid.UUID) -> None:
         run_simulation.apply_async((str(run_id),), retry_policy={"max_retries": 1})
     except (BrokerUnreachable, OSError) as exc:
         log.warning("run %s stays queued: the broker is unreachable (%s)", run_id, exc)
-        if Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
-            error=BROKER_DOWN_NOTE
-        ):
-            publish.publish_status(
-                run_id, status=Run.Status.QUEUED, error=BROKER_DOWN_NOTE
-            )
+        _note_unsent(run_id)
+    except Exception:  # any other failure to send: the same, the reaper sends it again
+        log.exception("run %s stays queued: its task could not be sent", run_id)
+        _note_unsent(run_id)
+
+
+def _note_unsent(run_id: uuid.UUID) -> None:
+    if Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
+        error=BROKER_DOWN_NOTE
+    ):
+        publish.publish_status(run_id, status=Run.Status.QUEUED, error=BROKER_DOWN_NOTE)
 
 
 def _lock_user(owner: AbstractBaseUser) -> None:

@@ -135,16 +135,23 @@ def test_concurrent_starts_by_different_users_do_not_block_each_other(
 # --- the broker is down -------------------------------------------------------------
 
 
+def _drop_broker_connections() -> None:
+    """Forget the app's connection and producer pools: the next send connects to
+    whatever `broker_url` is then (both pools are cached on first use)."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
 @pytest.fixture
 def broker_down():
     """Celery pointed at a closed port, really sending (not eager)."""
     conf = celery_app.conf
     saved = (conf.broker_url, conf.task_always_eager)
     conf.broker_url, conf.task_always_eager = "redis://127.0.0.1:1/0", False
-    celery_app._pool = None  # connections are made from the new URL
+    _drop_broker_connections()
     yield
     conf.broker_url, conf.task_always_eager = saved
-    celery_app._pool = None
+    _drop_broker_connections()
 
 
 @pytest.mark.django_db(transaction=True)
