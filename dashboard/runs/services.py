@@ -8,12 +8,15 @@ writes nothing. The worker's side (claim, simulate, stream, finish) is `executio
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 import simengine
 from dashboard.runs import publish
@@ -29,8 +32,45 @@ class RunLimitExceeded(Exception):
     """The user already has as many active runs as allowed."""
 
 
+log = logging.getLogger(__name__)
+
+#: The note a queued run carries while its task could not be sent.
+BROKER_DOWN_NOTE = (
+    "Queued; the worker queue is unreachable, the run will be sent when it is back."
+)
+
+
 def _enqueue(run_id: uuid.UUID) -> None:
-    run_simulation.delay(str(run_id))
+    """Send the run's task. A broker that is down leaves the run queued with a note
+    (never an error page): the reaper sends queued runs again after
+    RUN_REQUEUE_AFTER_S (`runs_reap_stale`), and the worker clears the note."""
+    try:
+        run_simulation.apply_async((str(run_id),), retry_policy={"max_retries": 1})
+    except (BrokerUnreachable, OSError) as exc:
+        log.warning("run %s stays queued: the broker is unreachable (%s)", run_id, exc)
+        _note_unsent(run_id)
+    except Exception:  # any other failure to send: the same, the reaper sends it again
+        log.exception("run %s stays queued: its task could not be sent", run_id)
+        _note_unsent(run_id)
+
+
+def _note_unsent(run_id: uuid.UUID) -> None:
+    if Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(
+        error=BROKER_DOWN_NOTE
+    ):
+        publish.publish_status(run_id, status=Run.Status.QUEUED, error=BROKER_DOWN_NOTE)
+
+
+def _lock_user(owner: AbstractBaseUser) -> None:
+    """Serialise one user's run starts, so the active-run count cannot go stale
+    between the check and the insert. PostgreSQL: a row lock on the user until the
+    transaction ends (FOR NO KEY UPDATE: the rows that reference the user, a run or a
+    version, take a key-share lock on it as they are inserted, which FOR UPDATE would
+    conflict with, deadlocking two starts). SQLite: ``select_for_update`` is a no-op there, but settings
+    open every transaction with BEGIN IMMEDIATE (``transaction_mode``), which takes
+    the database's write lock before the count is read."""
+    users = get_user_model().objects.select_for_update(no_key=True)
+    list(users.filter(pk=owner.pk).values("pk"))
 
 
 def run_document_parse(*, text: str) -> simengine.Document:
@@ -50,17 +90,20 @@ def run_create(
     """Queue a run of `document`, parsed from `document_text` by `run_document_parse`.
 
     Checks the snapshot budget and the per-user limit; raises `simengine.DocumentError`
-    or `RunLimitExceeded` with nothing written.
+    or `RunLimitExceeded` with nothing written. The limit holds under concurrent
+    starts by one user (`_lock_user`). A broker that is down does not refuse the
+    run: it stays queued with `BROKER_DOWN_NOTE` (see `_enqueue`).
     """
     check_snapshot_budget(document)
-    if runs_active_count(user=owner) >= settings.RUNS_ACTIVE_PER_USER:
-        raise RunLimitExceeded(
-            f"You already have {settings.RUNS_ACTIVE_PER_USER} runs queued or running; "
-            "wait for one to finish or cancel one."
-        )
     if seed is None:
         seed = document.simulation.seed  # the document's (0 unless it sets one)
     with transaction.atomic():
+        _lock_user(owner)
+        if runs_active_count(user=owner) >= settings.RUNS_ACTIVE_PER_USER:
+            raise RunLimitExceeded(
+                f"You already have {settings.RUNS_ACTIVE_PER_USER} runs queued or "
+                "running; wait for one to finish or cancel one."
+            )
         run = Run.objects.create(
             owner=owner,
             scenario=scenario,
@@ -69,7 +112,8 @@ def run_create(
             document_text=document_text,
             seed=seed,
         )
-        transaction.on_commit(lambda: _enqueue(run.id))
+        # robust: whatever sending does, the committed run is the answer.
+        transaction.on_commit(lambda: _enqueue(run.id), robust=True)
     return run
 
 
@@ -98,6 +142,7 @@ def run_start(
     version nor a run is written.
     """
     doc = run_document_parse(text=text)
+    _lock_user(owner)  # first, as `run_create` will: one lock order for every start
     version = scenario.latest_version
     if _unsaved(version, text, layout):
         version = scenario_version_create(

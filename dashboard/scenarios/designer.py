@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 import simengine
+from dashboard.inputs import unstorable
 
 #: The canvas node standing for the workload's clients (not a valid component id).
 CLIENTS_ID = "__clients__"
@@ -128,6 +129,13 @@ def read_json_body(body: bytes) -> dict:
         raise BadRequest("request body is not JSON") from None
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object")
+    try:  # "\ud800" escapes decode to lone surrogates, which nothing can encode
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(
+            "request body has a lone surrogate escape (such as \\ud800): "
+            "not Unicode text"
+        ) from None
     return data
 
 
@@ -340,7 +348,12 @@ def layout_clean(raw: str | None) -> dict:
         return {}
     clean = {}
     for key, pos in list(positions.items())[:MAX_LAYOUT_NODES]:
-        if not isinstance(key, str) or len(key) > 64 or not isinstance(pos, dict):
+        if (
+            not isinstance(key, str)
+            or len(key) > 64
+            or not isinstance(pos, dict)
+            or unstorable(key)
+        ):
             continue
         x, y = pos.get("x"), pos.get("y")
         if all(

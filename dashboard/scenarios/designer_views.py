@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from dashboard.inputs import refuse_unstorable_text
 from dashboard.scenarios import designer, inspector, selectors
 
 
@@ -29,12 +30,21 @@ def designer_apply(request: HttpRequest, pk: int) -> HttpResponse:
     Answers {text, tree, valid, errors, graph, estimate, mermaid}.
     """
     selectors._get_scenario_for_user(user=request.user, pk=pk)
+    if request.content_type != "application/json":
+        # A form or multipart body: its stream may already be read (the CSRF check
+        # reads form fields), and it is not what this endpoint takes anyway.
+        return _bad(
+            "send the request as JSON (Content-Type: application/json), not "
+            + (request.content_type or "no content type")
+        )
     try:
         body = designer.read_json_body(request.body)
         text = body.get("text")
         if text is not None and not isinstance(text, str):
             raise designer.BadRequest("text must be a string")
-        if text is not None and len(text.encode()) > designer.MAX_BODY_BYTES:
+        if text is not None and len(text.encode("utf-8", "surrogatepass")) > (
+            designer.MAX_BODY_BYTES
+        ):
             raise designer.BadRequest("text too long")
         fmt = body.get("format", "yaml")
         if not isinstance(fmt, str):
@@ -46,6 +56,7 @@ def designer_apply(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@refuse_unstorable_text
 @require_POST
 def designer_inspect(request: HttpRequest, pk: int) -> HttpResponse:
     """htmx: the inspector form for `subject` (a component id or a section) of the

@@ -16,6 +16,7 @@ from django.views.decorators.http import (
 from django_htmx.http import HttpResponseClientRedirect
 
 import simengine
+from dashboard.inputs import refuse_unstorable_text
 from dashboard.runs.services import RunLimitExceeded, run_start, run_start_version
 from dashboard.scenarios import designer, selectors, services
 from dashboard.scenarios.models import Scenario
@@ -53,6 +54,7 @@ def _redirect(request: HttpRequest, url: str) -> HttpResponse:
 
 
 @login_required
+@refuse_unstorable_text
 @require_safe
 def scenario_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
@@ -69,6 +71,7 @@ def scenario_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@refuse_unstorable_text
 @require_POST
 def scenario_new(request: HttpRequest) -> HttpResponse:
     scenario = services.scenario_create(owner=request.user)
@@ -76,6 +79,7 @@ def scenario_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@refuse_unstorable_text
 @require_POST
 def example_copy(request: HttpRequest, slug: str) -> HttpResponse:
     example = selectors._get_example(slug=slug)
@@ -106,6 +110,7 @@ def _posted_base_version(request: HttpRequest) -> int | None:
 
 
 @login_required
+@refuse_unstorable_text
 @require_http_methods(["GET", "HEAD", "POST"])
 def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The editor. POST saves the text as a new version (or shows field errors)."""
@@ -152,6 +157,7 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@refuse_unstorable_text
 @require_POST
 def scenario_validate(request: HttpRequest, pk: int) -> HttpResponse:
     """htmx: validate the editor's text as the user types; nothing is saved."""
@@ -195,6 +201,7 @@ def _refused(
 
 
 @login_required
+@refuse_unstorable_text
 @require_POST
 def scenario_run(request: HttpRequest, pk: int) -> HttpResponse:
     """Run the editor's text: stored first, as "Save version" stores it, when it or
@@ -234,6 +241,7 @@ def scenario_run(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@refuse_unstorable_text
 @require_safe
 def scenario_version(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)

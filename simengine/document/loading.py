@@ -1,7 +1,8 @@
 """Reading a document's tree safely: size, encoding, nesting depth and node count are
 bounded before and while any parser runs (YAML aliases expanded), and the top must be
-a mapping. Every failure is a ``DocumentError`` on "(document)" (or on the section
-over a count limit)."""
+a mapping. A key given twice in one mapping is refused with its path (YAML and JSON
+alike), never last-wins. Every failure is a ``DocumentError`` on "(document)" (or on
+the section over a count limit, or on the duplicated key)."""
 
 from __future__ import annotations
 
@@ -86,7 +87,9 @@ def _load_text(text: str, limits: Limits) -> Any:
         if depth > limits.max_depth:
             raise _depth_error(limits)
         try:
-            return json.loads(stripped)
+            return json.loads(stripped, object_pairs_hook=_unique_pairs)
+        except _DuplicateKey:
+            raise _json_duplicate(stripped) from None
         except json.JSONDecodeError as exc:
             if stripped[0] == "[":
                 raise DocumentError.single(
@@ -97,14 +100,102 @@ def _load_text(text: str, limits: Limits) -> Any:
             raise DocumentError.single(
                 "(document)", f"is not valid JSON: {exc}"
             ) from None
-    yaml, loader = _yaml()
+    yaml, loader_class = _yaml()
     _check_yaml_events(text, limits)
+    loader = loader_class(text)  # a safe loader: plain types only
     try:
-        return yaml.load(text, Loader=loader)  # a safe loader: plain types only
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_yaml_keys(yaml, node)
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         raise DocumentError.single(
             "(document)", "is not valid YAML or JSON: " + _yaml_msg(exc)
         ) from None
+    finally:
+        loader.dispose()
+
+
+def _key_path(parent: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else str(key)
+
+
+def _duplicate_error(path: str, where: str = "") -> DocumentError:
+    return DocumentError.single(
+        path, "duplicate key" + (f" ({where})" if where else "") + ": give it once"
+    )
+
+
+def _check_yaml_keys(yaml: Any, root: Any) -> None:
+    """Refuse a key given twice in one YAML mapping, naming its path and lines.
+
+    Walks the composed node graph without recursion, in document order, each node
+    once (aliases share nodes). Merge keys (``<<``) are YAML's own way to override and are skipped."""
+    stack: list[tuple[Any, str]] = [(root, "")]
+    seen: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[tuple[str, str], int] = {}
+            children: list[tuple[Any, str]] = []
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = (key_node.tag, key_node.value)
+                    line = key_node.start_mark.line + 1
+                    if key in first_line:
+                        raise _duplicate_error(
+                            _key_path(path, key_node.value),
+                            f"line {line}, first given on line {first_line[key]}",
+                        )
+                    first_line[key] = line
+                    children.append((value_node, _key_path(path, key_node.value)))
+                else:
+                    children.append((value_node, path))
+            stack.extend(reversed(children))  # popped in document order
+        elif isinstance(node, yaml.SequenceNode):
+            items = [(item, _key_path(path, i)) for i, item in enumerate(node.value)]
+            stack.extend(reversed(items))
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise _DuplicateKey
+    return data
+
+
+class _Pairs(list):
+    """A JSON object's (key, value) pairs, in order, duplicates kept."""
+
+
+def _json_duplicate(text: str) -> DocumentError:
+    """The path of the first duplicated key of JSON text known to have one (parsed
+    again keeping every pair: only on this error path)."""
+    stack: list[tuple[Any, str]] = [(json.loads(text, object_pairs_hook=_Pairs), "")]
+    while stack:
+        node, path = stack.pop(0)
+        if isinstance(node, _Pairs):
+            keys: set[str] = set()
+            for key, value in node:
+                if key in keys:
+                    return _duplicate_error(_key_path(path, key))
+                keys.add(key)
+                stack.append((value, _key_path(path, key)))
+        elif isinstance(node, list):
+            stack.extend((item, _key_path(path, i)) for i, item in enumerate(node))
+    return _duplicate_error("(document)")
 
 
 def _yaml_msg(exc: Exception) -> str:
@@ -193,11 +284,52 @@ def _check_tree(data: Any, limits: Limits) -> None:
                         "(document)",
                         f"keys must be strings (got {type_name(key)} {key!r:.40})",
                     )
+                if _unstorable(key):
+                    raise _text_error(data, key)
                 stack.append((value, depth + 1))
         elif isinstance(node, (list, tuple)):
             if depth > limits.max_depth:
                 raise _depth_error(limits)
             stack.extend((value, depth + 1) for value in node)
+        elif isinstance(node, str) and _unstorable(node):
+            raise _text_error(data, node)
+
+
+def _unstorable(text: str) -> bool:
+    """NUL (U+0000) or a lone surrogate (U+D800..U+DFFF, not Unicode text): a
+    document carrying either could not be stored or shown as it was read (PostgreSQL
+    refuses NUL in text; UTF-8 has no encoding for a lone surrogate)."""
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _text_error(data: Any, bad: str) -> DocumentError:
+    """The error for the first key or string equal to `bad`, at its path (found by
+    walking again: only on this error path)."""
+    what = "a NUL character (U+0000)" if "\x00" in bad else "a lone surrogate"
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                here = _key_path(path, key)
+                if key == bad:
+                    return DocumentError.single(
+                        path or "(document)", f"a key has {what}"
+                    )
+                stack.append((value, here))
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, _key_path(path, i)) for i, v in enumerate(node))
+        elif node == bad:
+            return DocumentError.single(path or "(document)", f"has {what}")
+    return DocumentError.single("(document)", f"has {what}")
 
 
 def check_precounts(data: Mapping, limits: Limits) -> None:

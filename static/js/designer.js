@@ -370,13 +370,16 @@
     return serially(() => loadTextNow(text));
   }
 
+  // Resolves to null when loaded, or the server's reason when it refused the text.
   async function loadTextNow(text) {
     try {
       const { data } = await send({ text });
       setText(data.text);
       adopt(data);
+      return null;
     } catch (e) {
       setStatus("Could not load the document: " + e.message, true);
+      return e.message;
     }
   }
 
@@ -869,8 +872,10 @@
     if (!file) return;
     if (file.size > 1000000) { setStatus("That file is over 1 MB: documents are limited to 1 MB.", true); return; }
     const text = await file.text();
-    pushUndo(state.text);
-    await loadText(text);
+    const previous = state.text;
+    const refused = await loadText(text);
+    if (refused !== null) { setStatus("Import of " + file.name + " refused: " + refused, true); return; }
+    pushUndo(previous);
     positions = {};
     tidy();
     setStatus("Imported " + file.name + (state.valid ? "." : ": it has problems, listed under the YAML."), !state.valid);

@@ -527,6 +527,10 @@ def test_fuzzed_inspector_forms_never_get_a_server_error(
         reverse("designer_inspect", args=[scenario.pk]),
         {"document": WEB_TIER, "subject": subject, "apply": "1", **values},
     )
+    if any("\x00" in v for v in values.values()):
+        # Text that cannot be stored is refused before the form is read.
+        assert response.status_code == 400
+        return
     assert response.status_code == 200
     html = response.content.decode()
     match = re.search(
