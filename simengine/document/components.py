@@ -7,6 +7,7 @@ Each model knows how many instances it may run (``instance_count``), for the
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -44,9 +45,9 @@ class _Component(_Model):
         None, description="price per instance or node per hour"
     )
 
+    @abstractmethod
     def instance_count(self) -> int:
         """The most instances (or nodes) this component may run at once."""
-        raise NotImplementedError
 
 
 # --- load balancer ---------------------------------------------------------------------
