@@ -6,5 +6,8 @@ urlpatterns = [
     path("runs/", views.run_list, name="run_list"),
     path("runs/<uuid:run_id>/", views.run_detail, name="run_detail"),
     path("runs/<uuid:run_id>/report", views.run_report, name="run_report"),
+    path(
+        "runs/<uuid:run_id>/report.json", views.run_report_json, name="run_report_json"
+    ),
     path("runs/<uuid:run_id>/cancel", views.run_cancel, name="run_cancel"),
 ]

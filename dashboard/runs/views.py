@@ -6,10 +6,11 @@ import json
 import uuid
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST, require_safe
 
+from dashboard.access import Perm
 from dashboard.runs import selectors, services
 
 
@@ -21,18 +22,21 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 
 def _run_context(run, *, with_snapshots: bool = True) -> dict:
+    count, snapshots_json = (
+        selectors.run_snapshots_json(run_id=run.pk) if with_snapshots else (0, "[]")
+    )
     return {
         "run": run,
         "report": run.report,
-        "report_json": json.dumps(run.report, indent=2) if run.report else "",
-        "snapshots": selectors.run_snapshots(run_id=run.pk) if with_snapshots else [],
+        "snapshot_count": count,
+        "snapshots_json": snapshots_json,
     }
 
 
 @login_required
 @require_safe
 def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
-    run = selectors._get_run_for_user(user=request.user, run_id=run_id)
+    run = selectors.run_get_for_user(user=request.user, run_id=run_id)
     # A run whose worker died is never shown as running: reap before rendering.
     if run.status in run.ACTIVE and any(
         services.runs_reap_stale(run_id=run.pk).values()
@@ -44,15 +48,28 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_safe
 def run_report(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
-    run = selectors._get_run_for_user(user=request.user, run_id=run_id)
+    run = selectors.run_get_for_user(user=request.user, run_id=run_id)
     return render(
         request, "runs/detail.html#report", _run_context(run, with_snapshots=False)
     )
 
 
 @login_required
+@require_safe
+def run_report_json(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    """The run's report as `python -m simengine run --json` prints it (format 1),
+    to download or to read in the browser; 404 until the run has one."""
+    run = selectors.run_get_for_user(user=request.user, run_id=run_id)
+    if not run.report:
+        raise Http404("This run has no report yet.")
+    response = HttpResponse(json.dumps(run.report), content_type="application/json")
+    response["Content-Disposition"] = f'inline; filename="report-{run.pk}.json"'
+    return response
+
+
+@login_required
 @require_POST
 def run_cancel(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
-    run = selectors._get_run_for_user(user=request.user, run_id=run_id)
+    run = selectors.run_get_for_user(user=request.user, run_id=run_id, perm=Perm.EDIT)
     services.run_cancel(run=run)
     return redirect("run_detail", run_id=run.pk)
