@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "dashboard.accounts",
+    "dashboard.teams",
     "dashboard.scenarios",
     "dashboard.runs",
 ]

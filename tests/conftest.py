@@ -92,6 +92,16 @@ def bob(db):
 
 
 @pytest.fixture
+def carol(db):
+    return _user("carol")
+
+
+@pytest.fixture
+def dave(db):
+    return _user("dave")
+
+
+@pytest.fixture
 def mallory(db):
     return _user("mallory")
 

@@ -1,19 +1,23 @@
-"""Reads of runs; `_get_run_for_user` is the one place that authorizes a run."""
+"""Reads of runs. `run_get_for_user` is the one way to a run by id: it asks
+`dashboard.access` what the user may do with the run's scenario."""
 
 from __future__ import annotations
 
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, QuerySet
-from django.db.models.functions import Mod
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F, QuerySet, TextField
+from django.db.models.functions import Cast, Mod
 from django.http import Http404
 
+from dashboard.access import Perm, run_perms, runs_visible_q, signed_in
 from dashboard.runs.models import Run, RunSnapshot
 
 
 def runs_for_user(*, user: AbstractBaseUser) -> QuerySet[Run]:
-    return Run.objects.filter(owner=user)
+    """Every run `user` may view: the runs of the scenarios they may view."""
+    return Run.objects.filter(runs_visible_q(user))
 
 
 def run_list_for_user(*, user: AbstractBaseUser, limit: int = 100) -> list[Run]:
@@ -22,7 +26,7 @@ def run_list_for_user(*, user: AbstractBaseUser, limit: int = 100) -> list[Run]:
     of kilobytes, and the list needs three numbers of it."""
     return list(
         runs_for_user(user=user)
-        .select_related("scenario", "version")
+        .select_related("scenario", "version", "owner")
         .defer("report", "document_text", "version__document_text", "version__layout")
         .annotate(
             throughput_rps=F("report__throughput_rps"),
@@ -33,26 +37,49 @@ def run_list_for_user(*, user: AbstractBaseUser, limit: int = 100) -> list[Run]:
 
 
 def run_get_for_user_or_none(
-    *, user: AbstractBaseUser, run_id: uuid.UUID | str
+    *, user: AbstractBaseUser, run_id: uuid.UUID | str, perm: Perm = Perm.VIEW
 ) -> Run | None:
-    if not getattr(user, "is_authenticated", False):
+    """The run if `user` may `perm` it, else None (the consumer refuses the socket).
+    The run carries `perms`, what the user may do with it."""
+    if not signed_in(user):
         return None
     try:
-        return runs_for_user(user=user).get(pk=run_id)
-    except (Run.DoesNotExist, ValueError):
+        run = Run.objects.select_related("scenario").get(pk=run_id)
+    except (Run.DoesNotExist, ValueError, ValidationError):
         return None
+    run.perms = run_perms(user, run)
+    return run if perm in run.perms else None
 
 
-def _get_run_for_user(*, user: AbstractBaseUser, run_id: uuid.UUID | str) -> Run:
+def run_get_for_user(
+    *, user: AbstractBaseUser, run_id: uuid.UUID | str, perm: Perm = Perm.VIEW
+) -> Run:
+    """The run if `user` may `perm` it; 404 if they may not view it, 403 if they may
+    view it but not `perm` it."""
     run = run_get_for_user_or_none(user=user, run_id=run_id)
     if run is None:
         raise Http404("No such run.")
+    if perm not in run.perms:
+        raise PermissionDenied(f"You may not {perm} this run.")
     return run
 
 
 def run_snapshots(*, run_id: uuid.UUID | str, after_seq: int = -1) -> list[dict]:
     rows = RunSnapshot.objects.filter(run_id=run_id, seq__gt=after_seq).order_by("seq")
     return [row.data for row in rows.only("data")]
+
+
+def run_snapshots_json(*, run_id: uuid.UUID | str) -> tuple[int, str]:
+    """The run's stored snapshots as one JSON array, and how many: the stored JSON
+    text joined as it is (the database casts it), never decoded into Python and
+    encoded again, which for a long run was most of the run page's cost."""
+    rows = (
+        RunSnapshot.objects.filter(run_id=run_id)
+        .order_by("seq")
+        .values_list(Cast("data", TextField()), flat=True)
+    )
+    texts = list(rows)
+    return len(texts), "[" + ",".join(texts) + "]"
 
 
 def run_snapshot_page(
@@ -83,4 +110,5 @@ def run_snapshot_sample(
 
 
 def runs_active_count(*, user: AbstractBaseUser) -> int:
-    return runs_for_user(user=user).filter(status__in=Run.ACTIVE).count()
+    """Runs `user` started that are queued or running (the per-user limit)."""
+    return Run.objects.filter(owner=user, status__in=Run.ACTIVE).count()

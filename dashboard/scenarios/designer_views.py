@@ -29,7 +29,8 @@ def designer_apply(request: HttpRequest, pk: int) -> HttpResponse:
 
     Answers {text, tree, valid, errors, graph, estimate, mermaid}.
     """
-    selectors._get_scenario_for_user(user=request.user, pk=pk)
+    # Stateless (nothing is saved): the read-only designer draws with it too.
+    selectors.scenario_get_for_user(user=request.user, pk=pk)
     if request.content_type != "application/json":
         # A form or multipart body: its stream may already be read (the CSRF check
         # reads form fields), and it is not what this endpoint takes anyway.
@@ -62,7 +63,7 @@ def designer_inspect(request: HttpRequest, pk: int) -> HttpResponse:
     """htmx: the inspector form for `subject` (a component id or a section) of the
     document in the editor (`document`). With `apply=1`, the form's values are
     written into the document first; on an error nothing changes."""
-    scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
+    scenario = selectors.scenario_get_for_user(user=request.user, pk=pk)
     text = request.POST.get("document", "")
     target = request.POST.get("subject", "")
     ctx: dict = {"scenario": scenario, "form": None, "result_text": None}

@@ -1,8 +1,10 @@
 """Scenarios and their versions.
 
-A scenario is a named topology document owned by a user; every save is a new, immutable
-version, so a run always points at the exact document it simulated. Built-in examples
-are scenarios with no owner (`is_example`), loaded from `examples/` by `load_examples`.
+A scenario is a named topology document that belongs to a user (`owner`) or to a team
+(`team`), never both; every save is a new, immutable version, so a run always points at
+the exact document it simulated. Built-in examples are scenarios with neither
+(`is_example`), loaded from `examples/` by `load_examples`. Who may do what with one is
+decided in `dashboard.access`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ class Scenario(models.Model):
         on_delete=models.CASCADE,
         related_name="scenarios",
     )
+    team = models.ForeignKey(
+        "teams.Team",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,  # a team with scenarios is not deleted with them
+        related_name="scenarios",
+    )
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     is_example = models.BooleanField(default=False)
@@ -33,7 +42,13 @@ class Scenario(models.Model):
                 fields=["slug"],
                 condition=models.Q(is_example=True),
                 name="unique_example_slug",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(is_example=True, owner=None, team=None)
+                | models.Q(is_example=False, owner__isnull=False, team=None)
+                | models.Q(is_example=False, owner=None, team__isnull=False),
+                name="scenario_owner_xor_team",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,6 +8,7 @@ from django.db.models import Max
 
 import simengine
 from dashboard.scenarios.models import Scenario, ScenarioVersion
+from dashboard.teams.models import Team
 
 BLANK_DOCUMENT = """\
 scaleboard: 1
@@ -75,10 +76,20 @@ def scenario_version_create(
 
 @transaction.atomic
 def scenario_create(
-    *, owner: AbstractBaseUser, text: str = BLANK_DOCUMENT, message: str = "Created"
+    *,
+    owner: AbstractBaseUser,
+    text: str = BLANK_DOCUMENT,
+    message: str = "Created",
+    team: Team | None = None,
 ) -> Scenario:
+    """A new scenario with `text` as version 1, by `owner`: theirs, or the team's
+    when `team` is given (the caller checked they may edit in it)."""
     doc = document_validate(text=text)
-    scenario = Scenario.objects.create(owner=owner, name=(doc.name or "Untitled")[:200])
+    scenario = Scenario.objects.create(
+        owner=None if team is not None else owner,
+        team=team,
+        name=(doc.name or "Untitled")[:200],
+    )
     scenario_version_create(scenario=scenario, text=text, author=owner, message=message)
     return scenario
 

@@ -16,6 +16,7 @@ from django.views.decorators.http import (
 from django_htmx.http import HttpResponseClientRedirect
 
 import simengine
+from dashboard.access import Perm
 from dashboard.inputs import refuse_unstorable_text
 from dashboard.runs.services import RunLimitExceeded, run_start, run_start_version
 from dashboard.scenarios import designer, selectors, services
@@ -93,11 +94,16 @@ def _editor_context(scenario: Scenario, text: str, errors=None, **extra) -> dict
         "scenario": scenario,
         "text": text,
         "errors": errors or [],
-        "versions": scenario.versions.all()[:50],
-        "runs": scenario.runs.all()[:10],
+        # The side lists show a few fields of each: never read the documents, the
+        # layouts or the reports (hundreds of kilobytes) to draw them.
+        "versions": scenario.versions.only(
+            "number", "message", "created_at", "scenario_id"
+        )[:50],
+        "runs": scenario.runs.only("id", "status", "created_at", "scenario_id")[:10],
         # The version the editor is based on: a save checks nobody saved since.
         "base_version": latest.number if latest else 0,
         "vocabulary": designer.vocabulary(),
+        "layout": {},
         **extra,
     }
 
@@ -114,7 +120,11 @@ def _posted_base_version(request: HttpRequest) -> int | None:
 @require_http_methods(["GET", "HEAD", "POST"])
 def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The editor. POST saves the text as a new version (or shows field errors)."""
-    scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
+    scenario = selectors.scenario_get_for_user(
+        user=request.user,
+        pk=pk,
+        perm=Perm.VIEW if request.method in ("GET", "HEAD") else Perm.EDIT,
+    )
     if request.method in ("GET", "HEAD"):
         shown = scenario.latest_version
         opened = None
@@ -150,7 +160,7 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except (simengine.DocumentError, services.VersionConflict) as exc:
         return _refused(request, scenario, posted, exc)
-    ctx = _editor_context(scenario, posted.text, saved=version)
+    ctx = _editor_context(scenario, posted.text, saved=version, layout=version.layout)
     if request.htmx:
         return render(request, "scenarios/detail.html#editor", ctx)
     return redirect("scenario_detail", pk=scenario.pk)
@@ -161,7 +171,7 @@ def scenario_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def scenario_validate(request: HttpRequest, pk: int) -> HttpResponse:
     """htmx: validate the editor's text as the user types; nothing is saved."""
-    scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
+    scenario = selectors.scenario_get_for_user(user=request.user, pk=pk, perm=Perm.EDIT)
     text = _posted_document(request)
     try:
         services.document_validate(text=text)
@@ -206,7 +216,7 @@ def _refused(
 def scenario_run(request: HttpRequest, pk: int) -> HttpResponse:
     """Run the editor's text: stored first, as "Save version" stores it, when it or
     the layout changed (one transaction: a refused run saves nothing)."""
-    scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
+    scenario = selectors.scenario_get_for_user(user=request.user, pk=pk, perm=Perm.EDIT)
     version = None
     if request.POST.get("version"):
         # "Run this version" from a version's page: run it as it was stored.
@@ -244,7 +254,7 @@ def scenario_run(request: HttpRequest, pk: int) -> HttpResponse:
 @refuse_unstorable_text
 @require_safe
 def scenario_version(request: HttpRequest, pk: int, number: int) -> HttpResponse:
-    scenario = selectors._get_scenario_for_user(user=request.user, pk=pk)
+    scenario = selectors.scenario_get_for_user(user=request.user, pk=pk)
     version = selectors.scenario_version_get(scenario=scenario, number=number)
     return render(
         request,

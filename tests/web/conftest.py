@@ -12,7 +12,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from dashboard.runs.models import RunSnapshot
-from dashboard.scenarios.services import example_upsert
+from dashboard.scenarios.services import example_upsert, scenario_create
+from dashboard.teams.models import Role
+from dashboard.teams.services import member_add, team_create
 from tests.web.factories import SMALL_DOC, make_run, make_scenario
 
 
@@ -35,6 +37,33 @@ def bob_client(bob) -> Client:
 @pytest.fixture
 def mallory_client(mallory) -> Client:
     return _logged_in(mallory)
+
+
+@pytest.fixture
+def carol_client(carol) -> Client:
+    return _logged_in(carol)
+
+
+@pytest.fixture
+def dave_client(dave) -> Client:
+    return _logged_in(dave)
+
+
+@pytest.fixture
+def team(alice, carol, dave):
+    """alice's team "Platform": alice owns it, carol edits, dave views."""
+    team = team_create(creator=alice, name="Platform")
+    member_add(team=team, username="carol", role=Role.EDITOR, added_by=alice)
+    member_add(team=team, username="dave", role=Role.VIEWER, added_by=alice)
+    return team
+
+
+@pytest.fixture
+def team_scenario(team, alice):
+    """A scenario of the team "Platform", with one run."""
+    scenario = scenario_create(owner=alice, text=SMALL_DOC, team=team)
+    make_run(alice, scenario)
+    return scenario
 
 
 @pytest.fixture
