@@ -22,6 +22,7 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_DOCUMENT, EXIT_OBJECTIVES_MISSED = 0, 1, 2, 3
 #: Events listed in the text report; `--json` carries every one.
 MAX_EVENTS_SHOWN = 20
 
+
 def _read(path: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read()
