@@ -128,4 +128,66 @@ def test_diff_of_two_saved_versions_lists_marks_and_compares_runs(
 
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "diff.png"), full_page=True)
+
+    # The version page: who saved it, when and why; restore and fork.
+    page.get_by_role("link", name="v1", exact=True).first.click()
+    expect(page.get_by_test_id("version-author")).to_have_text("vera")
+    expect(page.get_by_test_id("version-message")).to_have_text("Created")
+    page.screenshot(path=str(SHOTS / "version.png"), full_page=True)
+    page.get_by_role("button", name="Restore v1").click()
+    expect(page).to_have_url(EDITOR_URL)
+    expect(page.get_by_test_id("history").locator("li").first).to_contain_text(
+        "Restored from v1"
+    )
+    assert "instances: 2" in editor(page).input_value()
+    assert "cache" not in editor(page).input_value()
     assert page_errors == []
+
+
+def test_a_save_that_raced_another_keeps_everything_and_forks_on_request(
+    page: Page, page_errors
+):
+    from dashboard.scenarios.models import Scenario
+
+    log_in_as_new_user(page, "wren")
+    page.get_by_role("button", name="New scenario").click()
+    expect(page).to_have_url(EDITOR_URL)
+    url = page.url
+    other = page.context.new_page()  # the same user, a second tab
+    other.goto(url)
+    save_version(
+        other, lambda t: t.replace("rps: 200", "rps: 300"), "Other tab: more load"
+    )
+    other.close()
+
+    expect(page.locator("#designer")).to_have_attribute("data-ready", "1")
+    mine = editor(page).input_value().replace("instances: 2", "instances: 5")
+    editor(page).fill(mine)
+    page.wait_for_timeout(300)
+    page.get_by_label("Version message").fill("Mine: five web servers")
+    page.get_by_role("button", name="Save version").click()
+
+    conflict = page.get_by_test_id("conflict")
+    expect(conflict).to_contain_text("version 2 was saved by wren")
+    expect(editor(page)).to_have_value(mine)
+    expect(page.get_by_label("Version message")).to_have_value("Mine: five web servers")
+    expect(conflict.locator("li.changed", has_text="web.instances")).to_contain_text(
+        "web.instances: 2 → 5"
+    )
+    expect(conflict).to_contain_text("workload.rps: 300 → 200")
+    SHOTS.mkdir(exist_ok=True)
+    conflict.screenshot(path=str(SHOTS / "conflict.png"))
+
+    conflict.get_by_role("button", name="Save as a fork").click()
+    expect(page).to_have_url(EDITOR_URL)
+    expect(page.locator("h1")).to_contain_text("(fork)")
+    expect(editor(page)).to_have_value(mine)
+    expect(page.get_by_test_id("history")).to_contain_text(
+        "Forked from New scenario v1: Mine: five web servers"
+    )
+    source = Scenario.objects.exclude(name__endswith="(fork)").get(
+        owner__username="wren"
+    )
+    assert source.versions.count() == 2
+    # The conflict itself answers 409 by design; nothing else may fail.
+    assert [e for e in page_errors if not e.startswith("HTTP 409 POST")] == []
