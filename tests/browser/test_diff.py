@@ -79,6 +79,8 @@ def test_diff_of_two_saved_versions_lists_marks_and_compares_runs(
     history = page.get_by_test_id("history")
     expect(history.locator("li")).to_have_count(3)
     expect(history).to_contain_text("vera")
+    SHOTS.mkdir(exist_ok=True)
+    page.locator("#versions").screenshot(path=str(SHOTS / "versions-panel.png"))
 
     # Compare v1 with v3 from the Versions section.
     page.get_by_label("Compare", exact=True).select_option("1")
