@@ -39,7 +39,7 @@ def run_meta(run, share=None) -> dict:
         "ws_path": f"/ws/runs/{run.pk}/",
         "report_url": reverse("run_report", kwargs={"run_id": run.pk}),
     }
-    if share is not None:
+    if share:
         meta["ws_path"] += "?" + urlencode({"share": share.token})
         meta["report_url"] = reverse(
             "shared_run_report", kwargs={"token": share.token, "run_id": run.pk}
