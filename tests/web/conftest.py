@@ -78,6 +78,8 @@ def world(alice) -> dict:
     return {
         "pk": scenario.pk,
         "number": 1,
+        "a": 1,
+        "b": 1,
         "run_id": run.pk,
         "slug": example.slug,
         "token": token,  # an active share link to `pk` (routes under /s/)
