@@ -24,6 +24,11 @@ urlpatterns = [
         views.shared_version,
         name="shared_version",
     ),
+    path(
+        "s/<share_token:token>/diff/<int:a>/<int:b>/",
+        views.shared_diff,
+        name="shared_diff",
+    ),
     path("s/<share_token:token>/runs/", views.shared_run_list, name="shared_run_list"),
     path(
         "s/<share_token:token>/runs/<uuid:run_id>/",

@@ -26,6 +26,7 @@ from dashboard.runs.views import report_json_response, run_context
 from dashboard.scenarios import designer
 from dashboard.scenarios import selectors as scenario_selectors
 from dashboard.scenarios.designer_views import apply_json
+from dashboard.scenarios.version_views import diff_context
 from dashboard.sharing import selectors
 from dashboard.sharing.models import ShareLink
 
@@ -150,6 +151,16 @@ def shared_version(request: HttpRequest, share: Shared, number: int) -> HttpResp
             )[:20],
         },
     )
+
+
+@shared()
+def shared_diff(request: HttpRequest, share: Shared, a: int, b: int) -> HttpResponse:
+    """Version `a` against version `b` (the `diff` region of scenario_diff)."""
+    scenario = share.link.scenario
+    old = scenario_selectors.scenario_version_get(scenario=scenario, number=a)
+    new = scenario_selectors.scenario_version_get(scenario=scenario, number=b)
+    ctx = diff_context(scenario=scenario, old=old, new=new)
+    return render(request, "sharing/diff.html", {**ctx, "share": share})
 
 
 @shared()

@@ -213,9 +213,8 @@ def test_every_shared_route_answers_a_visitor_without_a_login(route_urls, world)
 
 @pytest.mark.django_db
 def test_a_shared_page_is_read_only_and_says_who_shared_it(alice, world):
-    Run.objects.filter(pk=world["run_id"]).update(
-        report=REPORT, status=Run.Status.SUCCEEDED
-    )
+    # Still queued (a Cancel button for its owner), with a report to show.
+    Run.objects.filter(pk=world["run_id"]).update(report=REPORT)
     client = Client()
     token = world["token"]
     page = client.get(f"/s/{token}/").content.decode()
@@ -230,10 +229,13 @@ def test_a_shared_page_is_read_only_and_says_who_shared_it(alice, world):
     assert meta["report_url"] == f"/s/{token}/runs/{world['run_id']}/report"
     assert "Shared read-only by" in run_page and "99.5" in run_page
     version_page = client.get(f"/s/{token}/versions/1/").content.decode()
-    for html in (page, run_page, version_page):
+    diff_page = client.get(f"/s/{token}/diff/1/1/").content.decode()
+    runs_page = client.get(f"/s/{token}/runs/").content.decode()
+    for html in (page, run_page, version_page, diff_page, runs_page):
         assert 'method="post"' not in html.lower()
-        assert "Save version" not in html and ">Run<" not in html
-        assert ">Cancel<" not in html and "Run this version" not in html
+        assert "Save version" not in html and ">Run</button>" not in html
+        assert ">Cancel</button>" not in html and "Run this version" not in html
+        assert '<button type="submit"' not in html
         # No way into the signed-in app's pages of this scenario or run.
         assert f"/scenarios/{world['pk']}/" not in html
         assert f"/runs/{world['run_id']}/cancel" not in html
@@ -328,6 +330,9 @@ def test_a_link_to_one_scenario_reaches_nothing_of_another(alice, bob):
     client = Client()
     assert client.get(f"/s/{token}/versions/1/").status_code == 200
     assert client.get(f"/s/{token}/versions/2/").status_code == 404
+    assert client.get(f"/s/{token}/diff/1/1/").status_code == 200
+    assert client.get(f"/s/{token}/diff/1/2/").status_code == 404
+    assert client.get(f"/s/{token}/diff/2/1/").status_code == 404
     for scenario in (other, theirs):
         run = make_run(scenario.owner, scenario)
         Run.objects.filter(pk=run.pk).update(report=REPORT)
@@ -336,6 +341,27 @@ def test_a_link_to_one_scenario_reaches_nothing_of_another(alice, bob):
             assert client.get(url).status_code == 404, url
     runs = client.get(f"/s/{token}/runs/").content.decode()
     assert str(run.pk) not in runs
+
+
+@pytest.mark.django_db
+def test_the_shared_diff_shows_the_changes_with_links_by_token(alice):
+    scenario = make_scenario(alice)
+    scenario_version_create(
+        scenario=scenario,
+        text=SMALL_DOC.replace("instances: 2", "instances: 5"),
+        author=alice,
+        message="more web",
+    )
+    _, token = share_link_create(scenario=scenario, created_by=alice)
+    page = Client().get(f"/s/{token}/diff/1/2/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-component="web"' in html and "instances" in html
+    assert f"/s/{token}/versions/1/" in html and f"/s/{token}/versions/2/" in html
+    assert f"/scenarios/{scenario.pk}/" not in html
+    assert 'method="post"' not in html.lower()
+    assert "Shared read-only by" in html
+    assert f"/s/{token}/diff/1/2/" in Client().get(f"/s/{token}/").content.decode()
 
 
 @pytest.mark.django_db
