@@ -9,7 +9,7 @@ from dashboard.sharing.models import ShareLink
 from dashboard.sharing.services import share_link_revoke
 
 
-@admin.action(description="Revoke the selected links")
+@admin.action(description="Revoke the selected links", permissions=["revoke"])
 def revoke_links(modeladmin, request, queryset) -> None:
     for link in queryset.filter(revoked_at__isnull=True):
         share_link_revoke(link=link)
@@ -41,6 +41,10 @@ class ShareLinkAdmin(admin.ModelAdmin):
         "last_used_at",
     )
     actions = [revoke_links]
+
+    def has_revoke_permission(self, request) -> bool:
+        # Revoking is the one change an operator makes to a link.
+        return request.user.has_perm("sharing.change_sharelink")
 
     def has_add_permission(self, request) -> bool:
         return False  # a link is made on its scenario, where its URL can be shown

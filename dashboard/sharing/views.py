@@ -15,13 +15,14 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
+    HttpResponseBadRequest,
     HttpResponseForbidden,
 )
 from django.shortcuts import render
 from django.views import defaults
 
 from dashboard.access import Perm
-from dashboard.inputs import refuse_unstorable_text
+from dashboard.inputs import bad_field
 from dashboard.runs.views import report_json_response, run_context
 from dashboard.scenarios import designer
 from dashboard.scenarios import selectors as scenario_selectors
@@ -61,11 +62,17 @@ def _private(response: HttpResponse) -> HttpResponse:
 
 def shared(*, methods: tuple[str, ...] = READ_METHODS) -> Callable:
     """Decorate a view of a shared page: `view(request, shared, ...)`. Any method
-    not in `methods` is 403 (never 405: nothing may be written through a link)."""
+    not in `methods` is 403 (never 405: nothing may be written through a link); a
+    query parameter that cannot be stored is 400 (as `refuse_unstorable_text`)."""
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         def wrapped(request: HttpRequest, token: str, **kwargs) -> HttpResponse:
+            problem = bad_field(request)
+            if problem:
+                return _private(
+                    HttpResponseBadRequest(problem, content_type="text/plain")
+                )
             if request.method not in methods:
                 return _private(
                     HttpResponseForbidden(
@@ -81,7 +88,7 @@ def shared(*, methods: tuple[str, ...] = READ_METHODS) -> Callable:
                 response = defaults.page_not_found(request, exc)
             return _private(response)
 
-        return refuse_unstorable_text(wrapped)
+        return wrapped
 
     return decorate
 

@@ -468,3 +468,11 @@ def test_revoking_a_link_closes_its_open_sockets_at_once(alice, fresh_channel_la
     closed, still_open = asyncio.run(scenario_())
     assert closed == {"type": "websocket.close", "code": 4410}
     assert still_open
+
+
+@pytest.mark.django_db
+def test_unstorable_text_in_a_shared_query_is_a_400(world):
+    response = Client().get(f"/s/{world['token']}/", {"version": "1\x00"})
+    assert response.status_code == 400
+    assert b"version" in response.content
+    assert response["Cache-Control"] == "private, no-store"
