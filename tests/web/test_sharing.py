@@ -16,11 +16,12 @@ import json
 import re
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -436,6 +437,7 @@ def test_a_share_visitor_streams_the_run_and_others_are_refused(
             connected, _ = await socket.connect(timeout=5)
             refused.append(not connected)
             await socket.disconnect()
+        await sync_to_async(connections.close_all)()  # the executor's connection
         return backlog, status, refused
 
     backlog, status, refused = asyncio.run(scenario_())
@@ -460,9 +462,11 @@ def test_revoking_a_link_closes_its_open_sockets_at_once(alice, fresh_channel_la
             await socket.receive_json_from(timeout=5)  # the status ending the backlog
         await database_sync_to_async(share_link_revoke)(link=link)
         closed = await viewer.receive_output(timeout=5)
+        await viewer.disconnect()
         # The other link's socket stays open.
         still_open = await bystander.receive_nothing(timeout=0.5)
         await bystander.disconnect()
+        await sync_to_async(connections.close_all)()  # the executor's connection
         return closed, still_open
 
     closed, still_open = asyncio.run(scenario_())
