@@ -97,6 +97,8 @@ class MetricRow:
     # True when `new` is better than `old`, False when worse, None when equal or
     # when the metric has no direction (the bottleneck).
     better: bool | None
+    # A word for a change without a direction ("moved": another bottleneck).
+    note: str = ""
 
     @property
     def old_text(self) -> str:
@@ -235,6 +237,11 @@ def _cost(report: Mapping[str, Any]) -> float | None:
     return _number(cost.get("per_hour")) if isinstance(cost, Mapping) else None
 
 
+def _neck_component(report: Mapping[str, Any]) -> str | None:
+    neck = report.get("bottleneck")
+    return str(neck.get("component") or "") if isinstance(neck, Mapping) else None
+
+
 def _bottleneck(report: Mapping[str, Any]) -> str:
     neck = report.get("bottleneck")
     if not isinstance(neck, Mapping) or not neck.get("component"):
@@ -266,8 +273,17 @@ def report_metrics_compare(
         if delta:
             better = (delta > 0) == higher_is_better
         rows.append(MetricRow(label, a, b, delta, unit, better))
+    moved = _neck_component(old) != _neck_component(new)
     rows.append(
-        MetricRow("Bottleneck", _bottleneck(old), _bottleneck(new), None, "", None)
+        MetricRow(
+            "Bottleneck",
+            _bottleneck(old),
+            _bottleneck(new),
+            None,
+            "",
+            None,
+            "moved" if moved else "",
+        )
     )
     return rows
 

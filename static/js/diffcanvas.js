@@ -107,4 +107,5 @@
   const marks = {};
   cy.nodes().forEach((n) => { marks[n.id()] = n.data("status"); });
   container.dataset.marks = JSON.stringify(marks);
+  window.scaleboardDiff = { cy: cy };
 })();

@@ -476,3 +476,26 @@ def test_a_typed_message_is_escaped_when_kept(alice, alice_client):
     html = response.content.decode()
     assert "<script>x</script>" not in html
     assert "&quot;&gt;&lt;script&gt;x&lt;/script&gt;" in html
+
+
+@pytest.mark.django_db
+def test_a_version_that_no_longer_validates_is_not_restored(alice, alice_client):
+    scenario = make_scenario(alice)
+    # As if saved under an older format: stored directly, no longer valid.
+    ScenarioVersion.objects.create(
+        scenario=scenario,
+        number=2,
+        document_text=SMALL_DOC.replace("instances: 2", "replicas_of_old: 2"),
+        author=alice,
+    )
+    scenario_version_create(scenario=scenario, text=FOUR, author=alice)
+    response = alice_client.post(
+        reverse("scenario_version_restore", args=[scenario.pk, 2])
+    )
+    assert response.status_code == 400
+    assert b"Not restored: this version no longer validates" in response.content
+    assert b"replicas_of_old" in response.content
+    assert scenario.versions.count() == 3
+    # Its diff against a valid version still compares, as written.
+    page = alice_client.get(reverse("scenario_diff", args=[scenario.pk, 2, 3]))
+    assert page.status_code == 200 and b'data-testid="diff-raw"' in page.content
