@@ -81,6 +81,8 @@ def test_a_share_link_shows_the_scenario_read_only_until_it_is_revoked(
     panel.get_by_role("button", name="Create share link").click()
     created = page.get_by_test_id("share-created")
     expect(created).to_contain_text("only time it is shown")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "share-created.png"), full_page=True)
     url = page.get_by_test_id("share-url").input_value()
     assert SHARE_URL.match(url), url
     page.get_by_role("button", name="Copy").click()
@@ -107,7 +109,6 @@ def test_a_share_link_shows_the_scenario_read_only_until_it_is_revoked(
     for name in ("Run", "Save version", "Cancel"):
         expect(visitor.get_by_role("button", name=name, exact=True)).to_have_count(0)
     expect(visitor.get_by_role("link", name="Log out")).to_have_count(0)
-    SHOTS.mkdir(parents=True, exist_ok=True)
     visitor.screenshot(path=str(SHOTS / "share.png"), full_page=True)
 
     visitor.locator("ul.runs a").first.click()
@@ -136,6 +137,8 @@ def test_a_share_link_shows_the_scenario_read_only_until_it_is_revoked(
     )
     expect(visitor.get_by_role("button", name="Cancel")).to_have_count(0)
 
+    page.goto(f"/scenarios/{scenario.pk}/")
+    page.locator("#share-panel").screenshot(path=str(SHOTS / "share-panel.png"))
     page.goto(f"/scenarios/{scenario.pk}/share/")
     page.get_by_role("button", name=re.compile("^Revoke share link")).click()
     expect(page.get_by_test_id("share-table")).to_contain_text("revoked")
