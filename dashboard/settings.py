@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "dashboard.teams",
     "dashboard.scenarios",
     "dashboard.runs",
+    "dashboard.sharing",
 ]
 
 MIDDLEWARE = [

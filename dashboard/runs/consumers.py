@@ -26,6 +26,11 @@ misplaced, and asks for a resync only once its catch-up is done.
 The socket belongs to a login session: logging out (any session end Django signals)
 closes it with 4401 at once, and a session deleted otherwise is noticed within
 `RUN_SESSION_CHECK_S` of live messages.
+
+A visitor of a shared page (dashboard.sharing) has no session that may view the run:
+`?share=TOKEN` lets them in when the token is an active link to the run's scenario.
+Such a socket joins the link's group, so revoking the link closes it (4410) at once;
+an expiry is noticed within `RUN_SESSION_CHECK_S` of live messages.
 """
 
 from __future__ import annotations
@@ -42,9 +47,11 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from dashboard.runs import selectors
-from dashboard.runs.publish import group_name, session_group_name
+from dashboard.runs.publish import group_name, session_group_name, share_group_name
+from dashboard.sharing.selectors import share_link_is_active, shared_run_or_none
 
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_SHARE_ENDED = 4410  # the share link the socket was opened by was revoked
 MAX_SEQ = 2**31 - 1  # RunSnapshot.seq is an IntegerField: beyond it the query fails
 ENVELOPE_BYTES = 1024  # room for a page message's fields besides its items
 
@@ -63,8 +70,28 @@ def _seq_or_none(raw) -> int | None:
     return max(-1, min(raw, MAX_SEQ))
 
 
+def _query(scope) -> dict[str, list[str]]:
+    return parse_qs(scope.get("query_string", b"").decode("latin-1"))
+
+
+def _share_token_from_query(scope) -> str | None:
+    return _query(scope).get("share", [None])[0]
+
+
+def _shared_run(token: str | None, run_id):
+    """(link id, run) when `token` is an active share link to the run's scenario."""
+    if not token:
+        return None
+    found = shared_run_or_none(token=token, run_id=run_id)
+    return None if found is None else (found[0].pk, found[1])
+
+
+def _share_active(link_id: int) -> bool:
+    return share_link_is_active(link_id=link_id)
+
+
 def _after_from_query(scope) -> int:
-    raw = parse_qs(scope.get("query_string", b"").decode()).get("after", ["-1"])[0]
+    raw = _query(scope).get("after", ["-1"])[0]
     try:
         value = int(raw)
     except ValueError:
@@ -79,12 +106,22 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         run = await database_sync_to_async(selectors.run_get_for_user_or_none)(
             user=user, run_id=run_id
         )
+        self.share_link_id = None
+        if run is None:
+            shared = await database_sync_to_async(_shared_run)(
+                _share_token_from_query(self.scope), run_id
+            )
+            if shared is not None:
+                self.share_link_id, run = shared
         if run is None:
             await self.close()  # before accept: the handshake is refused (403)
             return
         self.run_id = run.pk
         self.group = group_name(run.pk)
         self.session_group = None
+        if self.share_link_id is not None:
+            self.share_group = share_group_name(self.share_link_id)
+            await self.channel_layer.group_add(self.share_group, self.channel_name)
         session = self.scope.get("session")
         if session is not None and session.session_key:
             self.session_group = session_group_name(session.session_key)
@@ -101,6 +138,8 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(
                 self.session_group, self.channel_name
             )
+        if getattr(self, "share_group", None):
+            await self.channel_layer.group_discard(self.share_group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         # A frame that is not JSON text is ignored: raising here would close 1011.
@@ -153,13 +192,23 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
     async def session_ended(self, event) -> None:
         await self.close(code=CLOSE_UNAUTHORIZED)
 
+    async def share_revoked(self, event) -> None:
+        await self.close(code=CLOSE_SHARE_ENDED)
+
     async def _session_alive(self) -> bool:
-        """Whether the login session still exists, checked at most every
-        `RUN_SESSION_CHECK_S` (a live message is frequent; a query each is not)."""
+        """Whether the login session (or the share link) still holds, checked at
+        most every `RUN_SESSION_CHECK_S` (a live message is frequent; a query each
+        is not)."""
         now = time.monotonic()
         if now - self.session_checked_at < settings.RUN_SESSION_CHECK_S:
             return True
         self.session_checked_at = now
+        if self.share_link_id is not None:
+            # Let in by a share link, not a session: the link must still be active.
+            if await database_sync_to_async(_share_active)(self.share_link_id):
+                return True
+            await self.close(code=CLOSE_SHARE_ENDED)
+            return False
         session = self.scope.get("session")
         if session is None or settings.SESSION_ENGINE.endswith("signed_cookies"):
             return True  # a cookie session cannot be ended on the server

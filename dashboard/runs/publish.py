@@ -25,6 +25,11 @@ def session_group_name(session_key: str) -> str:
     return "session-" + hashlib.sha256(session_key.encode()).hexdigest()[:40]
 
 
+def share_group_name(link_id: int) -> str:
+    """The group of every run socket opened through one share link."""
+    return f"share-{link_id}"
+
+
 def _send(run_id, message: dict) -> None:
     _group_send(group_name(run_id), message)
 
@@ -45,6 +50,11 @@ def session_ended(sender, request=None, **kwargs) -> None:
     key = getattr(session, "session_key", None)
     if key:
         _group_send(session_group_name(key), {"type": "session.ended"})
+
+
+def share_revoked(link_id: int) -> None:
+    """A share link was revoked: the run sockets opened through it close at once."""
+    _group_send(share_group_name(link_id), {"type": "share.revoked"})
 
 
 def publish_snapshots(run_id, items: list[dict]) -> None:

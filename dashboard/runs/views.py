@@ -21,7 +21,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(request, "runs/list.html", {"runs": runs})
 
 
-def _run_context(run, *, with_snapshots: bool = True) -> dict:
+def run_context(run, *, with_snapshots: bool = True) -> dict:
     count, snapshots_json = (
         selectors.run_snapshots_json(run_id=run.pk) if with_snapshots else (0, "[]")
     )
@@ -42,7 +42,7 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
         services.runs_reap_stale(run_id=run.pk).values()
     ):
         run.refresh_from_db()
-    return render(request, "runs/detail.html", _run_context(run))
+    return render(request, "runs/detail.html", run_context(run))
 
 
 @login_required
@@ -50,7 +50,7 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
 def run_report(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     run = selectors.run_get_for_user(user=request.user, run_id=run_id)
     return render(
-        request, "runs/detail.html#report", _run_context(run, with_snapshots=False)
+        request, "runs/detail.html#report", run_context(run, with_snapshots=False)
     )
 
 
@@ -60,6 +60,11 @@ def run_report_json(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     """The run's report as `python -m simengine run --json` prints it (format 1),
     to download or to read in the browser; 404 until the run has one."""
     run = selectors.run_get_for_user(user=request.user, run_id=run_id)
+    return report_json_response(run)
+
+
+def report_json_response(run) -> HttpResponse:
+    """The report download of a run the caller may view (shared pages too)."""
     if not run.report:
         raise Http404("This run has no report yet.")
     response = HttpResponse(json.dumps(run.report), content_type="application/json")

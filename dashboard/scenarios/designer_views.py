@@ -31,6 +31,13 @@ def designer_apply(request: HttpRequest, pk: int) -> HttpResponse:
     """
     # Stateless (nothing is saved): the read-only designer draws with it too.
     selectors.scenario_get_for_user(user=request.user, pk=pk)
+    return apply_json(request)
+
+
+def apply_json(request: HttpRequest) -> HttpResponse:
+    """The body of `designer_apply` once the caller is authorised: read the JSON
+    request, answer the canvas round trip. Nothing is written. A shared page's
+    read-only designer (dashboard.sharing) answers through this too."""
     if request.content_type != "application/json":
         # A form or multipart body: its stream may already be read (the CSRF check
         # reads form fields), and it is not what this endpoint takes anyway.

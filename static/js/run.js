@@ -155,6 +155,7 @@
   // opens and is closed at once (a server refusing or failing) keeps it growing.
   const BACKOFF_BASE_MS = 500, BACKOFF_CAP_MS = 30000, STABLE_MS = 5000;
   const CLOSE_UNAUTHORIZED = 4401;  // the login session ended: reconnecting cannot help
+  const CLOSE_SHARE_ENDED = 4410;  // the share link was revoked or expired: likewise
   const stream = { attempts: 0, failures: 0, delays: [], closes: [] };
   let catchingUp = false;   // a catch-up (pages of stored snapshots) is under way
   let pendingAfter = null;  // the `after` of the page asked for last
@@ -226,7 +227,8 @@
     let openedAt = null, delivered = false;
     catchingUp = true;  // the server starts with the stored snapshots after `after`
     pendingAfter = resyncFrom = lastContiguous;
-    socket = new WebSocket(proto + location.host + meta.ws_path + "?after=" + lastContiguous);
+    socket = new WebSocket(proto + location.host + meta.ws_path +
+      (meta.ws_path.includes("?") ? "&" : "?") + "after=" + lastContiguous);
     socket.onopen = () => { openedAt = Date.now(); };
     socket.onmessage = (ev) => {
       let msg;
@@ -239,6 +241,12 @@
       socket = null;
       catchingUp = false;
       stream.closes.push(ev.code);
+      if (ev.code === CLOSE_SHARE_ENDED) {
+        errorEl.textContent = "This share link was revoked or has expired.";
+        errorEl.className = "error";
+        errorEl.hidden = false;
+        return;
+      }
       if (ev.code === CLOSE_UNAUTHORIZED) {
         errorEl.textContent = "You were signed out: reload the page to sign in again.";
         errorEl.className = "error";

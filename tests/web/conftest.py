@@ -13,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from dashboard.runs.models import RunSnapshot
 from dashboard.scenarios.services import example_upsert, scenario_create
+from dashboard.sharing.services import share_link_create
 from dashboard.teams.models import Role
 from dashboard.teams.services import member_add, team_create
 from tests.web.factories import SMALL_DOC, make_run, make_scenario
@@ -73,6 +74,7 @@ def world(alice) -> dict:
     run = make_run(alice, scenario)
     RunSnapshot.objects.create(run=run, seq=0, data={"seq": 0})
     example, _ = example_upsert(slug="walker-example", text=SMALL_DOC)
+    link, token = share_link_create(scenario=scenario, created_by=alice)
     return {
         "pk": scenario.pk,
         "number": 1,
@@ -80,6 +82,8 @@ def world(alice) -> dict:
         "b": 1,
         "run_id": run.pk,
         "slug": example.slug,
+        "token": token,  # an active share link to `pk` (routes under /s/)
+        "link_id": link.pk,
     }
 
 

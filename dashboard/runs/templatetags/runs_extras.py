@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django import template
 from django.urls import reverse
 from django.utils.html import format_html
@@ -27,15 +29,22 @@ def json_text_script(json_text: str, element_id: str) -> SafeString:
 
 
 @register.simple_tag
-def run_meta(run) -> dict:
-    """What run.js needs: where to listen and where to fetch the final report."""
-    return {
+def run_meta(run, share=None) -> dict:
+    """What run.js needs: where to listen and where to fetch the final report. On
+    a shared page (`share`, dashboard.sharing) both go by the link's token."""
+    meta = {
         "id": str(run.pk),
         "status": run.status,
         "final": run.is_final,
         "ws_path": f"/ws/runs/{run.pk}/",
         "report_url": reverse("run_report", kwargs={"run_id": run.pk}),
     }
+    if share:
+        meta["ws_path"] += "?" + urlencode({"share": share.token})
+        meta["report_url"] = reverse(
+            "shared_run_report", kwargs={"token": share.token, "run_id": run.pk}
+        )
+    return meta
 
 
 @register.filter
