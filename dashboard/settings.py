@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "dashboard.teams",
     "dashboard.scenarios",
     "dashboard.runs",
+    "dashboard.reviews",
 ]
 
 MIDDLEWARE = [
@@ -117,6 +118,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dashboard.context_processors.site",
+                "dashboard.reviews.context_processors.inbox",
             ],
         },
     },

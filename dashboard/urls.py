@@ -20,4 +20,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("dashboard.scenarios.urls")),
     path("", include("dashboard.runs.urls")),
+    path("", include("dashboard.reviews.urls")),
 ]
