@@ -232,8 +232,8 @@ def review_decide(
     *, version: ScenarioVersion, user: AbstractBaseUser, status: str, note: str = ""
 ) -> ReviewDecision:
     """Record a decision (the latest is the status; every one is kept) and tell
-    the version's author, whoever opened or was asked to review it, and its
-    commenters (members still, not the decider)."""
+    the version's author, whoever opened, was asked to review or decided it
+    before, and its commenters (members still, not the decider)."""
     if status not in ReviewDecision.Status.values:
         raise ReviewError("status", "must be open, approved or changes_requested")
     text = _text(note, field="note", max_chars=NOTE_MAX_CHARS, required=False)
@@ -251,6 +251,11 @@ def review_decide(
     )
     involved.update(
         Comment.objects.filter(version=version).values_list("author_id", flat=True)
+    )
+    involved.update(
+        ReviewDecision.objects.filter(version=version).values_list(
+            "decided_by_id", flat=True
+        )
     )
     member_ids = {
         m.user_id for m in selectors.scenario_members(scenario=version.scenario)
