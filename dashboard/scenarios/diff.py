@@ -22,16 +22,32 @@ deltas and whether the change is for the better.
 
 from __future__ import annotations
 
+import difflib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import simengine
 from dashboard.runs.models import Run
+from dashboard.scenarios import designer
 from dashboard.scenarios.models import ScenarioVersion
 
 # Top-level keys that are neither components nor settings (the format's version).
 _SKIPPED = {"scaleboard", "components"}
+
+
+def value_text(value: Any) -> str:
+    """A field's value as a page shows it: "—" when absent, lists as JSON."""
+    if value is None:
+        return "\u2014"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,14 @@ class FieldChange:
     path: str
     old: Any
     new: Any
+
+    @property
+    def old_text(self) -> str:
+        return value_text(self.old)
+
+    @property
+    def new_text(self) -> str:
+        return value_text(self.new)
 
 
 @dataclass(frozen=True)
@@ -73,6 +97,30 @@ class MetricRow:
     # True when `new` is better than `old`, False when worse, None when equal or
     # when the metric has no direction (the bottleneck).
     better: bool | None
+    # A word for a change without a direction ("moved": another bottleneck).
+    note: str = ""
+
+    @property
+    def old_text(self) -> str:
+        return _metric_text(self.old)
+
+    @property
+    def new_text(self) -> str:
+        return _metric_text(self.new)
+
+    @property
+    def delta_text(self) -> str:
+        if self.delta is None:
+            return "" if isinstance(self.old, str) else "\u2014"
+        return "\u00b10" if self.delta == 0 else f"{self.delta:+,.2f}"
+
+
+def _metric_text(value: Any) -> str:
+    if value is None:
+        return "\u2014"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
 
 
 def document_tree(text: str) -> tuple[dict[str, Any], bool]:
@@ -189,6 +237,11 @@ def _cost(report: Mapping[str, Any]) -> float | None:
     return _number(cost.get("per_hour")) if isinstance(cost, Mapping) else None
 
 
+def _neck_component(report: Mapping[str, Any]) -> str | None:
+    neck = report.get("bottleneck")
+    return str(neck.get("component") or "") if isinstance(neck, Mapping) else None
+
+
 def _bottleneck(report: Mapping[str, Any]) -> str:
     neck = report.get("bottleneck")
     if not isinstance(neck, Mapping) or not neck.get("component"):
@@ -220,8 +273,17 @@ def report_metrics_compare(
         if delta:
             better = (delta > 0) == higher_is_better
         rows.append(MetricRow(label, a, b, delta, unit, better))
+    moved = _neck_component(old) != _neck_component(new)
     rows.append(
-        MetricRow("Bottleneck", _bottleneck(old), _bottleneck(new), None, "", None)
+        MetricRow(
+            "Bottleneck",
+            _bottleneck(old),
+            _bottleneck(new),
+            None,
+            "",
+            None,
+            "moved" if moved else "",
+        )
     )
     return rows
 
@@ -233,3 +295,59 @@ def metrics_compare(*, old: ScenarioVersion, new: ScenarioVersion) -> list[Metri
     if run_old is None or run_new is None:
         return []
     return report_metrics_compare(old=run_old.report, new=run_new.report)
+
+
+def text_diff(*, old_text: str, new_text: str, old_name: str, new_name: str) -> str:
+    """A unified diff of two texts, for when a text cannot be compared as a document."""
+    lines = difflib.unified_diff(
+        old_text.splitlines(keepends=True),
+        new_text.splitlines(keepends=True),
+        fromfile=old_name,
+        tofile=new_name,
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _graph(text: str) -> dict:
+    tree, _doc, _errors = designer.parse(text)
+    return (
+        designer.document_graph(tree)
+        if tree is not None
+        else {"nodes": [], "edges": []}
+    )
+
+
+def diff_graph(
+    *, old: ScenarioVersion, new: ScenarioVersion, diff: VersionDiff
+) -> dict[str, Any]:
+    """The canvas of a diff: the union of both versions' graphs (the designer's
+    `document_graph`), each node and edge with a `status` (added, removed, changed or
+    same), and the positions of the newer layout (the older one's for removed nodes)."""
+    old_graph, new_graph = _graph(old.document_text), _graph(new.document_text)
+    added = set(diff.added)
+    changed = {c.id for c in diff.changed}
+    nodes = []
+    for node in new_graph["nodes"]:
+        nid = node["id"]
+        status = "added" if nid in added else "changed" if nid in changed else "same"
+        nodes.append({**node, "status": status})
+    new_ids = {n["id"] for n in new_graph["nodes"]}
+    nodes += [
+        {**n, "status": "removed"} for n in old_graph["nodes"] if n["id"] not in new_ids
+    ]
+    old_edges = {e["id"] for e in old_graph["edges"]}
+    new_edges = {e["id"] for e in new_graph["edges"]}
+    edges = [
+        {**e, "status": "same" if e["id"] in old_edges else "added"}
+        for e in new_graph["edges"]
+    ]
+    edges += [
+        {**e, "status": "removed"}
+        for e in old_graph["edges"]
+        if e["id"] not in new_edges
+    ]
+    positions: dict[str, Any] = {}
+    for layout in (old.layout, new.layout):
+        if isinstance(layout, dict) and isinstance(layout.get("positions"), dict):
+            positions.update(layout["positions"])
+    return {"nodes": nodes, "edges": edges, "positions": positions}

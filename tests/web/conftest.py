@@ -86,6 +86,8 @@ def world(alice) -> dict:
     return {
         "pk": scenario.pk,
         "number": 1,
+        "a": 1,
+        "b": 1,
         "run_id": run.pk,
         "slug": example.slug,
         "team_id": team.pk,

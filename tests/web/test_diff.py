@@ -140,8 +140,10 @@ def test_metric_rows_have_deltas_and_a_direction():
     assert by["Bottleneck"].old == "web at 93%"
     assert by["Bottleneck"].new == "db at 93%"
     assert by["Bottleneck"].delta is None and by["Bottleneck"].better is None
+    assert by["Bottleneck"].note == "moved"
     same = report_metrics_compare(old=report(), new=report())
     assert all(r.better is None for r in same)
+    assert same[-1].note == ""
 
 
 def test_a_metric_missing_from_a_report_has_no_delta():
