@@ -13,21 +13,19 @@ from typing import Any
 
 from django.urls import reverse
 
-from dashboard.scenarios.diff import metrics_compare, version_diff
-from dashboard.scenarios.models import ScenarioVersion
+from dashboard.scenarios.models import Scenario, ScenarioVersion
+from dashboard.scenarios.version_views import diff_context
 
 
 def comparison(
-    *, base: ScenarioVersion | None, version: ScenarioVersion
+    *, scenario: Scenario, base: ScenarioVersion | None, version: ScenarioVersion
 ) -> dict[str, Any]:
-    """The diff from `base` to `version` and the headline metric deltas of their
-    latest succeeded runs (none for a first version)."""
+    """What the diff region of the versions' diff page draws, from `base` to
+    `version` (`diff`, `metrics`, `diff_graph`, `run_old`, `run_new`, `old`, `new`):
+    nothing for a first version."""
     if base is None:
         return {"diff": None, "metrics": []}
-    return {
-        "diff": version_diff(old=base, new=version),
-        "metrics": metrics_compare(old=base, new=version),
-    }
+    return diff_context(scenario=scenario, old=base, new=version)
 
 
 def _value(value: Any, unit: str = "") -> str:
@@ -42,10 +40,9 @@ def _value(value: Any, unit: str = "") -> str:
 
 def _delta(row) -> str:
     if row.delta is None:
-        return "—" if row.old == row.new else "changed"
-    sign = "+" if row.delta > 0 else ""
+        return row.note or ("—" if row.old == row.new else "changed")
     verdict = {True: " (better)", False: " (worse)", None: ""}[row.better]
-    return f"{sign}{_value(row.delta, row.unit)}{verdict}"
+    return f"{row.delta_text} {row.unit}".strip() + verdict
 
 
 def _cell(value: Any) -> str:
@@ -135,9 +132,9 @@ def review_markdown(ctx: dict[str, Any], *, base_url: str) -> str:
             out.append(f"- Removed `{cid}`")
         for change in diff.changed:
             for f in change.fields:
-                out.append(f"- Changed `{f.path}`: {_value(f.old)} → {_value(f.new)}")
+                out.append(f"- Changed `{f.path}`: {f.old_text} → {f.new_text}")
         for f in diff.settings:
-            out.append(f"- Setting `{f.path}`: {_value(f.old)} → {_value(f.new)}")
+            out.append(f"- Setting `{f.path}`: {f.old_text} → {f.new_text}")
         out.append("")
         if ctx["metrics"]:
             out += [
@@ -145,9 +142,11 @@ def review_markdown(ctx: dict[str, Any], *, base_url: str) -> str:
                 "| --- | --- | --- | --- |",
             ]
             for row in ctx["metrics"]:
+                unit = f" {row.unit}" if row.unit and row.old is not None else ""
+                new_unit = f" {row.unit}" if row.unit and row.new is not None else ""
                 out.append(
-                    f"| {row.label} | {_cell(_value(row.old, row.unit))}"
-                    f" | {_cell(_value(row.new, row.unit))} | {_cell(_delta(row))} |"
+                    f"| {row.label} | {_cell(row.old_text + unit)}"
+                    f" | {_cell(row.new_text + new_unit)} | {_cell(_delta(row))} |"
                 )
             out.append("")
         else:

@@ -91,7 +91,7 @@ def review_context(
         "statuses": ReviewDecision.Status,
         "body_max": BODY_MAX_CHARS,
         "review_path": selectors.review_url(version=version),
-        **export.comparison(base=base, version=version),
+        **export.comparison(scenario=scenario, base=base, version=version),
     }
 
 

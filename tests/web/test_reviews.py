@@ -464,10 +464,13 @@ def test_the_review_page_compares_with_the_previous_version(
     team_scenario, two_versions_with_runs, carol_client
 ):
     page = carol_client.get(url("review_detail", team_scenario, 2)).content.decode()
-    assert "<code>workload.rps</code>: 100 → 150" in page
-    assert 'data-testid="metric-deltas"' in page
-    assert "+50 req/s better" in page
-    assert "150.0 rps" in page and "100.0 rps" in page  # both versions' runs
+    # The versions' diff region (dashboard.scenarios.diff), canvas and all.
+    assert "<code>workload.rps</code>: <del>100</del> → <ins>150</ins>" in page
+    assert 'id="diff-canvas"' in page and 'id="diff-graph"' in page
+    assert 'data-testid="metrics"' in page
+    assert '<td>+50.00 <span class="verdict">better</span></td>' in page
+    runs = page.split('id="runs"')[1].split("</section>")[0]
+    assert "<td>150.0</td>" in runs and "<td>100.0</td>" in runs  # both versions
     assert (
         carol_client.get(url("review_detail", team_scenario, 2) + "?base=9").status_code
         == 404
@@ -504,7 +507,9 @@ def test_the_markdown_export_holds_the_whole_decision_record(
     assert "> Ship v2?" in text
     assert "Version 1 → version 2." in text
     assert "- Setting `workload.rps`: 100 → 150" in text
-    assert "| Throughput | 100 req/s | 150 req/s | +50 req/s (better) |" in text
+    assert (
+        "| Throughput | 100.00 req/s | 150.00 req/s | +50.00 req/s (better) |" in text
+    )
     assert "on component `web` (service)" in text
     assert "> p99 <script>alert(1)</script> drops" in text  # as written: a download
     assert "**Changes requested** by carol" in text and "add a cache" in text

@@ -20,19 +20,6 @@ def get_item(mapping: Any, key: Any) -> Any:
         return None
 
 
-@register.filter
-def diff_value(value: Any) -> str:
-    """A field or metric value as a short text (escaped by the template)."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:,.2f}".rstrip("0").rstrip(".")
-    text = str(value)
-    return text if len(text) <= 120 else text[:119] + "…"
-
-
 @register.simple_tag
 def review_panel(scenario, opened=None) -> selectors.ReviewSummary | None:
     """The shown version's review summary (the opened one, else the latest)."""
