@@ -514,3 +514,25 @@ def test_the_markdown_export_holds_the_whole_decision_record(
     assert "> p99 <script>alert(1)</script> drops" in text  # as written: a download
     assert "**Changes requested** by carol" in text and "add a cache" in text
     assert "### Version 1" in text and "req/s, p99 30 ms" in text
+
+
+def test_a_chosen_base_is_compared_instead_of_the_previous_version(
+    team_scenario, alice, carol_client
+):
+    scenario_version_create(scenario=team_scenario, text=MORE_LOAD, author=alice)
+    scenario_version_create(
+        scenario=team_scenario,
+        text=MORE_LOAD.replace("instances: 2", "instances: 5"),
+        author=alice,
+    )
+    previous = carol_client.get(url("review_detail", team_scenario, 3)).content.decode()
+    assert (
+        "<del>100</del>" not in previous and "<del>2</del> → <ins>5</ins>" in previous
+    )
+    chosen = carol_client.get(url("review_detail", team_scenario, 3) + "?base=1")
+    page = chosen.content.decode()
+    assert "<del>100</del> → <ins>150</ins>" in page
+    assert '<option value="1" selected>' in page
+    export = carol_client.get(url("review_markdown", team_scenario, 3) + "?base=1")
+    assert "Version 1 → version 3." in export.content.decode()
+    assert carol_client.get(url("review_detail", team_scenario, 9)).status_code == 404
