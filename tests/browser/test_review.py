@@ -126,9 +126,21 @@ def test_an_editor_requests_changes_and_the_owner_approves(
     expect(thread.locator("a.mention")).to_have_text("@alice")
     expect(thread).to_contain_text("<script>window.__xss = 1</script>")
     assert carol.evaluate("window.__xss") is None
-    carol.get_by_label("Note (optional)").fill("Wire the cache into web first.")
+    # Stored-XSS attempts in the other texts a reviewer types: shown as text, never run.
+    carol.get_by_text("Set the question").click()
+    carol.get_by_label("What should this review decide?").fill(
+        'Ship it? <img src=x onerror="window.__xss = 2">'
+    )
+    carol.get_by_role("button", name="Save the question").click()
+    expect(carol.locator("#question .question")).to_contain_text("<img src=x")
+    carol.get_by_label("Note (optional)").fill(
+        'Wire the cache into web first. <svg onload="window.__xss = 3">'
+    )
     carol.get_by_role("button", name="Request changes").click()
     expect(carol.get_by_test_id("review-status")).to_have_text("Changes requested")
+    expect(carol.locator("#decision .note")).to_contain_text("<svg onload")
+    assert carol.evaluate("window.__xss") is None
+    assert carol.locator("#decision img, #decision svg, #question img").count() == 0
 
     # The designer gets the pin as data (contract 2).
     carol.goto(f"/scenarios/{scenario.pk}/")
