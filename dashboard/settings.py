@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "dashboard.scenarios",
     "dashboard.runs",
     "dashboard.sharing",
+    "dashboard.reviews",
 ]
 
 MIDDLEWARE = [
@@ -118,6 +119,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dashboard.context_processors.site",
+                "dashboard.reviews.context_processors.inbox",
             ],
         },
     },

@@ -21,4 +21,5 @@ urlpatterns = [
     path("", include("dashboard.scenarios.urls")),
     path("", include("dashboard.runs.urls")),
     path("", include("dashboard.sharing.urls")),
+    path("", include("dashboard.reviews.urls")),
 ]

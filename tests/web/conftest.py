@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from dashboard.reviews.models import Comment, Notification
 from dashboard.runs.models import RunSnapshot
 from dashboard.scenarios.services import example_upsert, scenario_create
 from dashboard.sharing.services import share_link_create
@@ -75,6 +76,15 @@ def world(alice) -> dict:
     RunSnapshot.objects.create(run=run, seq=0, data={"seq": 0})
     example, _ = example_upsert(slug="walker-example", text=SMALL_DOC)
     link, token = share_link_create(scenario=scenario, created_by=alice)
+    team = team_create(creator=alice, name="Walker team")
+    version = scenario.latest_version
+    comment = Comment.objects.create(version=version, author=alice, body="walker")
+    notification = Notification.objects.create(
+        recipient=alice,
+        kind=Notification.Kind.MENTION,
+        version=version,
+        comment=comment,
+    )
     return {
         "pk": scenario.pk,
         "number": 1,
@@ -84,6 +94,9 @@ def world(alice) -> dict:
         "slug": example.slug,
         "token": token,  # an active share link to `pk` (routes under /s/)
         "link_id": link.pk,
+        "team_id": team.pk,
+        "comment_id": comment.pk,
+        "notification_id": notification.pk,
     }
 
 
