@@ -83,7 +83,18 @@ export function installEdit(d) {
     let newId = null;
     let said = "";
     const selected = d.selectedId && d.selectedId !== CLIENTS ? d.selectedId : null;
-    const spot = d.freeSpot(d.selectedId ? cy.getElementById(d.selectedId).position() : null);
+    let spot = d.freeSpot(d.selectedId ? cy.getElementById(d.selectedId).position() : null);
+    // Inserted in front of `target`: between it and its (first) caller, else left of it.
+    const spotInFront = (target, rewired) => {
+      const t = cy.getElementById(target);
+      if (t.empty()) return spot;
+      const callers = rewired.map((name) => cy.getElementById(name === "the clients" ? CLIENTS : name)).filter((n) => n.nonempty());
+      const p = t.position();
+      // freeSpot(near) looks from 230 px right of `near`.
+      if (!callers.length) return d.freeSpot({ x: p.x - 460, y: p.y });
+      const c = callers[0].position();
+      return d.freeSpot({ x: (c.x + p.x) / 2 - 230, y: (c.y + p.y) / 2 });
+    };
     return d.edit((tree) => {
       newId = freshId(tree, BASE_IDS[kind]);
       const comp = newComponent(d.VOCAB, kind);
@@ -93,6 +104,7 @@ export function installEdit(d) {
       if (kind === "cache" && target) {
         comp.backing = target;
         const rewired = rewireCallers(tree, newId, target);
+        spot = spotInFront(target, rewired);
         said = rewired.length
           ? "Added " + name + " in front of " + target + ": " + listing(rewired) + " now " +
             (rewired.length === 1 && rewired[0] !== "the clients" ? "calls " : "call ") + newId +
@@ -101,6 +113,7 @@ export function installEdit(d) {
       } else if (kind === "load_balancer" && target) {
         comp.targets = [target];
         const rewired = rewireCallers(tree, newId, target);
+        spot = spotInFront(target, rewired);
         said = "Added " + name + " in front of " + target +
           (rewired.length ? ": " + listing(rewired) + " now send to " + newId + ", which distributes to " + target + "."
             : ", distributing to it. Nothing sends to it yet: connect a caller to it.");

@@ -5,29 +5,34 @@ import { fmt } from "./designer-estimate.js";
 const FONT_FAMILY = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif";
 const FONT_PX = 13;
 const LINE_PX = Math.round(FONT_PX * 1.2);
-const NODE_WIDTH = 170;
-// Width a label line may take inside each shape: the hexagon and octagon narrow
-// towards their corners, and text drawn at other zooms is a few percent wider
-// than measured here, hence the margin.
-const TEXT_WIDTH = { clients: 96, load_balancer: 128, cache: 134, default: 144 };
+// A node is as wide as its longest label line needs, between its shape's usual
+// width and a maximum; a line longer than that keeps its start and end around an
+// ellipsis. The side margins leave room for the hexagon's and octagon's corners
+// and for text drawn a few percent wider at other zooms than measured here.
+const WIDTH = {
+  clients: { min: 110, max: 110, sides: 14 },
+  load_balancer: { min: 176, max: 280, sides: 48 },
+  cache: { min: 170, max: 270, sides: 36 },
+  default: { min: 170, max: 260, sides: 26 },
+};
 const BASE_HEIGHT = { clients: 46, database: 84, default: 70 };
 const EDGE_LABELS = { workload: "requests", targets: "distributes", calls: "calls", backing: "miss" };
 
 const STYLE = [
   { selector: "node", style: {
-      shape: "round-rectangle", width: NODE_WIDTH, height: "data(h)",
+      shape: "round-rectangle", width: "data(w)", height: "data(h)",
       "background-color": "#ffffff", "border-width": 2, "border-color": "#94a3b8",
       label: "data(display)", "text-wrap": "wrap", "text-valign": "center",
       "text-halign": "center", "font-size": FONT_PX, "line-height": 1.2, color: "#1f2933",
-      // Wider than the lines are fitted to: Cytoscape never re-wraps a fitted line.
-      "text-max-width": NODE_WIDTH - 6,
+      // Wider than any fitted line: Cytoscape never wraps one again.
+      "text-max-width": 400,
       "font-family": FONT_FAMILY,
   } },
   { selector: "node[type = 'clients']", style: {
-      shape: "ellipse", width: 110, "background-color": "#e0f2fe",
+      shape: "ellipse", "background-color": "#e0f2fe",
       "border-color": "#0284c7",
   } },
-  { selector: "node[type = 'load_balancer']", style: { shape: "round-hexagon", width: 176, "border-color": "#7c3aed" } },
+  { selector: "node[type = 'load_balancer']", style: { shape: "round-hexagon", "border-color": "#7c3aed" } },
   { selector: "node[type = 'service']", style: { "border-color": "#2563eb" } },
   { selector: "node[type = 'cache']", style: { shape: "round-octagon", "border-color": "#c2410c" } },
   { selector: "node[type = 'database']", style: { shape: "barrel", "border-color": "#0f766e" } },
@@ -108,13 +113,16 @@ export function installGraph(d) {
     return lines;
   }
 
-  // The node's label, each line fitted to its shape, and a height that holds them.
+  // The node's label, each line fitted to its shape, and a size that holds them.
   function nodeLabel(n, est) {
-    const max = TEXT_WIDTH[n.type] || TEXT_WIDTH.default;
-    const lines = nodeLines(n, est).map((line) => fitLine(line, max));
+    const size = WIDTH[n.type] || WIDTH.default;
+    const raw = nodeLines(n, est);
+    const widest = Math.max(0, ...raw.map(textWidth));
+    const w = Math.round(Math.min(size.max, Math.max(size.min, widest + size.sides)));
+    const lines = raw.map((line) => fitLine(line, w - size.sides));
     const base = BASE_HEIGHT[n.type] || BASE_HEIGHT.default;
     const pad = n.type === "database" ? 34 : 20;
-    return { display: lines.join("\n"), h: Math.max(base, lines.length * LINE_PX + pad) };
+    return { display: lines.join("\n"), w, h: Math.max(base, lines.length * LINE_PX + pad) };
   }
 
   function render() {
@@ -187,9 +195,16 @@ export function installGraph(d) {
     }
     const columns = {};
     for (const id of ids) (columns[depth[id]] = columns[depth[id]] || []).push(id);
-    for (const [col, members] of Object.entries(columns)) {
+    // Columns 210 px apart, or more where wide nodes need it (60 px between boxes).
+    let x = 0;
+    let previousHalf = null;
+    for (const col of Object.keys(columns).map(Number).sort((a, b) => a - b)) {
+      const members = columns[col];
+      const half = Math.max(...members.map((id) => cy.getElementById(id).width())) / 2;
+      x += previousHalf === null ? 0 : Math.max(210, previousHalf + 60 + half);
+      previousHalf = half;
       members.forEach((id, i) => {
-        cy.getElementById(id).position({ x: Number(col) * 210, y: (i - (members.length - 1) / 2) * 115 });
+        cy.getElementById(id).position({ x, y: (i - (members.length - 1) / 2) * 115 });
       });
     }
     cy.nodes().forEach((n) => { d.positions[n.id()] = roundPos(n.position()); });
@@ -210,7 +225,7 @@ export function installGraph(d) {
     const ext = cy.extent();
     const taken = (x, y) => cy.nodes().some((n) => {
       const p = n.position();
-      return Math.abs(p.x - x) < 190 && Math.abs(p.y - y) < 95;
+      return Math.abs(p.x - x) < n.width() / 2 + 105 && Math.abs(p.y - y) < 95;
     });
     const x0 = near ? near.x + 230 : (ext.x1 + ext.x2) / 2;
     const y0 = near ? near.y : (ext.y1 + ext.y2) / 2;
