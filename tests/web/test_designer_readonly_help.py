@@ -129,3 +129,28 @@ def test_the_price_note_speaks_to_a_user_not_in_module_names():
     all_priced = priced.replace("cores: 2,", "cores: 2, cost_per_hour: 0.1,")
     notes = " ".join(designer.apply(text=all_priced)["estimate"]["notes"])
     assert "standard prices" not in notes
+
+
+@pytest.mark.django_db
+def test_the_page_writes_the_pins_json_script_only_when_given_pins(alice, world):
+    from django.template.loader import render_to_string
+    from django.test import RequestFactory
+
+    from dashboard.scenarios import selectors
+    from dashboard.scenarios.views import _editor_context
+
+    request = RequestFactory().get("/")
+    request.user = alice
+    scenario = selectors.scenario_get_for_user(user=alice, pk=world["pk"])
+    pins = {"web": {"count": 2, "url": "/x/</script><script>alert(1)</script>"}}
+    html = render_to_string(
+        "scenarios/detail.html",
+        _editor_context(scenario, SMALL_DOC, pins=pins),
+        request=request,
+    )
+    assert '<script id="designer-pins" type="application/json">' in html
+    assert "<script>alert(1)" not in html  # json_script escapes it
+    html = render_to_string(
+        "scenarios/detail.html", _editor_context(scenario, SMALL_DOC), request=request
+    )
+    assert "designer-pins" not in html
