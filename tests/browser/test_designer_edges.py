@@ -298,4 +298,16 @@ def test_the_png_export_has_a_white_margin_and_an_opaque_background(
     assert checked["transparent"] == 0, checked
     assert checked["inked"] > 1000, checked  # the diagram is in it
     shutil.copy(path, f"{SHOTS}/designer-export.png")
+
+    # The document's help is a link (a new tab: unsaved edits stay), not a file name.
+    expect(page.locator("#editor")).not_to_contain_text("docs/topology.md")
+    with page.expect_popup() as popup:
+        page.get_by_role("link", name=re.compile("How to write it")).click()
+    help_page = popup.value
+    expect(help_page.get_by_role("heading", level=1)).to_contain_text(
+        "topology document"
+    )
+    expect(help_page.locator("#prices")).to_be_visible()
+    help_page.screenshot(path=f"{SHOTS}/designer-help.png")
+    assert editor(page).input_value()  # the designer's tab is still there
     assert page_errors == []
