@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from dashboard import help_pages
 from dashboard.accounts import views as account_views
 from dashboard.health import healthz
 
@@ -18,6 +19,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", account_views.signup, name="signup"),
     path("healthz", healthz, name="healthz"),
+    path("help/<slug:slug>/", help_pages.help_page, name="help"),
     path("", include("dashboard.scenarios.urls")),
     path("", include("dashboard.runs.urls")),
     path("", include("dashboard.sharing.urls")),

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
+from dashboard.access import Perm
 from dashboard.inputs import refuse_unstorable_text
 from dashboard.scenarios import designer, inspector, selectors
 
@@ -73,7 +74,16 @@ def designer_inspect(request: HttpRequest, pk: int) -> HttpResponse:
     scenario = selectors.scenario_get_for_user(user=request.user, pk=pk)
     text = request.POST.get("document", "")
     target = request.POST.get("subject", "")
-    ctx: dict = {"scenario": scenario, "form": None, "result_text": None}
+    # The read-only designer asks for values only; a user who may not edit gets
+    # them only, whatever the page asked (applying is a preview, but a viewer's
+    # inspector has nothing to apply).
+    readonly = request.POST.get("readonly") == "1" or Perm.EDIT not in scenario.perms
+    ctx: dict = {
+        "scenario": scenario,
+        "form": None,
+        "result_text": None,
+        "readonly": readonly,
+    }
     tree, _, errors = designer.parse(text)
     if tree is None:
         ctx["problem"] = (
@@ -82,7 +92,7 @@ def designer_inspect(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return render(request, "scenarios/detail.html#inspector", ctx)
     try:
-        if request.POST.get("apply") == "1":
+        if request.POST.get("apply") == "1" and not readonly:
             new_tree, form, applied = inspector.apply_form(tree, target, request.POST)
             if applied:
                 ctx["result_text"] = designer.tree_to_text(new_tree)

@@ -148,13 +148,14 @@ def estimate(doc: Document) -> dict[str, Any]:
 
     out_components: dict[str, Any] = {}
     total_cost = 0.0
-    defaults_used = False
+    default_priced: list[str] = []
     saturated: list[str] = []
     for cid, comp in comps.items():
         node = nodes.get(cid)
         cost, default = pricing.cost(comp)
         total_cost += cost
-        defaults_used |= default
+        if default:
+            default_priced.append(cid)
         entry: dict[str, Any] = {
             "type": comp.type,
             "offered_rps": _round(node.reads + node.writes if node else 0.0, 3),
@@ -236,10 +237,16 @@ def estimate(doc: Document) -> dict[str, Any]:
     unreached = [cid for cid in comps if cid not in nodes]
     if unreached:
         notes.append("Not reached by the workload: " + ", ".join(unreached) + ".")
-    if defaults_used:
+    if default_priced:
+        which = (
+            "every component"
+            if len(default_priced) == len(comps)
+            else ", ".join(default_priced)
+        )
         notes.append(
-            "Costs use the default price table (simengine.pricing, shared with the "
-            "engine's report) where cost_per_hour is unset."
+            f"Costs of {which} use Scaleboard's standard prices (roughly public-cloud "
+            "on-demand rates, the same a run's report uses). To use your own, set "
+            "a component's Cost ($ per hour) in the inspector."
         )
     result = {
         "label": LABEL,
