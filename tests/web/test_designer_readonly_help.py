@@ -132,25 +132,22 @@ def test_the_price_note_speaks_to_a_user_not_in_module_names():
 
 
 @pytest.mark.django_db
-def test_the_page_writes_the_pins_json_script_only_when_given_pins(alice, world):
-    from django.template.loader import render_to_string
-    from django.test import RequestFactory
+def test_the_page_writes_the_pins_json_script_only_when_comments_are_pinned(
+    alice, alice_client, world
+):
+    from dashboard.reviews.models import Comment
+    from dashboard.scenarios.models import Scenario
 
-    from dashboard.scenarios import selectors
-    from dashboard.scenarios.views import _editor_context
-
-    request = RequestFactory().get("/")
-    request.user = alice
-    scenario = selectors.scenario_get_for_user(user=alice, pk=world["pk"])
-    pins = {"web": {"count": 2, "url": "/x/</script><script>alert(1)</script>"}}
-    html = render_to_string(
-        "scenarios/detail.html",
-        _editor_context(scenario, SMALL_DOC, pins=pins),
-        request=request,
+    url = f"/scenarios/{world['pk']}/"
+    assert "designer-pins" not in alice_client.get(url).content.decode()
+    version = Scenario.objects.get(pk=world["pk"]).latest_version
+    Comment.objects.create(
+        version=version,
+        author=alice,
+        body="</script><script>alert(1)</script>",
+        component_id="web",
     )
+    html = alice_client.get(url).content.decode()
     assert '<script id="designer-pins" type="application/json">' in html
-    assert "<script>alert(1)" not in html  # json_script escapes it
-    html = render_to_string(
-        "scenarios/detail.html", _editor_context(scenario, SMALL_DOC), request=request
-    )
-    assert "designer-pins" not in html
+    assert html.count('id="designer-pins"') == 1
+    assert "<script>alert(1)" not in html  # user text never reaches the page raw
