@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
@@ -20,4 +21,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("", include("dashboard.scenarios.urls")),
     path("", include("dashboard.runs.urls")),
+    path("", include("dashboard.teams.urls")),
+    path("admin/", admin.site.urls),
 ]

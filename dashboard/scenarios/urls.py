@@ -1,10 +1,10 @@
 from django.urls import path
 
-from dashboard.scenarios import designer_views, views
+from dashboard.scenarios import designer_views, manage_views, views
 
 urlpatterns = [
     path("", views.scenario_list, name="scenario_list"),
-    path("scenarios/new", views.scenario_new, name="scenario_new"),
+    path("scenarios/new", manage_views.scenario_new, name="scenario_new"),
     path("scenarios/<int:pk>/", views.scenario_detail, name="scenario_detail"),
     path(
         "scenarios/<int:pk>/validate", views.scenario_validate, name="scenario_validate"
@@ -25,5 +25,16 @@ urlpatterns = [
         views.scenario_version,
         name="scenario_version",
     ),
+    path(
+        "scenarios/<int:pk>/rename",
+        manage_views.scenario_rename,
+        name="scenario_rename",
+    ),
+    path(
+        "scenarios/<int:pk>/delete",
+        manage_views.scenario_delete,
+        name="scenario_delete",
+    ),
+    path("scenarios/<int:pk>/move", manage_views.scenario_move, name="scenario_move"),
     path("examples/<slug:slug>/copy", views.example_copy, name="example_copy"),
 ]
