@@ -13,11 +13,15 @@ from dashboard.scenarios.models import Scenario, ScenarioVersion
 @admin.register(Scenario)
 class ScenarioAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "team", "is_example", "updated_at"]
-    list_filter = ["is_example", "team", "updated_at"]
+    # Personal or a team's (not one entry per team: there may be thousands).
+    list_filter = ["is_example", ("team", admin.EmptyFieldListFilter), "updated_at"]
     search_fields = ["name", "slug", "owner__username", "team__name"]
     list_select_related = ["owner", "team"]
     raw_id_fields = ["owner", "team"]
     readonly_fields = ["created_at", "updated_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # a scenario starts with a valid version: create it in the app
 
 
 @admin.register(ScenarioVersion)

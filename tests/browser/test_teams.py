@@ -149,3 +149,58 @@ def test_a_team_shares_a_named_scenario_with_an_editor(
     assert len(provoked) == 2, page_errors
     assert [e for e in page_errors if e not in provoked] == []
     assert carol_errors == [] and dave_errors == []
+
+
+RECORD_VIOLATIONS_JS = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__csp.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
+
+
+def test_the_admin_works_under_the_csp(page: Page, page_errors):
+    """An operator logs in to /admin/ (axes in front) and edits a team with its
+    membership inline: the admin's scripts and styles are files, the CSP refuses
+    nothing."""
+    from django.contrib.auth.models import User
+
+    from dashboard.teams.services import member_add, team_create
+
+    User.objects.create_user(
+        "operator", password=PASSWORD, is_staff=True, is_superuser=True
+    )
+    alice = User.objects.create_user("alice", password=PASSWORD)
+    User.objects.create_user("carol", password=PASSWORD)
+    team = team_create(creator=alice, name="Ops team")
+    member_add(team=team, username="carol", role="viewer", added_by=alice)
+    page.context.add_init_script(RECORD_VIOLATIONS_JS)
+
+    page.goto("/admin/")
+    page.get_by_label("Username").fill("operator")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(
+        page.locator("#teams-team").get_by_role("link", name="Teams")
+    ).to_be_visible()
+    seen = page.evaluate("window.__csp")
+    page.goto(f"/admin/teams/team/{team.pk}/change/")
+    expect(page.locator("#membership_set-group, .inline-group").first).to_be_visible()
+    # The admin's own style sheet applied (a file, allowed by style-src 'self').
+    assert (
+        page.evaluate("getComputedStyle(document.querySelector('#header')).display")
+        != "inline"
+    )
+    page.get_by_label("Name").fill("Ops team 2")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator(".messagelist")).to_contain_text("changed successfully")
+    seen += page.evaluate("window.__csp")
+    page.goto("/admin/runs/run/?status=queued")
+    page.goto("/admin/scenarios/scenario/?q=x")
+    seen += page.evaluate("window.__csp")
+    page.screenshot(path=str(SHOTS / "teams-admin.png"), full_page=True)
+    assert seen == []
+    assert page_errors == []
+    from dashboard.teams.models import Team
+
+    assert Team.objects.get(pk=team.pk).name == "Ops team 2"
