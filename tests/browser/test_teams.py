@@ -86,10 +86,20 @@ def test_a_team_shares_a_named_scenario_with_an_editor(
     expect(page.get_by_label("Belongs to")).to_have_value(re.compile(r"^team-\d+$"))
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_role("alert")).to_have_text("Give the scenario a name.")
-    page.get_by_label("Name").fill("Cart service")
+    page.get_by_label("Name").fill("Cart")
     page.get_by_role("button", name="Create").click()
     expect(page).to_have_url(EDITOR_URL)
+    expect(page.get_by_role("heading", name="Cart", exact=True)).to_be_visible()
+    # Renamed from the page head: a new version whose document carries the name.
+    page.locator("details.rename > summary").click()
+    page.get_by_label("New name").fill("Cart service")
+    page.screenshot(path=str(SHOTS / "teams-scenario-rename.png"))
+    page.locator("details.rename").get_by_role("button", name="Rename").click()
     expect(page.get_by_role("heading", name="Cart service")).to_be_visible()
+    expect(page.locator("ul.messages")).to_contain_text("version 2")
+    expect(page.get_by_label(re.compile(r"^Topology document"))).to_have_value(
+        re.compile(r"^name: Cart service$", re.M)
+    )
     expect(page.locator(".owner-line")).to_contain_text("Team Checkout squad")
     expect(page.locator("#designer")).to_have_attribute("data-ready", "1")
     scenario_url = page.url
