@@ -428,3 +428,48 @@ def test_a_filter_for_someone_elses_team_is_refused_like_a_missing_one(
     assert theirs.status_code == missing.status_code == 400
     assert "Team search" not in theirs.content.decode()
     assert mallory_client.get(url, {"owner": "bogus"}).status_code == 400
+
+
+# --- User text is text ---------------------------------------------------------------
+
+XSS = '<img src=x onerror="alert(1)">"\'><script>alert(2)</script>'
+
+
+def test_markup_in_scenario_and_team_names_is_shown_as_text(team, alice_client, alice):
+    from dashboard.teams.services import team_rename
+
+    team_rename(team=team, name=XSS[:100])
+    alice_client.post(
+        reverse("scenario_new"), {"name": XSS, "where": f"team-{team.pk}"}
+    )
+    scenario = Scenario.objects.get()
+    assert scenario.name == XSS  # stored as typed
+    for url in (
+        reverse("scenario_list"),
+        reverse("scenario_list") + f"?owner=team-{team.pk}",
+        reverse("scenario_detail", args=[scenario.pk]),
+        reverse("scenario_rename", args=[scenario.pk]),
+        reverse("scenario_delete", args=[scenario.pk]),
+        reverse("team_detail", args=[team.pk]),
+        reverse("team_list"),
+    ):
+        content = alice_client.get(url).content.decode()
+        assert "<script>alert(2)" not in content, url
+        assert "<img src=x" not in content, url
+        assert "&lt;script&gt;alert(2)" in content or "&lt;img" in content, url
+
+
+def test_huge_names_are_refused_without_an_error(team, alice, alice_client):
+    big = "n" * 100_000
+    scenario = make_scenario(alice)
+    for url, data in [
+        (reverse("scenario_new"), {"name": big}),
+        (reverse("scenario_rename", args=[scenario.pk]), {"name": big}),
+        (reverse("team_new"), {"name": big}),
+        (
+            reverse("team_member_add", args=[team.pk]),
+            {"username": big, "role": "viewer"},
+        ),
+    ]:
+        assert alice_client.post(url, data).status_code == 400, url
+    assert Scenario.objects.count() == 1 and scenario.versions.count() == 1
