@@ -10,6 +10,7 @@ answered before Django); a web process uses a pool of database connections (DB_P
 """
 
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -25,11 +26,14 @@ from dashboard.origins import SameOriginValidator  # noqa: E402
 from dashboard.runs.routing import websocket_urlpatterns  # noqa: E402
 from dashboard.serving import lanes, serve  # noqa: E402
 
+sys.setswitchinterval(settings.WEB_GIL_SWITCH_MS / 1000)
+pages = serve(django_asgi_app)
 application = ProtocolTypeRouter(
     {
-        "http": serve(django_asgi_app),
+        "http": pages,
         "websocket": lanes(
-            SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+            SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            gate=pages.gate,  # pages make room while a handshake is pending
         ),
     }
 )

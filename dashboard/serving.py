@@ -97,14 +97,27 @@ async def _plain(send, status: int, body: bytes, headers=(), head=False) -> None
 
 
 class Gate:
-    """At most `limit` holders; waiters are served first come, first served."""
+    """At most `limit` holders; waiters are served first come, first served.
 
-    def __init__(self, limit: int) -> None:
+    While WebSocket handshakes are pending (`hold`), at most `held_limit` holders
+    are let in: a page already running finishes, but new pages wait, so the
+    threads that accept the sockets get the process's CPU (and GIL) instead of
+    sharing it with every page in flight. A burst of viewers connects at once
+    whatever the page load; pages lose a fraction of a second.
+    """
+
+    def __init__(self, limit: int, held_limit: int | None = None) -> None:
         self.limit, self.active = limit, 0
+        self.held_limit = min(limit, held_limit if held_limit is not None else limit)
+        self.holds = 0
         self.waiters: collections.deque[asyncio.Future] = collections.deque()
 
+    @property
+    def room(self) -> int:
+        return self.held_limit if self.holds else self.limit
+
     async def acquire(self, queue_max: int, timeout: float) -> bool:
-        if self.active < self.limit and not self.waiters:
+        if self.active < self.room and not self.waiters:
             self.active += 1
             return True
         if len(self.waiters) >= queue_max:
@@ -125,18 +138,36 @@ class Gate:
             raise
 
     def release(self) -> None:
-        while self.waiters:
+        self.active -= 1
+        self._admit()
+
+    def hold(self) -> None:
+        self.holds += 1
+
+    def unhold(self) -> None:
+        self.holds -= 1
+        self._admit()
+
+    def _admit(self) -> None:
+        while self.waiters and self.active < self.room:
             waiter = self.waiters.popleft()
             if not waiter.done():
+                self.active += 1
                 waiter.set_result(None)  # the slot goes straight to the next waiter
-                return
-        self.active -= 1
 
 
 class Serve:
-    def __init__(self, app, *, limit: int, queue_max: int, queue_timeout: float):
+    def __init__(
+        self,
+        app,
+        *,
+        limit: int,
+        queue_max: int,
+        queue_timeout: float,
+        held_limit: int | None = None,
+    ):
         self.app = app
-        self.gate = Gate(limit)
+        self.gate = Gate(limit, held_limit)
         self.queue_max, self.queue_timeout = queue_max, queue_timeout
         self.retry_after = str(settings.WEB_RETRY_AFTER_S).encode()
 
@@ -171,14 +202,20 @@ def serve(app) -> Serve:
         limit=settings.WEB_MAX_IN_FLIGHT,
         queue_max=settings.WEB_QUEUE_MAX,
         queue_timeout=settings.WEB_QUEUE_TIMEOUT_S,
+        held_limit=settings.WEB_MAX_IN_FLIGHT_DURING_HANDSHAKES,
     )
 
 
 class Lanes:
-    """Each WebSocket connection's thread-sensitive calls run on one of a few threads."""
+    """Each WebSocket connection's thread-sensitive calls run on one of a few threads.
 
-    def __init__(self, app, threads: int) -> None:
+    Given the pages' `gate`, a connection holds it from its arrival until the
+    handshake is answered (accepted or refused), so pages make room (`Gate.hold`).
+    """
+
+    def __init__(self, app, threads: int, gate: Gate | None = None) -> None:
         self.app = app
+        self.gate = gate
         self.executors = [
             ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ws-db-{i}")
             for i in range(threads)
@@ -188,12 +225,29 @@ class Lanes:
     async def __call__(self, scope, receive, send) -> None:
         lane = min(range(len(self.open)), key=self.open.__getitem__)
         self.open[lane] += 1
+        gate = self.gate if scope.get("type") == "websocket" else None
+        holding = gate is not None
+        if holding:
+            gate.hold()
+
+        async def send_and_unhold(message) -> None:
+            nonlocal holding
+            if holding and message.get("type") in (
+                "websocket.accept",
+                "websocket.close",
+            ):
+                holding = False
+                gate.unhold()
+            await send(message)
+
         try:
             async with ThreadSensitiveContext(executor=self.executors[lane]):
-                await self.app(scope, receive, send)
+                await self.app(scope, receive, send_and_unhold)
         finally:
             self.open[lane] -= 1
+            if holding:
+                gate.unhold()
 
 
-def lanes(app) -> Lanes:
-    return Lanes(app, settings.WS_DB_THREADS)
+def lanes(app, gate: Gate | None = None) -> Lanes:
+    return Lanes(app, settings.WS_DB_THREADS, gate)

@@ -168,7 +168,16 @@ WS_DB_THREADS = envint("WS_DB_THREADS", 2, minimum=1)
 WEB_MAX_IN_FLIGHT = envint(
     "WEB_MAX_IN_FLIGHT", max(1, DB_POOL_MAX - WS_DB_THREADS - 2), minimum=1
 )
+# While WebSocket handshakes are pending in a process, at most this many pages run
+# there (pages already running finish): a burst of viewers is accepted at once.
+WEB_MAX_IN_FLIGHT_DURING_HANDSHAKES = envint(
+    "WEB_MAX_IN_FLIGHT_DURING_HANDSHAKES", 1, minimum=1
+)
 WEB_QUEUE_MAX = envint("WEB_QUEUE_MAX", 64, minimum=0)
+# How long a thread holding the GIL runs before another may take it, in a web process
+# (CPython's default is 5 ms): the event loop, which answers /healthz, accepts
+# sockets and hands pages to threads, waits at most this long behind a page thread.
+WEB_GIL_SWITCH_MS = envint("WEB_GIL_SWITCH_MS", 1, minimum=1)
 WEB_QUEUE_TIMEOUT_S = envint("WEB_QUEUE_TIMEOUT_S", 10, minimum=1)
 WEB_RETRY_AFTER_S = 2
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL:

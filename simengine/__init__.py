@@ -41,6 +41,7 @@ from .runner import (  # noqa: E402
     stream,
 )
 from .snapshot import (  # noqa: E402
+    EVENT_KINDS,
     SNAPSHOT_KEYS,
     SNAPSHOT_VERSION,
     UTILIZATION_NOTES,
@@ -53,6 +54,7 @@ __version__ = ENGINE_VERSION
 
 __all__ = [
     "ENGINE_VERSION",
+    "EVENT_KINDS",
     "FORMAT_VERSION",
     "SNAPSHOT_KEYS",
     "SNAPSHOT_VERSION",

@@ -19,6 +19,10 @@ from .snapshot import UTILIZATION_NOTES
 EXIT_OK, EXIT_FAILED, EXIT_BAD_DOCUMENT, EXIT_OBJECTIVES_MISSED = 0, 1, 2, 3
 
 
+#: Events listed in the text report; `--json` carries every one.
+MAX_EVENTS_SHOWN = 20
+
+
 def _read(path: str) -> bytes:
     if path == "-":
         return sys.stdin.buffer.read()
@@ -258,6 +262,18 @@ def summary(report: dict[str, Any]) -> str:
             if key in ci:
                 lo, hi = ci[key]
                 lines.append(f"ci95 {key}: {lo:,.2f} .. {hi:,.2f}")
+    events = report.get("event_log") or []
+    if events:
+        lines.append("")
+        lines.append(f"events ({len(events)}):")
+        shown = events[:MAX_EVENTS_SHOWN]
+        several = report.get("replications", 1) > 1
+        for e in shown:
+            where = f"{e['component']}: " if e["component"] else ""
+            rep = f"replication {e['replication']}, " if several else ""
+            lines.append(f"  {rep}t={e['t_s']:g} s  {where}{e['text']}")
+        if len(events) > len(shown):
+            lines.append(f"  ... {len(events) - len(shown)} more (--json has them all)")
     if report.get("objectives"):
         lines.append("")
         lines.extend(summary_lines(report["objectives"]))

@@ -82,6 +82,8 @@ def _replication(
     seq = seq_start
     timeline: list[Window] = []
     totals = {"offered": 0, "completed": 0, "errors": 0, "timeouts": 0, "rejected": 0}
+    event_log = sim.ctx.event_log
+    events_sent = 0
     for window, counts, measured in sim.windows(should_stop, budget):
         if measured:
             for key in totals:
@@ -95,6 +97,9 @@ def _replication(
             "progress": p0 + (p1 - p0) * min(window["t_s"] / horizon, 1.0),
             **window,
         }
+        if len(event_log) > events_sent:
+            snapshot["event_log"] = event_log[events_sent:]
+            events_sent = len(event_log)
         yield snapshot
         seq += 1
     report = build_report(sim, totals, timeline, seed=seed, replication=replication)
@@ -130,6 +135,7 @@ def build_report(
         "cost": report_cost(sim.doc, components),
         "timeline": timeline,
         "events": sim.events,
+        "event_log": sim.ctx.event_log,
     }
     report["bottleneck"] = bottleneck(sim.doc, components)
     report["warnings"] = sim.warnings + run_warnings(sim.doc, report)
@@ -316,6 +322,8 @@ def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
     if len(reports) == 1:
         return reports[0]
     combined = _mean_tree(reports)
+    # every replication's events, in replication order (each carries its index)
+    combined["event_log"] = [e for r in reports for e in r.get("event_log", [])]
     n = len(reports)
     ci: dict[str, list[float]] = {}
     for path in _scalar_paths(reports[0]):

@@ -15,6 +15,8 @@ Rules of the contract (docs/engine.md, "The snapshot"):
 - latencies are milliseconds; a quantile of an empty window is ``None``;
 - ``utilization`` is busy core-time over available core-time (0..1), or ``None``
   for a component with no capacity of its own (a balancer, a cache);
+- events (``Event``, kinds in ``EVENT_KINDS``) ride on the snapshot of the window
+  they happened in (``event_log``) and the report keeps them all (``event_log``);
 - nothing else: no internal keys. A new field raises ``SNAPSHOT_VERSION`` when it
   changes the meaning of an old one, and is added here first.
 """
@@ -60,6 +62,49 @@ class Window(TypedDict):
     components: dict[str, ComponentWindow]
 
 
+class Event(TypedDict):
+    """Something that happened to the system at one instant of simulated time.
+
+    ``kind`` is one of ``EVENT_KINDS``; ``text`` says it in a sentence for the event
+    log. Extras by kind: ``instance`` (an instance's name), ``instances`` (how many
+    are active after it), ``rps`` (the new arrival rate), ``writes_lost``,
+    ``promoted``, ``shards``, ``keys_moved`` (a fraction of the keys).
+    """
+
+    t_s: float  # simulated time since the start (the warm-up included)
+    replication: int
+    kind: str
+    component: str | None  # None for the workload
+    text: str
+    instance: NotRequired[str]
+    instances: NotRequired[int]
+    rps: NotRequired[float]
+    writes_lost: NotRequired[int]
+    promoted: NotRequired[str]
+    shards: NotRequired[int]
+    keys_moved: NotRequired[float]
+
+
+#: What can happen, and what each kind means (the event log's vocabulary).
+EVENT_KINDS = {
+    "instance_down": "an instance stopped (a fault of the document or injected)",
+    "instance_up": "an instance came back",
+    "health_removed": "a balancer's health check took an instance out of rotation",
+    "health_restored": "a balancer's health check put an instance back",
+    "autoscaled": "an autoscaling service changed its number of active instances",
+    "primary_down": "a database primary stopped",
+    "primary_up": "a database primary came back",
+    "failover_started": "a replica is being promoted; writes fail until it is done",
+    "failover_done": "the promoted replica is the primary now",
+    "replica_down": "a database replica stopped",
+    "replica_up": "a database replica came back (caught up)",
+    "shard_added": "shards were added and keys moved to them",
+    "cache_node_lost": "a cache node was lost with its keys",
+    "cache_node_restored": "a cache node came back, empty",
+    "phase_changed": "the workload moved to its next phase",
+}
+
+
 class Snapshot(Window):
     """A window as streamed while a run goes."""
 
@@ -68,6 +113,9 @@ class Snapshot(Window):
     replication: int
     warmup: bool  # True: inside the warm-up, not part of the report
     progress: float  # 0..1 of the whole run
+    # What happened during the window, oldest first; present only when something
+    # did. A stream field: the report keeps the whole list as ``event_log``.
+    event_log: NotRequired[list[Event]]
 
 
 #: Why a kind's ``utilization`` is None: the report's ``utilization_note``, and what a

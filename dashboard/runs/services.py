@@ -118,9 +118,22 @@ def run_create(
 
 
 def _unsaved(latest: ScenarioVersion | None, text: str, layout: dict | None) -> bool:
+    """Whether Run must store a new version first: the text changed, or the user
+    moved components of a version whose layout was stored. A version stored without
+    a layout (made by "New scenario", an example copy, an API) is drawn with
+    positions the designer computed, not ones anybody chose: those are recorded on
+    it (`_layout_fill`), never a version of their own."""
     if latest is None or latest.document_text != text:
         return True
-    return bool(layout) and layout != latest.layout
+    return bool(layout) and bool(latest.layout) and layout != latest.layout
+
+
+def _layout_fill(version: ScenarioVersion, layout: dict | None) -> None:
+    """Record `layout` on a version stored without one (presentation only: the
+    engine never reads it, and the text is untouched). Conditional, so of two
+    racing first runs one fills it and the other changes nothing."""
+    if layout and not version.layout:
+        ScenarioVersion.objects.filter(pk=version.pk, layout={}).update(layout=layout)
 
 
 @transaction.atomic
@@ -154,6 +167,8 @@ def run_start(
             layout=layout,
             base_version=base_version,
         )
+    else:
+        _layout_fill(version, layout)
     return run_create(
         owner=owner,
         document=doc,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard.scenarios import designer_views, manage_views, views
+from dashboard.scenarios import designer_views, manage_views, version_views, views
 
 urlpatterns = [
     path("", views.scenario_list, name="scenario_list"),
@@ -22,7 +22,7 @@ urlpatterns = [
     ),
     path(
         "scenarios/<int:pk>/versions/<int:number>/",
-        views.scenario_version,
+        version_views.scenario_version,
         name="scenario_version",
     ),
     path(
@@ -36,5 +36,30 @@ urlpatterns = [
         name="scenario_delete",
     ),
     path("scenarios/<int:pk>/move", manage_views.scenario_move, name="scenario_move"),
+    path(
+        "scenarios/<int:pk>/versions/<int:number>/restore",
+        version_views.scenario_version_restore,
+        name="scenario_version_restore",
+    ),
+    path(
+        "scenarios/<int:pk>/versions/<int:number>/fork",
+        version_views.scenario_version_fork,
+        name="scenario_version_fork",
+    ),
+    path(
+        "scenarios/<int:pk>/fork",
+        version_views.scenario_fork_text,
+        name="scenario_fork",
+    ),
+    path(
+        "scenarios/<int:pk>/diff/",
+        version_views.scenario_diff_pick,
+        name="scenario_diff_pick",
+    ),
+    path(
+        "scenarios/<int:pk>/diff/<int:a>/<int:b>/",
+        version_views.scenario_diff,
+        name="scenario_diff",
+    ),
     path("examples/<slug:slug>/copy", views.example_copy, name="example_copy"),
 ]

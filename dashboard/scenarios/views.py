@@ -19,8 +19,8 @@ import simengine
 from dashboard.access import Perm
 from dashboard.inputs import refuse_unstorable_text
 from dashboard.runs.services import RunLimitExceeded, run_start, run_start_version
-from dashboard.scenarios import designer, selectors, services
-from dashboard.scenarios.models import Scenario
+from dashboard.scenarios import designer, diff, selectors, services
+from dashboard.scenarios.models import Scenario, ScenarioVersion
 from dashboard.teams.selectors import teams_for_user
 
 
@@ -114,8 +114,8 @@ def _editor_context(scenario: Scenario, text: str, errors=None, **extra) -> dict
         "errors": errors or [],
         # The side lists show a few fields of each: never read the documents, the
         # layouts or the reports (hundreds of kilobytes) to draw them.
-        "versions": scenario.versions.only(
-            "number", "message", "created_at", "scenario_id"
+        "versions": scenario.versions.select_related("author").only(
+            "number", "message", "created_at", "scenario_id", "author__username"
         )[:50],
         "runs": scenario.runs.only("id", "status", "created_at", "scenario_id")[:10],
         # The version the editor is based on: a save checks nobody saved since.
@@ -218,14 +218,51 @@ def _refused(
     elif isinstance(exc, services.VersionConflict):
         # Now based on the newer version, so saving again is a deliberate choice.
         extra["conflict"], status = exc.latest, 409
+        extra.update(conflict_context(request, scenario, posted, exc.latest))
+    elif isinstance(exc, ValueError):  # a fork's destination (version_views.BadSpace)
+        extra["run_error"], status = str(exc), 400
     else:
         extra["run_error"], status = str(exc), 429
+    # The message the user typed is kept too (not the default one).
+    extra["typed_message"] = request.POST.get("message", "").strip()
     return render(
         request,
         "scenarios/detail.html",
         _editor_context(scenario, posted.text, **extra),
         status=status,
     )
+
+
+def conflict_context(
+    request: HttpRequest,
+    scenario: Scenario,
+    posted: _PostedVersion,
+    latest: ScenarioVersion,
+) -> dict:
+    """What a save conflict shows: the diff from the newer version to the user's
+    text (a text diff when theirs does not parse), the version they were on, and
+    where "Save as a fork" may put it."""
+    from dashboard.scenarios.version_views import fork_spaces
+
+    ctx: dict = {
+        "conflict_base": posted.base_version,
+        "conflict_run": request.resolver_match.url_name == "scenario_run",
+        "spaces": fork_spaces(user=request.user, scenario=scenario),
+    }
+    try:
+        services.document_validate(text=posted.text)
+    except simengine.DocumentError:
+        ctx["conflict_text_diff"] = diff.text_diff(
+            old_text=latest.document_text,
+            new_text=posted.text,
+            old_name=f"v{latest.number}",
+            new_name="your text",
+        )
+    else:
+        ctx["conflict_diff"] = diff.document_diff(
+            old_text=latest.document_text, new_text=posted.text
+        )
+    return ctx
 
 
 @login_required
@@ -266,16 +303,3 @@ def scenario_run(request: HttpRequest, pk: int) -> HttpResponse:
     except (simengine.DocumentError, services.VersionConflict, RunLimitExceeded) as exc:
         return _refused(request, scenario, posted, exc)
     return _redirect(request, reverse("run_detail", kwargs={"run_id": run.pk}))
-
-
-@login_required
-@refuse_unstorable_text
-@require_safe
-def scenario_version(request: HttpRequest, pk: int, number: int) -> HttpResponse:
-    scenario = selectors.scenario_get_for_user(user=request.user, pk=pk)
-    version = selectors.scenario_version_get(scenario=scenario, number=number)
-    return render(
-        request,
-        "scenarios/version.html",
-        {"scenario": scenario, "version": version, "latest": scenario.latest_version},
-    )

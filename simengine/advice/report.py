@@ -115,9 +115,86 @@ def run_warnings(doc: Document, report: dict[str, Any]) -> list[str]:
             f"({req['errors']} errors, {req['timeouts']} timeouts, "
             f"{req['rejected']} rejected, {req['in_flight']} still in flight)"
         )
+    out.extend(_orphaned_work(report))
+    out.extend(_caches_warming(report))
     if doc.workload.regions and not any(c.region for c in doc.components.values()):
         out.append(
             "workload.regions is set but no component has a region: cross-region "
             "latency never applies"
         )
+    return out
+
+
+#: Below this many measured windows a trend in the hit ratio is not judged.
+WARMING_MIN_WINDOWS = 8
+#: A hit ratio still rising by more than this over the run's last half is "warming".
+WARMING_MIN_RISE = 0.02
+#: ... and rising that clearly: the slope's t statistic (noise gives |t| < 3).
+WARMING_MIN_T = 4.0
+
+
+def _orphaned_work(report: dict[str, Any]) -> list[str]:
+    """Servers that finished much more than the clients received: requests whose
+    clients gave up (timed out) while their servers kept working on them."""
+    timeouts = report["requests"].get("timeouts", 0)
+    completed_rps = report["throughput_rps"]
+    if timeouts == 0:
+        return []
+    out = []
+    for cid, rep in report.get("components", {}).items():
+        if rep.get("type") != "service":
+            continue
+        served = rep.get("throughput_rps") or 0.0
+        if served > 1.05 * completed_rps and served - completed_rps >= 1.0:
+            out.append(
+                f"{cid} served {served:,.1f} req/s but only {completed_rps:,.1f} req/s "
+                f"reached their clients: {timeouts:,} requests timed out at the client "
+                "while the servers kept working on them (wasted work that adds to the "
+                "queue); a queue_limit on the service would refuse them early instead"
+            )
+    return out
+
+
+def _slope_t(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least-squares slope of ys on xs and its t statistic (0, 0 when undefined)."""
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return 0.0, 0.0
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    resid = sum((y - my - slope * (x - mx)) ** 2 for x, y in zip(xs, ys, strict=True))
+    if n <= 2 or resid == 0:
+        return slope, (float("inf") if slope > 0 else 0.0)
+    se = (resid / (n - 2) / sxx) ** 0.5
+    return slope, slope / se
+
+
+def _caches_warming(report: dict[str, Any]) -> list[str]:
+    """Caches whose hit ratio was still rising over the last half of the run: the
+    measured latency and database load are those of a cache not yet warm."""
+    out = []
+    timeline = report.get("timeline") or []
+    for cid, rep in report.get("components", {}).items():
+        if rep.get("type") != "cache":
+            continue
+        points = [
+            (w["t_s"], w["components"][cid]["hit_ratio"])
+            for w in timeline
+            if cid in w.get("components", {})
+            and w["components"][cid].get("hit_ratio") is not None
+        ]
+        half = points[len(points) // 2 :]
+        if len(half) < WARMING_MIN_WINDOWS // 2 or len(points) < WARMING_MIN_WINDOWS:
+            continue
+        xs, ys = [p[0] for p in half], [p[1] for p in half]
+        slope, t = _slope_t(xs, ys)
+        rise = slope * (xs[-1] - xs[0])
+        if rise > WARMING_MIN_RISE and t > WARMING_MIN_T:
+            out.append(
+                f"cache {cid} was still warming up at the end of the run: its hit "
+                f"ratio rose by {pct(rise)} over the last half (to about "
+                f"{pct(ys[-1])}), so latency and the load behind it are those of a "
+                "cold cache; run longer or make the warm-up longer"
+            )
     return out

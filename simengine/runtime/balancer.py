@@ -12,6 +12,7 @@ from ..document import LoadBalancer
 from ..snapshot import UTILIZATION_NOTES
 from ..variates import uniform_sampler
 from .component import Component
+from .context import plural
 from .eventcalendar import DEAD, ERROR, NORMAL, fire_pending
 
 if TYPE_CHECKING:
@@ -242,6 +243,22 @@ class Balancer(Component):
                 changed = True
         if changed:
             self.rebuild()
+            if ok:
+                self.ctx.event(
+                    "health_restored",
+                    self.id,
+                    f"{inst.name} back in rotation "
+                    f"({plural(hc.healthy_after, 'check')} passed)",
+                    instance=inst.name,
+                )
+            else:
+                self.ctx.event(
+                    "health_removed",
+                    self.id,
+                    f"{inst.name} out of rotation "
+                    f"({plural(hc.unhealthy_after, 'check')} failed)",
+                    instance=inst.name,
+                )
 
     def health_process(self) -> Iterator[Any]:
         hc = self.spec.health_check
@@ -309,10 +326,20 @@ class Balancer(Component):
     def lb_fault(self, index: int | None, down: bool) -> None:
         indexes = range(self.spec.instances) if index is None else [index]
         for i in indexes:
+            was_up = self.lb_up[i]
             if down:
                 self.lb_down_count[i] += 1
                 self.lb_up[i] = False
             else:
                 self.lb_down_count[i] = max(0, self.lb_down_count[i] - 1)
                 self.lb_up[i] = self.lb_down_count[i] == 0
+            if self.lb_up[i] != was_up:
+                name = f"{self.id}-{i}"
+                state = "back up" if self.lb_up[i] else "down"
+                self.ctx.event(
+                    "instance_up" if self.lb_up[i] else "instance_down",
+                    self.id,
+                    f"{name} {state}",
+                    instance=name,
+                )
         self.up_instances = sum(self.lb_up)

@@ -13,6 +13,7 @@ from ..metrics import LatencyStats
 from ..snapshot import UTILIZATION_NOTES
 from ..variates import duration_sampler
 from .component import Component
+from .context import plural
 from .eventcalendar import NORMAL, OK, fire_pending
 from .stations import ratio
 
@@ -222,14 +223,27 @@ class CacheRt(Component):
                     self.backing.call(req, req)
 
     def node_fault(self, node: int, down: bool) -> None:
+        name = f"{self.id}-{node}"
         if down:
             self.nodes.fail(node)
+            lost = 0
             if self.write_behind is not None:
                 lost = self.write_behind.fail(node)
                 if self.env.now >= self.ctx.warmup:
                     self.lost_writes += lost
+            extra = f", {plural(lost, 'unflushed write')} lost" if lost else ""
+            self.ctx.event(
+                "cache_node_lost",
+                self.id,
+                f"{name} lost with its keys{extra}",
+                instance=name,
+                writes_lost=lost,
+            )
         else:
             self.nodes.recover(node)
+            self.ctx.event(
+                "cache_node_restored", self.id, f"{name} back, empty", instance=name
+            )
 
     # --- metrics ----------------------------------------------------------------------
     def _counter(self, name: str) -> int:

@@ -6,11 +6,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..document import Document
+from ..snapshot import Event
 from ..variates import Streams
 from .eventcalendar import Calendar
 
 if TYPE_CHECKING:
     from .component import Component
+
+
+def plural(count: int, noun: str) -> str:
+    """ "1 write", "2 writes": for the event log's sentences."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 class RunContext:
@@ -31,8 +37,23 @@ class RunContext:
         self.duration = sim.duration_s
         self.horizon = self.warmup + self.duration
         self.uid_count = 0
+        self.replication = replication
         self.warnings: list[str] = []
+        self.event_log: list[Event] = []
         self.components: dict[str, Component] = {}
+
+    def event(self, kind: str, component: str | None, text: str, **extra: Any) -> None:
+        """Log that ``kind`` happened now (``snapshot.EVENT_KINDS``)."""
+        entry: Event = {
+            "t_s": self.env.now,
+            "replication": self.replication,
+            "kind": kind,
+            # a shard of a sharded database runs as "<id>/shard-N": the document's id
+            "component": None if component is None else component.split("/", 1)[0],
+            "text": text,
+            **extra,  # type: ignore[typeddict-item]
+        }
+        self.event_log.append(entry)
 
     def new_uid(self) -> int:
         """A new station id (an index into a balancer's per-instance counters)."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..datatier import MultiPrimary, ReadYourWrites, Replication
 from ..document import Database
 from ..variates import duration_sampler
+from .context import plural
 from .eventcalendar import NORMAL, OK, fire_entry
 from .stations import Counters, Instance, StationComponent, ratio, stretch_table
 
@@ -42,6 +43,11 @@ class _ApplyRequest:
 
     def resume(self, status: int) -> None:
         pass
+
+
+def _primary(name: str) -> str:
+    """How the event log names a primary: "primary", or "primary shard-1"."""
+    return name if name == "primary" else f"primary {name}"
 
 
 def _discard(_: float) -> None:
@@ -297,10 +303,26 @@ class DatabaseRt(StationComponent):
         """The primary dies (or comes back). With ``failover`` and replicas: the
         writes the most up-to-date replica had not received are lost now, writes
         fail for ``detect_s + promote_s``, then that replica becomes the primary."""
+        primary = self.primary
+        was_up = primary.up
         if not down:
-            self.primary.come_up()
+            primary.come_up()
+            if primary.up and not was_up:
+                self.ctx.event(
+                    "primary_up",
+                    self.id,
+                    _primary(primary.name) + " back up",
+                    instance=primary.name,
+                )
             return
-        self.primary.go_down()
+        primary.go_down()
+        if was_up:
+            self.ctx.event(
+                "primary_down",
+                self.id,
+                _primary(primary.name) + " down",
+                instance=primary.name,
+            )
         fo = self.spec.failover
         if fo is None or self.repl is None or self.promoted is not None:
             return
@@ -312,6 +334,20 @@ class DatabaseRt(StationComponent):
             return
         slot = result.promoted
         self.readable[slot] = False  # it stops serving reads as a replica
+        candidate = self.replicas[slot].name
+        lost = (
+            f", {plural(result.lost_writes, 'write')} lost"
+            if result.lost_writes
+            else ""
+        )
+        self.ctx.event(
+            "failover_started",
+            self.id,
+            f"failover: promoting {candidate} in {fo.detect_s + fo.promote_s:g} s"
+            f"{lost}",
+            promoted=candidate,
+            writes_lost=result.lost_writes,
+        )
         ev = self.env.timeout(fo.detect_s + fo.promote_s)
         ev.callbacks.append(lambda _e: self._promote(slot))
 
@@ -319,6 +355,12 @@ class DatabaseRt(StationComponent):
         inst = self.replicas[slot]
         self.primary = inst
         self.promoted = inst.name
+        self.ctx.event(
+            "failover_done",
+            self.id,
+            f"{inst.name} is the primary now",
+            promoted=inst.name,
+        )
 
     def apply_fault(self, fault: Fault, down: bool) -> None:
         """``primary`` (the default) or ``replica-N``; ``shard-0`` of a database
@@ -334,6 +376,7 @@ class DatabaseRt(StationComponent):
         index = int(name.split("-", 1)[1])
         inst = self.replicas[index]
         assert self.repl is not None
+        was_up = inst.up
         if down:
             inst.go_down()
             self.repl.replica_down(index)
@@ -341,6 +384,13 @@ class DatabaseRt(StationComponent):
             inst.come_up()
             if inst.up:
                 self.repl.replica_up(index, self.env.now)
+        if inst.up != was_up:
+            self.ctx.event(
+                "replica_up" if inst.up else "replica_down",
+                self.id,
+                f"replica {inst.name} {'back up, caught up' if inst.up else 'down'}",
+                instance=inst.name,
+            )
 
     def query_area(self, now: float) -> float:
         """Queries present (waiting, served or waiting on replicas), integrated

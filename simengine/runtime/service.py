@@ -89,10 +89,17 @@ class ServiceRt(StationComponent):
             else [self.instances[fault.instance]]
         )
         for inst in targets:
+            was_up = inst.up
             if down:
                 inst.go_down()
             else:
                 inst.come_up()
+            if inst.up != was_up:
+                kind = "instance_up" if inst.up else "instance_down"
+                state = "back up" if inst.up else "down"
+                self.ctx.event(
+                    kind, self.id, f"{inst.name} {state}", instance=inst.name
+                )
 
     def active_changed(self) -> None:
         # With one active instance a direct call goes straight to it (hot path).
@@ -171,8 +178,13 @@ class ServiceRt(StationComponent):
                 for inst in list(reversed(self.active))[: current - desired]:
                     self.set_active(inst, False)
                 last_change = now
+                self._scaled(f"scaled in to {len(self.active)} instances")
 
     def _booted(self, inst: Instance) -> None:
         self.booting -= 1
         inst.epoch += 1
         self.set_active(inst, True)
+        self._scaled(f"scaled out to {len(self.active)} instances ({inst.name} booted)")
+
+    def _scaled(self, text: str) -> None:
+        self.ctx.event("autoscaled", self.id, text, instances=len(self.active))

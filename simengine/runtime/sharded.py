@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..datatier import keys_moved_fraction, make_router
 from ..document import Database, Keys
 from ..variates import uniform_sampler
+from .context import plural
 from .database import DatabaseRt, database_needs_clients
 from .eventcalendar import NORMAL, OK, Relay, fire_pending
 from .stations import Counters, StationComponent, ratio
@@ -161,6 +162,14 @@ class ShardedDatabaseRt(StationComponent):
         self.router = new
         self.lookup_s = new.lookup_ms / 1000.0
         self.keys_moved = keys_moved_fraction(old, new, self.key_count)
+        self.ctx.event(
+            "shard_added",
+            self.id,
+            f"{plural(sh.rebalance.add, 'shard')} added, now {len(self.shards)}; "
+            f"{self.keys_moved:.0%} of the keys moved",
+            shards=len(self.shards),
+            keys_moved=self.keys_moved,
+        )
 
     def present_area(self, now: float, c: Counters) -> float:
         area = c.n

@@ -274,12 +274,21 @@ class Source:
     def rates_process(self, horizon: float) -> Iterator[Any]:
         """Set the arrival rate at every change before ``horizon``."""
         env = self.env
+        phases = {p.at_s: p for p in self.wl.phases}
         for t, rate in self.rate_changes(horizon):
             if t >= horizon:
                 return
             if t > env.now:
                 yield env.timeout(t - env.now)
             self.set_rate(rate)
+            phase = phases.pop(t, None)
+            if phase is not None:
+                self.ctx.event(
+                    "phase_changed",
+                    None,
+                    f"workload phase: {phase.rps:g} req/s",
+                    rps=phase.rps,
+                )
 
     def rate_changes(self, horizon: float) -> Iterator[tuple[float, float]]:
         """(time, rate) changes: phases, multiplied by the bursty on/off pattern."""

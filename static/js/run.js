@@ -65,10 +65,11 @@
   function redraw() {
     drawPending = false;
     const seqs = Array.from(bySeq.keys()).sort((a, b) => a - b);
-    const x = [], rps = [], err = [], p50 = [], p99 = [];
+    const x = [], rps = [], err = [], p50 = [], p99 = [], events = [];
     let offset = 0, prevT = 0, prev = null;
     for (const q of seqs) {
       const s = bySeq.get(q);
+      if (s.event_log) events.push(...s.event_log);
       // Replications restart simulated time: lay them end to end.
       if (prev !== null && s.replication !== prev.replication) offset = prevT;
       const t = offset + s.t_s;
@@ -86,6 +87,30 @@
     if (last && progressEl) progressEl.style.width = Math.round(100 * (last.progress || 0)) + "%";
     infoEl.textContent = seqs.length + " snapshots" + (last ? " · last seq " + last.seq : "");
     infoEl.dataset.count = String(seqs.length);
+    drawEvents(events);
+  }
+
+  // The event log (simengine/snapshot.py `Event`): every event rides on the snapshot
+  // of its window, so the stored and live snapshots held by seq are the whole log.
+  const eventsEl = document.getElementById("event-log");
+  const eventsEmptyEl = document.getElementById("event-log-empty");
+  let eventsShown = -1;
+  function drawEvents(events) {
+    if (!eventsEl || events.length === eventsShown) return;
+    eventsShown = events.length;
+    const several = events.some((e) => e.replication > 0);
+    eventsEl.replaceChildren(...events.map((e) => {
+      const li = document.createElement("li");
+      li.dataset.kind = e.kind;
+      const when = document.createElement("span");
+      when.className = "muted";
+      when.textContent = (several ? `rep ${e.replication} · ` : "") + `t=${Number(e.t_s.toFixed(2))} s`;
+      const what = document.createElement("span");
+      what.textContent = (e.component ? e.component + ": " : "") + e.text;
+      li.append(when, " ", what);
+      return li;
+    }));
+    if (eventsEmptyEl) eventsEmptyEl.hidden = events.length > 0;
   }
 
   function scheduleDraw() {

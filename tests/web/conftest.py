@@ -77,6 +77,8 @@ def world(alice) -> dict:
     return {
         "pk": scenario.pk,
         "number": 1,
+        "a": 1,
+        "b": 1,
         "run_id": run.pk,
         "slug": example.slug,
         "team_id": walker_team.pk,

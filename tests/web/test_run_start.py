@@ -88,18 +88,38 @@ def test_run_stores_the_posted_layout_as_save_version_does(
 
 
 @pytest.mark.django_db
+def test_first_run_records_the_drawn_layout_without_a_spurious_version(
+    alice, alice_client, no_enqueue
+):
+    scenario = make_scenario(alice)  # v1 stored without a layout
+    _run(alice_client, scenario, SMALL_DOC, layout=json.dumps(LAYOUT))
+    # The positions the designer computed are recorded on v1; no "Saved to run" v2.
+    assert scenario.versions.count() == 1
+    v1 = scenario.latest_version
+    assert v1.layout == LAYOUT
+    assert Run.objects.get().version == v1
+    # Run again with nothing changed: still no new version.
+    _run(alice_client, scenario, SMALL_DOC, layout=json.dumps(LAYOUT))
+    assert scenario.versions.count() == 1
+    assert Run.objects.filter(version=v1).count() == 2
+
+
+@pytest.mark.django_db
 def test_moving_nodes_then_running_stores_the_new_positions(
     alice, alice_client, no_enqueue
 ):
     scenario = make_scenario(alice)
     _run(alice_client, scenario, SMALL_DOC, layout=json.dumps(LAYOUT))
+    moved = {
+        "positions": {
+            k: {"x": v["x"] + 50, "y": v["y"]} for k, v in LAYOUT["positions"].items()
+        }
+    }
+    _run(alice_client, scenario, SMALL_DOC, layout=json.dumps(moved))
     assert scenario.versions.count() == 2
     assert scenario.latest_version.document_text == SMALL_DOC
-    assert scenario.latest_version.layout == LAYOUT
-    # Run again with nothing changed: no new version, the run is of the latest.
-    _run(alice_client, scenario, SMALL_DOC, layout=json.dumps(LAYOUT))
-    assert scenario.versions.count() == 2
-    assert Run.objects.filter(version=scenario.latest_version).count() == 2
+    assert scenario.latest_version.layout == moved
+    assert scenario.versions.get(number=1).layout == LAYOUT
 
 
 @pytest.mark.django_db

@@ -7,6 +7,7 @@ The figures under load are bench/load.py's; these tests pin the behaviour behind
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -257,6 +258,78 @@ def test_websockets_are_not_held_behind_busy_pages():
         return reached
 
     assert asyncio.run(scenario()) == ["websocket"]
+
+
+def test_pages_make_room_while_a_websocket_handshake_is_pending():
+    """Two page slots; while a socket's handshake is pending only one page runs, the
+    next waits, and it starts as soon as the socket is accepted."""
+
+    async def scenario():
+        inner = _SlowApp()
+        pages = serving.Serve(
+            inner, limit=2, queue_max=5, queue_timeout=5, held_limit=1
+        )
+        accept = asyncio.Event()
+
+        async def ws_app(scope, receive, send):
+            await accept.wait()
+            await send({"type": "websocket.accept"})
+            await asyncio.Event().wait()  # the socket stays open
+
+        sockets = serving.Lanes(ws_app, threads=1, gate=pages.gate)
+        sent = []
+
+        async def ws_send(message):
+            sent.append(message)
+
+        viewer = asyncio.create_task(sockets({"type": "websocket"}, None, ws_send))
+        await asyncio.sleep(0)
+        first = asyncio.create_task(_request(pages))
+        second = asyncio.create_task(_request(pages))
+        await asyncio.sleep(0.01)
+        during = (inner.calls, pages.gate.active, len(pages.gate.waiters))
+        accept.set()
+        await asyncio.sleep(0.01)
+        after = (inner.calls, pages.gate.active, sent)
+        inner.release.set()
+        await first
+        await second
+        viewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await viewer
+        return during, after, pages.gate.holds
+
+    during, after, holds = asyncio.run(scenario())
+    assert during == (1, 1, 1)  # one page runs, one waits for the handshake
+    assert after == (2, 2, [{"type": "websocket.accept"}])
+    assert holds == 0
+
+
+def test_a_refused_or_failing_handshake_gives_the_room_back():
+    async def scenario():
+        pages = serving.Serve(
+            _SlowApp(), limit=2, queue_max=5, queue_timeout=5, held_limit=1
+        )
+
+        async def refuse(scope, receive, send):
+            await send({"type": "websocket.close"})
+
+        async def crash(scope, receive, send):
+            raise RuntimeError("boom")
+
+        async def ignore(message):
+            pass
+
+        await serving.Lanes(refuse, threads=1, gate=pages.gate)(
+            {"type": "websocket"}, None, ignore
+        )
+        with contextlib.suppress(RuntimeError):
+            await serving.Lanes(crash, threads=1, gate=pages.gate)(
+                {"type": "websocket"}, None, ignore
+            )
+        return pages.gate.holds, pages.gate.room
+
+    assert asyncio.run(scenario()) == (0, 2)
 
 
 def test_websocket_database_calls_run_on_their_own_threads():
