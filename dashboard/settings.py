@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "daphne",
     "axes",
     "csp",
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
@@ -24,4 +25,6 @@ urlpatterns = [
     path("", include("dashboard.runs.urls")),
     path("", include("dashboard.sharing.urls")),
     path("", include("dashboard.reviews.urls")),
+    path("", include("dashboard.teams.urls")),
+    path("admin/", admin.site.urls),
 ]

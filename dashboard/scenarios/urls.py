@@ -1,10 +1,10 @@
 from django.urls import path
 
-from dashboard.scenarios import designer_views, version_views, views
+from dashboard.scenarios import designer_views, manage_views, version_views, views
 
 urlpatterns = [
     path("", views.scenario_list, name="scenario_list"),
-    path("scenarios/new", views.scenario_new, name="scenario_new"),
+    path("scenarios/new", manage_views.scenario_new, name="scenario_new"),
     path("scenarios/<int:pk>/", views.scenario_detail, name="scenario_detail"),
     path(
         "scenarios/<int:pk>/validate", views.scenario_validate, name="scenario_validate"
@@ -25,6 +25,17 @@ urlpatterns = [
         version_views.scenario_version,
         name="scenario_version",
     ),
+    path(
+        "scenarios/<int:pk>/rename",
+        manage_views.scenario_rename,
+        name="scenario_rename",
+    ),
+    path(
+        "scenarios/<int:pk>/delete",
+        manage_views.scenario_delete,
+        name="scenario_delete",
+    ),
+    path("scenarios/<int:pk>/move", manage_views.scenario_move, name="scenario_move"),
     path(
         "scenarios/<int:pk>/versions/<int:number>/restore",
         version_views.scenario_version_restore,

@@ -21,6 +21,7 @@ from dashboard.inputs import refuse_unstorable_text
 from dashboard.runs.services import RunLimitExceeded, run_start, run_start_version
 from dashboard.scenarios import designer, diff, selectors, services
 from dashboard.scenarios.models import Scenario, ScenarioVersion
+from dashboard.teams.selectors import teams_for_user
 
 
 def _posted_document(request: HttpRequest) -> str:
@@ -58,25 +59,42 @@ def _redirect(request: HttpRequest, url: str) -> HttpResponse:
 @refuse_unstorable_text
 @require_safe
 def scenario_list(request: HttpRequest) -> HttpResponse:
+    """The user's scenarios and the examples: ?owner= all, mine, examples or
+    team-<id>; ?q= searches names."""
     query = request.GET.get("q", "").strip()
-    mine = selectors.scenarios_for_user(user=request.user)
-    examples = selectors.examples_list()
-    if query:
-        mine = mine.filter(name__icontains=query)
-        examples = examples.filter(name__icontains=query)
+    owner = request.GET.get("owner", selectors.OWNER_ALL)
+    status = 200
+    try:
+        mine, examples = selectors.scenario_list_for_user(
+            user=request.user, owner=owner, query=query
+        )
+        filter_error = ""
+    except selectors.BadFilter as exc:
+        mine, examples = Scenario.objects.none(), Scenario.objects.none()
+        filter_error, status = str(exc), 400
     return render(
         request,
         "scenarios/list.html",
-        {"scenarios": mine, "examples": examples, "query": query},
+        {
+            "scenarios": mine,
+            "examples": examples,
+            "query": query,
+            "owner": owner,
+            "owner_choices": _owner_choices(request),
+            "filter_error": filter_error,
+        },
+        status=status,
     )
 
 
-@login_required
-@refuse_unstorable_text
-@require_POST
-def scenario_new(request: HttpRequest) -> HttpResponse:
-    scenario = services.scenario_create(owner=request.user)
-    return redirect("scenario_detail", pk=scenario.pk)
+def _owner_choices(request: HttpRequest) -> list[tuple[str, str]]:
+    teams = teams_for_user(user=request.user).order_by("name")
+    return [
+        (selectors.OWNER_ALL, "All"),
+        (selectors.OWNER_MINE, "Mine"),
+        *((f"team-{t.pk}", t.name) for t in teams),
+        (selectors.OWNER_EXAMPLES, "Examples"),
+    ]
 
 
 @login_required

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.browser.test_designer import new_scenario
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 PASSWORD = "correct-Horse-battery-42"
@@ -64,7 +66,7 @@ def test_diff_of_two_saved_versions_lists_marks_and_compares_runs(
     page: Page, page_errors
 ):
     log_in_as_new_user(page, "vera")
-    page.get_by_role("button", name="New scenario").click()
+    new_scenario(page)
     expect(page).to_have_url(EDITOR_URL)
     save_version(
         page,
@@ -152,7 +154,7 @@ def test_a_save_that_raced_another_keeps_everything_and_forks_on_request(
     from dashboard.scenarios.models import Scenario
 
     log_in_as_new_user(page, "wren")
-    page.get_by_role("button", name="New scenario").click()
+    new_scenario(page)
     expect(page).to_have_url(EDITOR_URL)
     url = page.url
     other = page.context.new_page()  # the same user, a second tab

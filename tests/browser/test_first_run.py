@@ -54,11 +54,16 @@ def example_name() -> str:
 
 
 def open_example_copy(page: Page, name: str) -> int:
-    """Press "Open a copy" on the example's card; returns the new scenario's id."""
+    """Open the example's card (read-only), then "Make a copy"; returns the new
+    scenario's id."""
     card = page.locator("li.card").filter(
         has=page.get_by_role("heading", name=name, exact=True)
     )
-    card.get_by_role("button").filter(has_text="Open a copy").click()
+    card.get_by_role("link", name=f"Open the example {name}").click()
+    expect(page.get_by_test_id("readonly-note")).to_be_visible()
+    example_url = page.url
+    page.get_by_role("button", name="Make a copy").click()
+    page.wait_for_url(lambda url: url != example_url)
     expect(page).to_have_url(EDITOR_URL)
     expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
     return int(EDITOR_URL.search(page.url).group(1))

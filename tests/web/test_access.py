@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from dashboard.runs.models import Run, RunSnapshot
 from dashboard.scenarios.models import Scenario, ScenarioVersion
+from dashboard.teams.models import Membership, Team
 from tests.web.factories import SMALL_DOC
 
 PUBLIC = {"login", "signup", "healthz", "logout"}
@@ -30,6 +31,11 @@ def _row_counts():
         ScenarioVersion.objects.count(),
         Run.objects.count(),
         RunSnapshot.objects.count(),
+        tuple(Team.objects.values_list("pk", "name").order_by("pk")),
+        tuple(Membership.objects.values_list("pk", "role").order_by("pk")),
+        tuple(
+            Scenario.objects.values_list("pk", "name", "owner", "team").order_by("pk")
+        ),
         tuple(Run.objects.values_list("status", flat=True).order_by("pk")),
     )
 
@@ -81,6 +87,8 @@ def test_non_owner_gets_404_on_every_method_and_nothing_changes(
                 "example_copy",
                 "inbox",  # one's own notifications
                 "inbox_read_all",
+                "team_list",
+                "team_new",
             }
         ):
             continue  # not about another user's object

@@ -14,8 +14,9 @@ from tests.web.factories import SMALL_DOC, make_scenario
 
 @pytest.mark.django_db
 def test_new_scenario_starts_with_a_valid_first_version(alice_client, alice):
-    response = alice_client.post(reverse("scenario_new"))
+    response = alice_client.post(reverse("scenario_new"), {"name": "Checkout"})
     scenario = Scenario.objects.get(owner=alice)
+    assert scenario.name == "Checkout"
     assert response.status_code == 302
     assert response["Location"] == reverse("scenario_detail", args=[scenario.pk])
     assert scenario.versions.count() == 1
