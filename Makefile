@@ -12,6 +12,9 @@ DEBUG  ?= true
 # `make serve`: ASGI server processes on one port (one per core), `make worker`: Celery.
 WEB_PROCESSES      ?= 2
 WORKER_CONCURRENCY ?= 2
+# Simulations are batch work: on a machine that also serves pages, a worker yields the
+# CPU to the web processes (0 = same priority; docs/operations.md "Serving").
+WORKER_NICE        ?= 10
 
 # `make test` uses the local PostgreSQL and Redis when they answer and the variables
 # are unset (CI sets them explicitly); otherwise service tests skip loudly.
@@ -48,7 +51,7 @@ serve: scale-out-env venv
 	  --no-access-log --timeout-graceful-shutdown 10 dashboard.asgi:application
 
 worker: scale-out-env venv
-	$(BIN)/celery -A dashboard worker --loglevel INFO --concurrency $(WORKER_CONCURRENCY)
+	nice -n $(WORKER_NICE) $(BIN)/celery -A dashboard worker --loglevel INFO --concurrency $(WORKER_CONCURRENCY)
 
 test: venv
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -159,6 +159,11 @@ class Stack:
         server = [*_server_command(self.args), "dashboard.asgi:application"]
         self._spawn("server", server, self.env)
         worker = [
+            *(
+                ["nice", "-n", str(self.args.worker_nice)]
+                if self.args.worker_nice
+                else []
+            ),
             str(BIN / "celery"),
             "-A",
             "dashboard",
@@ -536,6 +541,12 @@ def main() -> None:
         type=int,
         default=20,
         help="seconds viewers may stay after the pages stop, to see the run end",
+    )
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="the worker's niceness, as `make worker` starts it (0: same priority)",
     )
     parser.add_argument(
         "--run-sim-s",
