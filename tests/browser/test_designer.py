@@ -36,7 +36,7 @@ def log_in_as_new_user(page: Page, username: str) -> None:
     expect(page.get_by_role("heading", name="Scenarios", exact=True)).to_be_visible()
 
 
-def new_scenario(page: Page, name: str = "New scenario") -> None:
+def open_new_scenario(page: Page, name: str = "New scenario") -> None:
     """ "New scenario" on the list, a name, Create: the editor of the blank one."""
     page.get_by_role("link", name="New scenario").click()
     page.get_by_label("Name").fill(name)
@@ -168,7 +168,7 @@ def test_build_estimate_save_and_reload_the_web_tier(
     page: Page, page_errors, artifacts
 ):
     log_in_as_new_user(page, "dora")
-    new_scenario(page)
+    open_new_scenario(page)
     expect(page).to_have_url(EDITOR_URL)
     wait_ready(page)
 
@@ -322,7 +322,7 @@ def test_a_field_typed_before_the_inspector_settles_is_still_applied(
     """htmx binds a swapped-in form only when the swap settles, which a busy page
     delays: a user can type first. The designer sends that change once it is bound."""
     log_in_as_new_user(page, "fay")
-    new_scenario(page)
+    open_new_scenario(page)
     wait_ready(page)
     page.evaluate("htmx.config.defaultSettleDelay = 600")  # a slow, busy page
     page.evaluate("document.getElementById('inspector').dataset.old = '1'")
@@ -342,7 +342,7 @@ def test_a_field_typed_before_the_inspector_settles_is_still_applied(
 
 def test_exports_download_yaml_json_mermaid_and_png(page: Page, page_errors, artifacts):
     log_in_as_new_user(page, "eliot")
-    new_scenario(page)
+    open_new_scenario(page)
     wait_ready(page)
     expected = {"yaml": ".yaml", "json": ".json", "mermaid": ".mmd", "png": ".png"}
     for kind, suffix in expected.items():
@@ -368,7 +368,7 @@ def test_keyboard_path_duplicate_delete_undo_and_import(
     page: Page, page_errors, artifacts
 ):
     log_in_as_new_user(page, "fenna")
-    new_scenario(page)
+    open_new_scenario(page)
     wait_ready(page)
 
     # Palette by keyboard: focus "Service" and press Enter.
@@ -478,7 +478,7 @@ def test_run_with_unsaved_canvas_edits_stores_the_layout_save_version_would(
     from dashboard.scenarios.models import Scenario
 
     log_in_as_new_user(page, "rhea")
-    new_scenario(page)
+    open_new_scenario(page)
     expect(page).to_have_url(EDITOR_URL)
     wait_ready(page)
     # The balancer has no capacity of its own: no "0%", the reason instead.
@@ -526,7 +526,7 @@ def test_run_with_unreadable_yaml_keeps_the_editor_error_and_last_canvas(
     from dashboard.scenarios.models import Scenario
 
     log_in_as_new_user(page, "ines")
-    new_scenario(page)
+    open_new_scenario(page)
     expect(page).to_have_url(EDITOR_URL)
     wait_ready(page)
     saved_nodes = node_ids(page)
@@ -559,7 +559,7 @@ def test_an_import_the_server_refuses_says_refused_and_changes_nothing(
     page: Page, page_errors, artifacts
 ):
     log_in_as_new_user(page, "ines")
-    new_scenario(page)
+    open_new_scenario(page)
     wait_ready(page)
     before = editor(page).input_value()
     # Under the page's 1 MB file check, but every quote is escaped in the JSON sent:

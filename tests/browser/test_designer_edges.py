@@ -15,12 +15,12 @@ import yaml
 from playwright.sync_api import Page, expect
 
 from tests.browser.test_designer import (
-    EDITOR_URL,
     add,
     click_node,
     editor,
     log_in_as_new_user,
     node_ids,
+    open_new_scenario,
     wait_for_document,
     wait_ready,
 )
@@ -58,8 +58,7 @@ components:
 
 def new_scenario(page: Page, username: str) -> None:
     log_in_as_new_user(page, username)
-    page.get_by_role("button", name="New scenario").click()
-    expect(page).to_have_url(EDITOR_URL)
+    open_new_scenario(page)
     wait_ready(page)
 
 

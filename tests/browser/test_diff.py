@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.test_designer import new_scenario
+from tests.browser.test_designer import open_new_scenario as new_scenario
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
