@@ -391,6 +391,13 @@ def test_a_team_reviews_a_cache_backed_by_runs_viewer_reads_outsider_sees_nothin
         dave.goto(f"/runs/{run_id}/")
         expect(dave.get_by_test_id("run-status")).to_have_text("succeeded")
         expect(dave.get_by_role("button", name="Cancel")).to_have_count(0)
+    # The team's activity: three saves, two runs, two comments, two decisions.
+    dave.goto(f"/teams/{team_id}/activity/")
+    activity = dave.get_by_test_id("activity")
+    for kind, count in (("saved", 3), ("ran", 2), ("commented", 2)):
+        expect(activity.locator(f"li.event-{kind}")).to_have_count(count)
+    expect(activity).to_contain_text("carol approved Checkout v3")
+    expect(activity).to_contain_text("carol requested changes on Checkout v2")
     # A viewer may watch the run's stream.
     assert dave.evaluate(OPEN_SOCKET_JS, f"/ws/runs/{run_v3}/")["opened"] is True
 
@@ -474,7 +481,12 @@ def test_a_team_reviews_a_cache_backed_by_runs_viewer_reads_outsider_sees_nothin
         "Shared read-only by alice"
     )
     expect(visitor.locator("#designer")).to_have_attribute("data-readonly", "true")
-    wait_ready(visitor)
+    try:
+        wait_ready(visitor)
+    except AssertionError:
+        raise AssertionError(
+            f"the shared designer did not draw: {visitor_errors}"
+        ) from None
     assert visitor.evaluate("window.scaleboardDesigner.cy.nodes().length") == 5
     for name in ("Run", "Save version", "Cancel", "Comment", "Approve"):
         expect(visitor.get_by_role("button", name=name, exact=True)).to_have_count(0)
