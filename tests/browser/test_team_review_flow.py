@@ -333,7 +333,9 @@ def test_a_team_reviews_a_cache_backed_by_runs_viewer_reads_outsider_sees_nothin
     expect(metrics.locator("tr", has_text="Cost per hour")).to_have_class("worse")
     carol.screenshot(path=str(SHOTS / "flow-diff.png"), full_page=True)
 
-    open_review(carol, scenario_url, 3)
+    carol.get_by_role("link", name="Review v3", exact=True).click()
+    expect(carol).to_have_url(re.compile(r"/versions/3/review/\?base=2$"))
+    expect(carol.get_by_label("v3 compared with")).to_have_value("2")
     carol.get_by_label("Comment", exact=True).fill("Measured: see v3's run.")
     carol.get_by_label("or to a run").select_option(run_v3)
     carol.get_by_role("button", name="Comment", exact=True).click()
