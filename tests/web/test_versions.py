@@ -231,6 +231,23 @@ def test_diff_page_lists_the_changes_and_draws_both_versions(alice, alice_client
 
 
 @pytest.mark.django_db
+def test_diff_page_leads_to_the_review_of_the_newer_version_against_the_older(
+    alice, alice_client
+):
+    """A reviewer who read the diff decides on the review page: one click away."""
+    scenario = make_scenario(alice)
+    _two_versions(scenario, alice)
+    html = alice_client.get(
+        reverse("scenario_diff", args=[scenario.pk, 1, 2])
+    ).content.decode()
+    review = reverse("review_detail", args=[scenario.pk, 2])
+    assert f'<a href="{review}?base=1">Review v2</a>' in html
+    followed = alice_client.get(f"{review}?base=1")
+    assert followed.status_code == 200
+    assert followed.context["base"].number == 1
+
+
+@pytest.mark.django_db
 def test_diff_of_a_version_with_itself_says_no_changes(alice, alice_client):
     scenario = make_scenario(alice)
     page = alice_client.get(reverse("scenario_diff", args=[scenario.pk, 1, 1]))
