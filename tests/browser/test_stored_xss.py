@@ -17,7 +17,7 @@ canvas has drawn (and a click on a component, which loads the inspector): no pay
 ran (`window.__xss` undefined), no dialog opened, no CSP violation was reported, no
 element carries an event-handler attribute or a `javascript:` URL, and no inline
 script exists. The payload text is seen as text on the scenario list and the
-review page (escaped, not dropped).
+review page (escaped, not dropped); both are screenshot to /tmp/shots/xss-*.png.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -32,6 +33,7 @@ from playwright.sync_api import Browser, expect
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 PASSWORD = "xss-Payload-pass-42"
+SHOTS = Path("/tmp/shots")
 
 SCRIPT = "<script>window.__xss=1</script>"
 IMG = '<img src=x onerror="window.__xss=2">'
@@ -425,7 +427,9 @@ def test_no_user_text_runs_as_script_on_any_page(app_server, browser, xss_world)
     page = alice.page
     page.goto("/")
     expect(page.locator("main")).to_contain_text(SCENARIO_NAME)
-    assert page.title() != "" and "<" not in page.url
+    expect(page.locator("main")).to_contain_text(TEAM_NAME)
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "xss-list.png"), full_page=True)
     page.goto(f"/scenarios/{scenario.pk}/versions/2/review/")
     visitor_text = page.locator("main")
     expect(visitor_text).to_contain_text(QUESTION)
@@ -438,6 +442,7 @@ def test_no_user_text_runs_as_script_on_any_page(app_server, browser, xss_world)
     links = page.locator(".thread a", has_text="the docs")
     expect(links).to_have_count(2)  # the comment on the cache and the one on a run
     assert [links.nth(i).get_attribute("href") for i in range(2)] == [None, None]
+    page.screenshot(path=str(SHOTS / "xss-review.png"), full_page=True)
     alice.assert_clean("review page, reread")
     page.goto(f"/scenarios/{scenario.pk}/")
     expect(page.locator("#document")).to_have_value(re.compile(re.escape(END_TEXTAREA)))
