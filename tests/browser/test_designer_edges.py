@@ -58,10 +58,7 @@ components:
 
 def new_scenario(page: Page, username: str) -> None:
     log_in_as_new_user(page, username)
-    # "New scenario" asks for a name first (the teams change of issue 12).
-    page.get_by_role("link", name="New scenario").click()
-    page.get_by_label("Name").fill("New scenario")
-    page.get_by_role("button", name="Create").click()
+    page.get_by_role("button", name="New scenario").click()
     expect(page).to_have_url(EDITOR_URL)
     wait_ready(page)
 
