@@ -480,3 +480,14 @@ def test_unstorable_text_in_a_shared_query_is_a_400(world):
     assert response.status_code == 400
     assert b"version" in response.content
     assert response["Cache-Control"] == "private, no-store"
+
+
+@pytest.mark.django_db
+def test_the_shared_page_loads_the_designer_as_the_module_it_is(alice_client, world):
+    # designer.js imports its parts (ES modules): loaded as a classic script it stops
+    # at its first `import` and the shared canvas never draws.
+    module = '<script type="module" src="/static/js/designer.js">'
+    shared = Client().get(f"/s/{world['token']}/").content.decode()
+    own = alice_client.get(f"/scenarios/{world['pk']}/").content.decode()
+    assert module in shared and module in own
+    assert '<script src="/static/js/designer.js">' not in shared
