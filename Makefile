@@ -53,8 +53,11 @@ serve: scale-out-env venv
 worker: scale-out-env venv
 	nice -n $(WORKER_NICE) $(BIN)/celery -A dashboard worker --loglevel INFO --concurrency $(WORKER_CONCURRENCY)
 
+# The engine's tests are pure computation: on two processes (pytest-xdist). The web,
+# service and browser tests share one Redis and real workers: in one process, after.
 test: venv
-	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -n 2 tests/engine tests/test_imports.py $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest tests/web tests/browser $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
