@@ -138,3 +138,12 @@ class PrivateRedis:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+
+
+def drop_broker_connections() -> None:
+    """Forget Celery's connection and producer pools: the next send connects to
+    whatever `broker_url` is then (both pools are cached on first use)."""
+    from dashboard.celery import app as celery_app
+
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None

@@ -17,14 +17,14 @@ from dashboard.celery import app as celery_app
 from dashboard.runs import services
 from dashboard.runs.models import Run, RunSnapshot
 from tests.web.factories import SMALL_DOC, long_doc, make_scenario
-from tests.web.processes import PrivateRedis, Worker, wait_for
+from tests.web.processes import (
+    PrivateRedis,
+    Worker,
+    drop_broker_connections,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-
-def _drop_broker_connections() -> None:
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def private_redis(settings, tmp_path, redis_server_binary, redis_url):
     conf = celery_app.conf
     saved = (conf.broker_url, conf.task_always_eager)
     conf.broker_url, conf.task_always_eager = redis.url, False
-    _drop_broker_connections()
+    drop_broker_connections()
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -45,7 +45,7 @@ def private_redis(settings, tmp_path, redis_server_binary, redis_url):
     channel_layers.backends.clear()
     yield redis
     conf.broker_url, conf.task_always_eager = saved
-    _drop_broker_connections()
+    drop_broker_connections()
     channel_layers.backends.clear()
     redis.stop()
 

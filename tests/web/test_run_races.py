@@ -22,6 +22,7 @@ from dashboard.runs.models import Run
 from dashboard.runs.services import RunLimitExceeded, run_create, run_document_parse
 from dashboard.scenarios.models import ScenarioVersion
 from tests.web.factories import SMALL_DOC, make_scenario
+from tests.web.processes import drop_broker_connections
 
 STARTS = 50
 CHANGED = SMALL_DOC.replace("rps: 100", "rps: 150")
@@ -135,23 +136,16 @@ def test_concurrent_starts_by_different_users_do_not_block_each_other(
 # --- the broker is down -------------------------------------------------------------
 
 
-def _drop_broker_connections() -> None:
-    """Forget the app's connection and producer pools: the next send connects to
-    whatever `broker_url` is then (both pools are cached on first use)."""
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
 @pytest.fixture
 def broker_down():
     """Celery pointed at a closed port, really sending (not eager)."""
     conf = celery_app.conf
     saved = (conf.broker_url, conf.task_always_eager)
     conf.broker_url, conf.task_always_eager = "redis://127.0.0.1:1/0", False
-    _drop_broker_connections()
+    drop_broker_connections()
     yield
     conf.broker_url, conf.task_always_eager = saved
-    _drop_broker_connections()
+    drop_broker_connections()
 
 
 @pytest.mark.django_db(transaction=True)
