@@ -36,6 +36,7 @@ from .runner import (  # noqa: E402
     ENGINE_VERSION,
     Stream,
     combine_reports,
+    partial_combined,
     run_replication,
     simulate,
     stream,
@@ -48,6 +49,7 @@ from .snapshot import (  # noqa: E402
     Snapshot,
     Window,
 )
+from .whatif import Injection, injection_parse, replay_feed  # noqa: E402
 
 __version__ = ENGINE_VERSION
 
@@ -65,6 +67,7 @@ __all__ = [
     "Document",
     "DocumentError",
     "FieldError",
+    "Injection",
     "Limits",
     "Snapshot",
     "Stream",
@@ -74,9 +77,12 @@ __all__ = [
     "estimate",
     "format_estimate",
     "format_value",
+    "injection_parse",
     "json_depth",
     "load_document_tree",
     "parse_document",
+    "partial_combined",
+    "replay_feed",
     "run_replication",
     "simulate",
     "stream",

@@ -123,3 +123,91 @@ def format_value(objective: str, value: float | None) -> str:
     if objective.startswith("latency_ms."):
         return f"{value:,.2f} ms"
     return f"{value:,.1f} req/s"
+
+
+#: A window is judged on a latency quantile only with this many completed requests
+#: in it (fewer make the quantile the window's slowest few), and on its error rate
+#: only with this many offered.
+_WINDOW_MIN_COMPLETED = {"latency_ms.p50": 20, "latency_ms.p99": 100}
+_WINDOW_MIN_OFFERED = 20
+#: Judged windows in a row that must hold before a breach is called over.
+RECOVER_AFTER_WINDOWS = 3
+
+
+class WindowWatch:
+    """Judges each measured window on the objectives a window can show (p50, p99,
+    error rate, throughput, utilization) and logs ``objective_breached`` when one
+    starts failing and ``objective_recovered`` once it has held again for
+    ``RECOVER_AFTER_WINDOWS`` judged windows in a row."""
+
+    def __init__(self, specs: list[tuple[str, str, float]]) -> None:
+        self.specs = [
+            s
+            for s in specs
+            if s[0] in _WINDOW_MIN_COMPLETED
+            or s[0] in ("error_rate", "throughput_rps", "utilization")
+        ]
+        self.breached: dict[str, int] = {}  # objective -> judged windows held since
+
+    def __bool__(self) -> bool:
+        return bool(self.specs)
+
+    def check(self, window: dict[str, Any], log: Any) -> None:
+        """Judge ``window``; ``log(kind, component, text, **extra)`` records."""
+        for objective, bound, limit in self.specs:
+            value, component = _window_value(objective, window)
+            if value is None:
+                continue
+            ok = value <= limit if bound == "max" else value >= limit
+            sign = "<=" if bound == "max" else ">="
+            name = f"{objective} {sign} {format_value(objective, limit)}"
+            if not ok:
+                if objective not in self.breached:
+                    where = f" ({component})" if component else ""
+                    log(
+                        "objective_breached",
+                        component,
+                        f"objective broken: {name}, this window "
+                        f"{format_value(objective, value)}{where}",
+                        objective=objective,
+                        value=value,
+                        limit=limit,
+                    )
+                self.breached[objective] = 0
+            elif objective in self.breached:
+                self.breached[objective] += 1
+                if self.breached[objective] >= RECOVER_AFTER_WINDOWS:
+                    del self.breached[objective]
+                    log(
+                        "objective_recovered",
+                        None,
+                        f"objective holds again: {name}",
+                        objective=objective,
+                        limit=limit,
+                    )
+
+
+def _window_value(
+    objective: str, window: dict[str, Any]
+) -> tuple[float | None, str | None]:
+    span = window.get("window_s") or 0.0
+    completed = window.get("rps", 0.0) * span
+    if objective in _WINDOW_MIN_COMPLETED:
+        if completed < _WINDOW_MIN_COMPLETED[objective] - 1e-6:
+            return None, None
+        return window["latency_ms"].get(objective.split(".", 1)[1]), None
+    if objective == "error_rate":
+        offered = window.get("offered_rps", 0.0) * span
+        if offered < _WINDOW_MIN_OFFERED - 1e-6:
+            return None, None
+        failed = window["errors"] + window["timeouts"] + window["rejected"]
+        return min(failed / offered, 1.0), None
+    if objective == "throughput_rps":
+        return window.get("rps", 0.0), None
+    comps = window.get("components") or {}
+    loads = {c: w.get("utilization") for c, w in comps.items()}
+    loads = {c: u for c, u in loads.items() if u is not None}
+    if not loads:
+        return None, None
+    busiest = max(loads, key=loads.__getitem__)
+    return loads[busiest], busiest

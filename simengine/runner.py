@@ -8,11 +8,13 @@ from typing import Any
 
 from .advice import bottleneck, busiest, component_load, run_warnings
 from .document import Document
+from .errors import Cancelled
 from .limits import Limits
-from .objectives import judge, objective_specs
+from .objectives import WindowWatch, judge, objective_specs
 from .pricing import report_cost
 from .runtime import Sim
 from .snapshot import SNAPSHOT_VERSION, Snapshot, Window
+from .whatif import Feed
 
 ENGINE_VERSION = "0.1.0"
 
@@ -28,6 +30,7 @@ def run_replication(
     on_snapshot: SnapshotCallback | None = None,
     should_stop: StopCallback | None = None,
     limits: Limits | None = None,
+    feed: Feed | None = None,
 ) -> dict[str, Any]:
     """Run one replication and return its report (see docs/engine.md).
 
@@ -46,6 +49,7 @@ def run_replication(
         limits=limits,
         seq_start=0,
         progress_span=(0.0, 1.0),
+        feed=feed,
     )
     return _drain(replications, on_snapshot)[0]
 
@@ -72,8 +76,13 @@ def _replication(
     limits: Limits | None,
     seq_start: int,
     progress_span: tuple[float, float],
+    feed: Feed | None = None,
 ) -> Generator[Snapshot, None, tuple[dict[str, Any], int]]:
-    """One replication: yields its snapshots, returns (report, next seq)."""
+    """One replication: yields its snapshots, returns (report, next seq).
+
+    Stopped by ``should_stop``, it raises ``Cancelled`` with ``partial_report``
+    set to the report of what it measured until then (None inside the warm-up).
+    """
     limits = limits or doc.limits
     budget = max(limits.max_events // max(doc.simulation.replications, 1), 1)
     sim = Sim(doc, seed, replication)
@@ -84,11 +93,23 @@ def _replication(
     totals = {"offered": 0, "completed": 0, "errors": 0, "timeouts": 0, "rejected": 0}
     event_log = sim.ctx.event_log
     events_sent = 0
-    for window, counts, measured in sim.windows(should_stop, budget):
+    watch = WindowWatch(objective_specs(doc.objectives))
+    windows = sim.windows(should_stop, budget, feed)
+    while True:
+        try:
+            window, counts, measured = next(windows)
+        except StopIteration:
+            break
+        except Cancelled as stop:
+            stop.partial_report = _partial_report(sim, totals, timeline, seed)
+            stop.replication = replication
+            raise
         if measured:
             for key in totals:
                 totals[key] += counts[key]
             timeline.append(window)
+            if watch:
+                watch.check(window, sim.ctx.event)
         snapshot: Snapshot = {
             "version": SNAPSHOT_VERSION,
             "seq": seq,
@@ -106,6 +127,30 @@ def _replication(
     return report, seq
 
 
+def _partial_report(
+    sim: Sim, totals: dict[str, int], timeline: list[Window], seed: int
+) -> dict[str, Any] | None:
+    """The report of a replication stopped early, over the time it measured."""
+    end = sim.env.now
+    if end - sim.warmup <= 1e-9 or not timeline:
+        return None
+    report = build_report(
+        sim,
+        totals,
+        timeline,
+        seed=seed,
+        replication=sim.ctx.replication,
+        duration=end - sim.warmup,
+        end=end,
+    )
+    report["partial"] = {
+        "replications_complete": 0,
+        "replications_planned": 1,
+        "measured_s": report["duration_s"],
+    }
+    return report
+
+
 def build_report(
     sim: Sim,
     totals: dict[str, int],
@@ -113,9 +158,13 @@ def build_report(
     *,
     seed: int,
     replication: int,
+    duration: float | None = None,
+    end: float | None = None,
 ) -> dict[str, Any]:
-    duration = sim.duration
-    end = sim.horizon
+    """A replication's report; ``duration`` and ``end`` say how much of it was
+    measured (a whole replication's by default)."""
+    duration = sim.duration if duration is None else duration
+    end = sim.horizon if end is None else end
     components = {cid: rt.report(duration, end) for cid, rt in sim.components.items()}
     finished = sum(totals[k] for k in ("completed", "errors", "timeouts", "rejected"))
     report: dict[str, Any] = {
@@ -168,10 +217,18 @@ def simulate(
     on_snapshot: SnapshotCallback | None = None,
     should_stop: StopCallback | None = None,
     limits: Limits | None = None,
+    feed: Feed | None = None,
 ) -> dict[str, Any]:
-    """Run every replication of ``doc`` in turn and return the combined report."""
+    """Run every replication of ``doc`` in turn and return the combined report.
+
+    ``feed`` injects what-if actions (``simengine.whatif``). Stopped early by
+    ``should_stop``, it raises ``Cancelled`` whose ``partial_report`` is what was
+    measured (:func:`partial_combined`), or None when nothing was.
+    """
     return _drain(
-        _replications(doc, seed=seed, should_stop=should_stop, limits=limits),
+        _replications(
+            doc, seed=seed, should_stop=should_stop, limits=limits, feed=feed
+        ),
         on_snapshot,
     )
 
@@ -210,9 +267,12 @@ def stream(
     seed: int | None = None,
     should_stop: StopCallback | None = None,
     limits: Limits | None = None,
+    feed: Feed | None = None,
 ) -> Stream:
     """Iterate a run's snapshots while it goes; see :class:`Stream`."""
-    return Stream(_replications(doc, seed=seed, should_stop=should_stop, limits=limits))
+    return Stream(
+        _replications(doc, seed=seed, should_stop=should_stop, limits=limits, feed=feed)
+    )
 
 
 def _replications(
@@ -221,24 +281,57 @@ def _replications(
     seed: int | None,
     should_stop: StopCallback | None,
     limits: Limits | None,
+    feed: Feed | None = None,
 ) -> Generator[Snapshot, None, dict[str, Any]]:
     """Every replication in turn: yields the snapshots, returns the combined report."""
     base = doc.simulation.seed if seed is None else seed
     n = doc.simulation.replications
-    reports = []
+    reports: list[dict[str, Any]] = []
     seq = 0
     for r in range(n):
-        report, seq = yield from _replication(
-            doc,
-            seed=base,
-            replication=r,
-            should_stop=should_stop,
-            limits=limits,
-            seq_start=seq,
-            progress_span=(r / n, (r + 1) / n),
-        )
+        try:
+            report, seq = yield from _replication(
+                doc,
+                seed=base,
+                replication=r,
+                should_stop=should_stop,
+                limits=limits,
+                seq_start=seq,
+                progress_span=(r / n, (r + 1) / n),
+                feed=feed,
+            )
+        except Cancelled as stop:
+            stop.partial_report = partial_combined(
+                reports, getattr(stop, "partial_report", None), n
+            )
+            raise
         reports.append(report)
     return combine_reports(reports)
+
+
+def partial_combined(
+    complete: list[dict[str, Any]], partial: dict[str, Any] | None, planned: int
+) -> dict[str, Any] | None:
+    """The report of a run stopped early: the replications that finished, combined
+    (the one stopped midway is left out: a shorter replication would weigh as much
+    as a whole one), or the stopped one's partial report when none finished."""
+    if complete:
+        report = combine_reports(complete)
+    elif partial is not None:
+        report = dict(partial)
+    else:
+        return None
+    report["partial"] = {
+        "replications_complete": len(complete),
+        "replications_planned": planned,
+        "measured_s": report["duration_s"],
+    }
+    if complete and partial is not None:  # what happened in it still happened
+        report["event_log"] = [
+            *report.get("event_log", []),
+            *partial.get("event_log", []),
+        ]
+    return report
 
 
 def simulate_in_processes(

@@ -83,6 +83,11 @@ class Event(TypedDict):
     promoted: NotRequired[str]
     shards: NotRequired[int]
     keys_moved: NotRequired[float]
+    injection: NotRequired[dict]  # injected: the injection itself (simengine.whatif)
+    factor: NotRequired[float]  # spike_ended
+    objective: NotRequired[str]  # objective_*: e.g. "latency_ms.p99"
+    value: NotRequired[float]  # objective_breached: the window's value
+    limit: NotRequired[float]  # objective_*: the objective's bound
 
 
 #: What can happen, and what each kind means (the event log's vocabulary).
@@ -102,6 +107,10 @@ EVENT_KINDS = {
     "cache_node_lost": "a cache node was lost with its keys",
     "cache_node_restored": "a cache node came back, empty",
     "phase_changed": "the workload moved to its next phase",
+    "injected": "a what-if injection landed (a fault, a restore or a traffic spike)",
+    "spike_ended": "an injected traffic spike ended",
+    "objective_breached": "a window broke one of the document's objectives",
+    "objective_recovered": "the objective held again for several windows in a row",
 }
 
 

@@ -3,13 +3,15 @@ them, starts their processes and steps the calendar window by window."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from heapq import heappop, heappush
 from typing import Any
 
 from ..document import Document
+from ..document.models import Fault
 from ..errors import BudgetExceeded, Cancelled
 from ..snapshot import Window
+from ..whatif import Feed, Injection, injection_parse
 from .component import Component
 from .context import RunContext
 from .eventcalendar import URGENT, Boundary, raise_boundary
@@ -48,6 +50,7 @@ class Sim:
             rt.link(ctx)
         self.source.link(ctx)
         self.events = 0
+        self.stopped = False  # set when should_stop ended the run early
 
     # processes ------------------------------------------------------------------------
     def _fault_process(self, index: int) -> Iterator[Any]:
@@ -59,6 +62,43 @@ class Sim:
         if fault.for_s is not None:
             yield env.timeout(fault.for_s)
             rt.apply_fault(fault, down=False)
+
+    def inject(self, raw: Injection | Mapping[str, Any]) -> None:
+        """Apply a what-if injection now (``simengine.whatif``), logging it first."""
+        inj = injection_parse(self.doc, raw)
+        env = self.env
+        text = inj.describe() + (f" (by {inj.by})" if inj.by else "")
+        self.ctx.event(
+            "injected",
+            inj.component,
+            text,
+            injection=inj.model_dump(exclude_none=True),
+        )
+        if inj.action == "spike":
+            env.process(self._spike_process(inj.factor or 1.0, inj.for_s or 0.0))
+            return
+        rt = self.components[inj.component or ""]
+        fault = inj.as_fault(env.now)
+        rt.apply_fault(fault, down=inj.action == "fault")
+        if inj.action == "fault" and fault.for_s is not None:
+            env.process(self._restore_process(rt, fault))
+
+    def _restore_process(self, rt: Component, fault: Fault) -> Iterator[Any]:
+        yield self.env.timeout(fault.for_s)
+        rt.apply_fault(fault, down=False)
+
+    def _spike_process(self, factor: float, for_s: float) -> Iterator[Any]:
+        source = self.source
+        source.spike *= factor
+        source.set_rate(source.rate)
+        yield self.env.timeout(for_s)
+        source.spike /= factor
+        if abs(source.spike - 1.0) < 1e-12:
+            source.spike = 1.0
+        source.set_rate(source.rate)
+        self.ctx.event(
+            "spike_ended", None, f"traffic spike x{factor:g} over", factor=factor
+        )
 
     # driver ----------------------------------------------------------------------------
     def boundaries(self) -> list[float]:
@@ -78,11 +118,20 @@ class Sim:
         return out
 
     def windows(
-        self, should_stop: Callable[[], bool] | None, budget: int
+        self,
+        should_stop: Callable[[], bool] | None,
+        budget: int,
+        feed: Feed | None = None,
     ) -> Iterator[tuple[Window, Counts, bool]]:
         """Simulate to the horizon, yielding each window as it closes, with its
         request counts and whether it is measured (after the warm-up). The run goes
-        on when the caller asks for the next one."""
+        on when the caller asks for the next one.
+
+        ``feed`` (``simengine.whatif``) is asked for injections at every boundary,
+        after its window is yielded; they apply there. When ``should_stop`` says
+        stop, the window under way is closed where the clock stands and yielded
+        (``self.stopped`` is then True), and ``Cancelled`` is raised: the caller
+        has everything measured up to the moment it stopped."""
         env = self.env
         source = self.source
         env.process(source.rates_process(self.horizon))
@@ -99,11 +148,12 @@ class Sim:
         t_prev = 0.0
         if self.warmup == 0:
             self._start_measuring(0.0)
+        replication = self.ctx.replication
         for boundary in self.boundaries():
             heappush(queue, (boundary, URGENT, next(env._eid), raise_boundary, None))
             i = 0
             try:
-                while True:
+                while not self.stopped:
                     for i in range(_CHUNK):  # noqa: B007 (i is read after the loop)
                         # the next arrival, or Calendar.step() inlined; the
                         # calendar is never empty here (the boundary entry is on it)
@@ -121,7 +171,8 @@ class Sim:
                             "(Limits.max_events)"
                         )
                     if should_stop is not None and should_stop():
-                        raise Cancelled("stopped by the caller")
+                        self.stopped = True  # close the window here, then stop
+                        break
                     for s in stats:
                         s.maybe_spill()
             except Boundary:
@@ -132,11 +183,19 @@ class Sim:
                     ) from None
             now = env.now
             measured = t_prev >= self.warmup - 1e-9
+            if self.stopped:
+                if now > t_prev:
+                    yield (*self._close_window(t_prev, now, measured), measured)
+                raise Cancelled("stopped by the caller")
             yield (*self._close_window(t_prev, now, measured), measured)
             if abs(now - self.warmup) < 1e-9 and self.warmup > 0:
                 self._start_measuring(now)
             t_prev = now
+            if feed is not None and now < self.horizon:
+                for raw in feed(replication, now):
+                    self.inject(raw)
             if should_stop is not None and should_stop():
+                self.stopped = True
                 raise Cancelled("stopped by the caller")
 
     def _start_measuring(self, now: float) -> None:

@@ -143,7 +143,8 @@ class Source:
         self.entry: Any = None
         self.delay = 0.0
         self.region_bounds: list[tuple[int, float]] = []
-        self.rate = 0.0
+        self.rate = 0.0  # the document's rate now (phases, bursts)
+        self.spike = 1.0  # injected spikes multiply it (simengine.whatif)
         self.lat = LatencyStats()
         self.lat_append = self.lat.values.append
         self.plain = False  # no mix, clients, keys, timeouts or regions to draw
@@ -154,6 +155,8 @@ class Source:
     def set_rate(self, rate: float) -> None:
         """Change the arrival rate now (memoryless: the next gap is drawn afresh)."""
         self.rate = rate
+        if self.spike != 1.0:
+            rate *= self.spike
         if rate <= 0:
             self.next_t = math.inf
             return
