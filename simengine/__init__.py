@@ -49,7 +49,13 @@ from .snapshot import (  # noqa: E402
     Snapshot,
     Window,
 )
-from .whatif import Injection, injection_parse, replay_feed  # noqa: E402
+from .whatif import (  # noqa: E402
+    Feed,
+    Injection,
+    injected_events,
+    injection_parse,
+    replay_feed,
+)
 
 __version__ = ENGINE_VERSION
 
@@ -66,6 +72,7 @@ __all__ = [
     "Cancelled",
     "Document",
     "DocumentError",
+    "Feed",
     "FieldError",
     "Injection",
     "Limits",
@@ -77,6 +84,7 @@ __all__ = [
     "estimate",
     "format_estimate",
     "format_value",
+    "injected_events",
     "injection_parse",
     "json_depth",
     "load_document_tree",

@@ -128,14 +128,18 @@ def format_value(objective: str, value: float | None) -> str:
 #: A window is judged on a latency quantile only with this many completed requests
 #: in it (fewer make the quantile the window's slowest few), and on its error rate
 #: only with this many offered.
-_WINDOW_MIN_COMPLETED = {"latency_ms.p50": 20, "latency_ms.p99": 100}
+_WINDOW_MIN_COMPLETED = {
+    "latency_ms.p50": 20,
+    "latency_ms.p95": 40,
+    "latency_ms.p99": 100,
+}
 _WINDOW_MIN_OFFERED = 20
 #: Judged windows in a row that must hold before a breach is called over.
 RECOVER_AFTER_WINDOWS = 3
 
 
 class WindowWatch:
-    """Judges each measured window on the objectives a window can show (p50, p99,
+    """Judges each measured window on the objectives a window can show (p50, p95, p99,
     error rate, throughput, utilization) and logs ``objective_breached`` when one
     starts failing and ``objective_recovered`` once it has held again for
     ``RECOVER_AFTER_WINDOWS`` judged windows in a row."""

@@ -31,6 +31,7 @@ SNAPSHOT_VERSION = 1
 
 class WindowLatency(TypedDict):
     p50: float | None
+    p95: float | None
     p99: float | None
 
 

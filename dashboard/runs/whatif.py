@@ -21,8 +21,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import simengine
 from dashboard.runs.models import RunInjection
-from simengine.whatif import Feed, replay_feed
 
 #: How often (wall time) a replication looks for new injections.
 WHATIF_POLL_S = 0.25
@@ -36,7 +36,7 @@ class _PartFeed:
     ) -> None:
         self.run_id = run_id
         self.replication = replication
-        self.replay = replay_feed(replay_events) if replay_events else None
+        self.replay = simengine.replay_feed(replay_events) if replay_events else None
         self.last_id = 0
         self.last_poll = -float("inf")
         self.due: list[tuple[float, int, dict[str, Any]]] = []  # (t_s, id, spec)
@@ -83,7 +83,7 @@ def part_feed(
     run_id: uuid.UUID,
     replication: int,
     replay_events: list[dict[str, Any]] | None = None,
-) -> Feed:
+) -> simengine.Feed:
     """The feed one replication of a run gives the engine (`simulate(feed=...)` or
     `run_replication(feed=...)`): the replayed events of a "Run again", and the
     injections viewers make while it runs."""

@@ -210,7 +210,7 @@ class Sim:
         src.sweep_timeouts(t1)
         dt = t1 - t0
         completed = src.lat.window_count()  # one latency per completed request
-        p50, p99 = src.lat.close_window(measured, (0.5, 0.99))
+        p50, p95, p99 = src.lat.close_window(measured, (0.5, 0.95, 0.99))
         counts = {
             "offered": src.w_offered,
             "completed": completed,
@@ -236,6 +236,7 @@ class Sim:
             "rejected": counts["rejected"],
             "latency_ms": {
                 "p50": None if p50 is None else p50 * 1000.0,
+                "p95": None if p95 is None else p95 * 1000.0,
                 "p99": None if p99 is None else p99 * 1000.0,
             },
             "components": comps,  # type: ignore[typeddict-item]
