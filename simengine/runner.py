@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .advice import bottleneck, busiest, component_load, run_warnings
 from .document import Document
@@ -14,7 +14,9 @@ from .objectives import WindowWatch, judge, objective_specs
 from .pricing import report_cost
 from .runtime import Sim
 from .snapshot import SNAPSHOT_VERSION, Snapshot, Window
-from .whatif import Feed
+
+if TYPE_CHECKING:
+    from .whatif import Feed
 
 ENGINE_VERSION = "0.1.0"
 
