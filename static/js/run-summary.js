@@ -32,6 +32,12 @@
     ]],
   ];
 
+  // The compared run: the same colour, lighter, dashed.
+  function faded(hex) {
+    const n = parseInt(hex.slice(1), 16);
+    return `rgba(${n >> 16}, ${(n >> 8) & 255}, ${n & 255}, 0.55)`;
+  }
+
   function width(el) {
     return Math.max(280, (el.clientWidth || el.parentElement.clientWidth) - 8);
   }
@@ -49,7 +55,7 @@
     if (compare) {
       for (const [key, label, colour] of lines) {
         series.push({
-          label: `${label} (${theirs})`, stroke: colour, width: 1.5,
+          label: `${label} (${theirs})`, stroke: faded(colour), width: 1.5,
           dash: [6, 4], spanGaps: true,
         });
         columns.push(compare[key]);

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import clear_url_caches, include, path, reverse
 
 import simengine
 from dashboard.reviews.models import Comment
@@ -361,3 +361,31 @@ def test_an_active_run_must_be_cancelled_before_it_is_deleted(alice, alice_clien
         assert f"This run is {status}: cancel it first" in response.content.decode()
         assert Run.objects.filter(pk=run.pk).exists()
         assert RunSnapshot.objects.filter(run=run).count() == 5
+
+
+# --- "Run again" (the coordinator's view): shown once its URL exists ----------------
+
+urlpatterns = [
+    path("runs/<uuid:run_id>/again", lambda request, run_id: None, name="run_again"),
+    path("", include("dashboard.urls")),
+]
+
+
+@pytest.mark.django_db
+def test_run_again_shows_only_once_its_url_exists_and_to_editors(
+    alice, team_scenario, alice_client, dave_client, settings, real_report
+):
+    run = finished(alice, team_scenario, report=real_report)
+    page = alice_client.get(reverse("run_list")).content.decode()
+    assert "Run again" not in page  # no run_again URL yet: the page still renders
+    settings.ROOT_URLCONF = __name__
+    clear_url_caches()
+    try:
+        page = alice_client.get(reverse("run_list")).content.decode()
+        row = page[page.index(f'data-run="{run.pk}"') :].split("</tr>")[0]
+        assert f'action="/runs/{run.pk}/again"' in row and "Run again" in row
+        page = dave_client.get(reverse("run_list")).content.decode()  # a viewer
+        row = page[page.index(f'data-run="{run.pk}"') :].split("</tr>")[0]
+        assert "Run again" not in row
+    finally:
+        clear_url_caches()
