@@ -389,3 +389,17 @@ def test_run_again_shows_only_once_its_url_exists_and_to_editors(
         assert "Run again" not in row
     finally:
         clear_url_caches()
+
+
+def test_the_degraded_threshold_is_a_number_from_0_to_1(monkeypatch):
+    from dashboard.env import ImproperSetting, envfloat
+
+    name = "RUN_DEGRADED_ERROR_RATE"
+    monkeypatch.delenv(name, raising=False)
+    assert envfloat(name, 0.01, minimum=0.0, maximum=1.0) == 0.01
+    monkeypatch.setenv(name, "0.05")
+    assert envfloat(name, 0.01, minimum=0.0, maximum=1.0) == 0.05
+    for bad in ("five", "nan", "-0.1", "1.5"):
+        monkeypatch.setenv(name, bad)
+        with pytest.raises(ImproperSetting, match=name):
+            envfloat(name, 0.01, minimum=0.0, maximum=1.0)
