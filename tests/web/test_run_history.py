@@ -403,3 +403,43 @@ def test_the_degraded_threshold_is_a_number_from_0_to_1(monkeypatch):
         monkeypatch.setenv(name, bad)
         with pytest.raises(ImproperSetting, match=name):
             envfloat(name, 0.01, minimum=0.0, maximum=1.0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fifty_concurrent_deletes_of_one_run_never_fail(alice, real_report):
+    import threading
+    from collections import Counter
+
+    from django.test import Client
+
+    run = _with_parts(finished(alice, make_scenario(alice), report=real_report))
+    keep = _with_parts(finished(alice, make_scenario(alice), report=real_report))
+    url = reverse("run_delete", args=[run.pk])
+    barrier = threading.Barrier(50)
+    outcomes: Counter = Counter()
+    lock = threading.Lock()
+
+    def one() -> None:
+        client = Client()
+        client.force_login(alice)
+        try:
+            barrier.wait()
+            result = client.post(url, {"confirm": "yes"}).status_code
+        except Exception as exc:
+            result = type(exc).__name__
+        finally:
+            connection.close()
+        with lock:
+            outcomes[result] += 1
+
+    threads = [threading.Thread(target=one) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert set(outcomes) <= {302, 404} and outcomes[302] >= 1, outcomes
+    assert sum(outcomes.values()) == 50
+    assert not Run.objects.filter(pk=run.pk).exists()
+    assert not RunSnapshot.objects.filter(run_id=run.pk).exists()
+    assert RunSnapshot.objects.filter(run=keep).count() == 5

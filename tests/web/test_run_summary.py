@@ -375,3 +375,16 @@ def test_a_run_with_10000_snapshots_opens_small_with_bounded_queries(
     # The export has every window.
     data = alice_client.get(reverse("run_timeline_json", args=[run.pk])).json()
     assert len(data["rows"]) == 10_000
+
+
+@pytest.mark.django_db
+def test_the_live_pages_report_links_to_the_report_page(
+    alice, alice_client, small_report
+):
+    scenario = make_scenario(alice)
+    run = finished(alice, scenario, report=small_report)
+    html = alice_client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert f'href="/runs/{run.pk}/summary/" data-testid="summary-link"' in html
+    _link, token = share_link_create(scenario=scenario, created_by=alice)
+    html = Client().get(reverse("shared_run", args=[token, run.pk])).content.decode()
+    assert f'href="/s/{token}/runs/{run.pk}/summary/"' in html
