@@ -345,6 +345,10 @@ RUN_MAX_SNAPSHOTS = envint("RUN_MAX_SNAPSHOTS", 10_000, minimum=10)
 RUN_DEGRADED_ERROR_RATE = envfloat(
     "RUN_DEGRADED_ERROR_RATE", 0.01, minimum=0.0, maximum=1.0
 )
+# Live what-if (dashboard/runs/whatif_services.py): injections one run takes at most,
+# and the least time between two by one user.
+RUN_MAX_INJECTIONS = envint("RUN_MAX_INJECTIONS", 50, minimum=1)
+RUN_INJECTION_INTERVAL_S = 1.0
 # Live snapshots reach browsers at most this many times per wall-clock second.
 RUN_SNAPSHOT_MESSAGES_PER_S = 10
 # A browser catching up gets stored snapshots in pages of at most this many items and

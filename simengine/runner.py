@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .advice import bottleneck, busiest, component_load, run_warnings
 from .document import Document
@@ -14,7 +14,9 @@ from .objectives import WindowWatch, judge, objective_specs
 from .pricing import report_cost
 from .runtime import Sim
 from .snapshot import SNAPSHOT_VERSION, Snapshot, Window
-from .whatif import Feed
+
+if TYPE_CHECKING:
+    from .whatif import Feed
 
 ENGINE_VERSION = "0.1.0"
 
@@ -341,6 +343,7 @@ def simulate_in_processes(
     seed: int | None = None,
     limits: Limits | None = None,
     on_replication: Callable[[int, int], None] | None = None,
+    feed: Feed | None = None,
 ) -> dict[str, Any]:
     """:func:`simulate` with the replications spread over ``jobs`` processes.
 
@@ -354,7 +357,7 @@ def simulate_in_processes(
     base = doc.simulation.seed if seed is None else seed
     n = doc.simulation.replications
     if jobs <= 1 or n == 1:
-        return simulate(doc, seed=base, limits=limits)
+        return simulate(doc, seed=base, limits=limits, feed=feed)
     # imported here, for --jobs only: multiprocessing adds to every command's start-up
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
@@ -362,7 +365,12 @@ def simulate_in_processes(
     with ProcessPoolExecutor(max_workers=min(jobs, n)) as pool:
         futures = {
             pool.submit(
-                run_replication, doc, seed=base, replication=r, limits=limits
+                run_replication,
+                doc,
+                seed=base,
+                replication=r,
+                limits=limits,
+                feed=feed,
             ): r
             for r in range(n)
         }

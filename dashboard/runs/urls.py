@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard.runs import report_views, views
+from dashboard.runs import report_views, views, whatif_views
 
 urlpatterns = [
     path("runs/", report_views.run_list, name="run_list"),
@@ -10,6 +10,8 @@ urlpatterns = [
         "runs/<uuid:run_id>/report.json", views.run_report_json, name="run_report_json"
     ),
     path("runs/<uuid:run_id>/cancel", views.run_cancel, name="run_cancel"),
+    path("runs/<uuid:run_id>/inject", whatif_views.run_inject_view, name="run_inject"),
+    path("runs/<uuid:run_id>/again", whatif_views.run_again_view, name="run_again"),
     # The report page, its exports, deleting (dashboard/runs/report_views.py).
     path("runs/<uuid:run_id>/summary/", report_views.run_summary, name="run_summary"),
     path(
