@@ -316,10 +316,26 @@ def _reap_parts(
     - A part whose run ended while its worker was dead never stops by itself: it is
       closed (cancelled), so the run's partial report can be stored.
     - A queued part unclaimed for RUN_REQUEUE_AFTER_S has its task sent again.
+    - A running run whose parts have all ended, or one of which failed, is settled
+      (combined) or failed: the worker that ended the last part may have died
+      between the part's write and the run's.
     """
     all_parts = RunPart.objects.all()
     if run_id is not None:
         all_parts = all_parts.filter(run_id=run_id)
+    running = Run.objects.filter(status=Run.Status.RUNNING, parts__isnull=False)
+    if run_id is not None:
+        running = running.filter(pk=run_id)
+    for pk in running.distinct().values_list("pk", flat=True):
+        failed = (
+            RunPart.objects.filter(run_id=pk, status=RunPart.Status.FAILED)
+            .values_list("error", flat=True)
+            .first()
+        )
+        if failed is not None:
+            parts.run_fail_from_part(run_id=pk, message=failed)
+        elif not RunPart.objects.filter(run_id=pk, finished_at__isnull=True).exists():
+            parts.run_parts_settle(run_id=pk)
     stale = all_parts.filter(
         status__in=parts.STOPPING, finished_at__isnull=True, heartbeat_at__lt=cutoff
     ).select_related("run")

@@ -690,3 +690,47 @@ def test_fifty_concurrent_fanned_starts_never_pass_the_limit_nor_leave_orphan_pa
     assert RunPart.objects.count() == 12
     for run in Run.objects.all():
         assert sorted(run.parts.values_list("replication", flat=True)) == [0, 1, 2]
+
+
+@pytest.mark.django_db
+def test_the_reaper_settles_a_run_whose_last_part_died_before_settling_it(alice):
+    run = queue_run(alice, THREE)
+    for r in range(3):
+        claim = parts.part_claim(run_id=run.pk, replication=r, worker="w")
+        report = simengine.run_replication(
+            simengine.parse_document(THREE), seed=run.seed, replication=r
+        )
+        # The part's own write, and then its worker died: no settle.
+        parts.part_finish(
+            part_pk=claim[0], token=claim[1], status="succeeded", report=report
+        )
+    assert Run.objects.get(pk=run.pk).status == Run.Status.RUNNING
+    services.runs_reap_stale()
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED
+    assert run.report == _local(THREE, run.seed)
+
+
+@pytest.mark.django_db
+def test_the_reaper_fails_a_run_whose_failed_part_died_before_failing_it(alice):
+    run = queue_run(alice, THREE)
+    claim = parts.part_claim(run_id=run.pk, replication=1, worker="w")
+    parts.part_finish(part_pk=claim[0], token=claim[1], status="failed", error="boom")
+    services.runs_reap_stale()
+    run.refresh_from_db()
+    assert (run.status, run.error) == (Run.Status.FAILED, "boom")
+    assert [p.status for p in _parts(run)] == ["cancelled", "failed", "cancelled"]
+
+
+@pytest.mark.django_db
+def test_a_cancelled_fanned_run_with_a_partial_report_renders(alice, alice_client):
+    from django.urls import reverse
+
+    run = queue_run(alice, THREE)
+    execution.part_execute(run_id=run.pk, replication=1)
+    services.run_cancel(run=Run.objects.get(pk=run.pk))
+    for name in ("run_detail", "run_report", "run_report_json"):
+        response = alice_client.get(reverse(name, kwargs={"run_id": run.pk}))
+        assert response.status_code == 200, name
+    body = alice_client.get(reverse("run_report_json", kwargs={"run_id": run.pk}))
+    assert json.loads(body.content)["partial"]["replications_planned"] == 3
