@@ -106,3 +106,8 @@ class ReaperStep(bootsteps.StartStopStep):
             self.tref = None
         if self.hostname:
             _guarded("Removing the worker's beat", lambda: worker_gone(self.hostname))
+
+    def terminate(self, worker) -> None:
+        # A cold shutdown (and the embedded worker's) terminates steps instead of
+        # stopping them; a step without an object would do nothing.
+        self.stop(worker)

@@ -118,6 +118,8 @@ def test_two_workers_share_a_ten_replication_run_and_its_report_is_simulate_s(
     assert done.report["ci95"] == local["ci95"]
     assert done.report["latency_ms"] == local["latency_ms"]
     _assert_lead_stream_complete(done)
+    w1.stop()  # a clean stop takes its beat away; the other stays up
+    assert set(WorkerBeat.objects.values_list("hostname", flat=True)) == {w2.hostname}
 
 
 def test_a_sigkilled_worker_s_parts_are_retried_on_the_other_and_the_report_holds(
