@@ -110,6 +110,15 @@ def run_document_parse(*, text: str) -> simengine.Document:
     return simengine.parse_document(text, limits=engine_limits())
 
 
+def fans_out(document: simengine.Document) -> bool:
+    """Whether a run of `document` is one task per replication (`RunPart`s): N > 1
+    replications and `RUN_FANOUT` on. A `simulation.precision` run decides after each
+    replication whether to run another, so it stays one task (as `--jobs` keeps it in
+    one process)."""
+    sim = document.simulation
+    return settings.RUN_FANOUT and sim.precision is None and sim.replications > 1
+
+
 def run_create(
     *,
     owner: AbstractBaseUser,
@@ -133,8 +142,9 @@ def run_create(
     starts by one user (`_lock_user`). A broker that is down does not refuse the
     run: it stays queued with `BROKER_DOWN_NOTE` (see `_enqueue`).
 
-    A document of N > 1 replications, with `RUN_FANOUT` on, is fanned out: N
-    `RunPart` rows in the same transaction, and on commit a group of N tasks.
+    A document of N > 1 replications, with `RUN_FANOUT` on, is fanned out
+    (`fans_out`): N `RunPart` rows in the same transaction, and on commit a group of
+    N tasks.
     """
     check_snapshot_budget(document)
     if seed is None:
@@ -157,9 +167,8 @@ def run_create(
             replay_of=replay_of,
             replay_events=list(replay_events or []),
         )
-        replications = document.simulation.replications
-        if settings.RUN_FANOUT and replications > 1:
-            parts.parts_create(run=run, replications=replications)
+        if fans_out(document):
+            parts.parts_create(run=run, replications=document.simulation.replications)
         # robust: whatever sending does, the committed run is the answer.
         transaction.on_commit(lambda: _enqueue(run.id), robust=True)
     return run

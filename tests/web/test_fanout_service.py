@@ -734,3 +734,19 @@ def test_a_cancelled_fanned_run_with_a_partial_report_renders(alice, alice_clien
         assert response.status_code == 200, name
     body = alice_client.get(reverse("run_report_json", kwargs={"run_id": run.pk}))
     assert json.loads(body.content)["partial"]["replications_planned"] == 3
+
+
+@pytest.mark.django_db
+def test_a_precision_run_stays_one_task_and_reports_its_precision(alice):
+    """Precision decides replication by replication: it cannot be fanned out."""
+    text = SMALL_DOC.replace(
+        "seed: 7,",
+        "seed: 7, replications: 3, precision: {metric: throughput_rps, within: 0.5, "
+        "max_replications: 4},",
+    )
+    run = queue_run(alice, text)
+    assert _parts(run) == []
+    assert execution.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
+    run.refresh_from_db()
+    assert run.report["precision"]["metric"] == "throughput_rps"
+    assert run.report == _local(text, run.seed)
