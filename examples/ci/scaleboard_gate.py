@@ -150,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         while run["status"] not in FINAL:
             if time.monotonic() > deadline:
                 client.call("POST", f"/runs/{run['id']}/cancel")
-                print(f"no result within {args.timeout:g} s: cancelled", file=sys.stderr)
+                print(
+                    f"no result within {args.timeout:g} s: cancelled", file=sys.stderr
+                )
                 return EXIT_ERROR
             time.sleep(args.poll)
             run = client.call("GET", f"/runs/{run['id']}")
