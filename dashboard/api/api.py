@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import wraps
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -21,7 +22,7 @@ from django.shortcuts import render
 from django.urls import path, reverse
 from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt
-from ninja import NinjaAPI, Query, Status
+from ninja import NinjaAPI, Path, Query, Status
 from ninja.errors import HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.openapi.docs import DocsBase
@@ -468,7 +469,7 @@ _ERRORS = {400: schemas.ErrorOut, 401: schemas.ErrorOut, 404: schemas.ErrorOut}
 def scenario_list(
     request,
     limit: int = Query(PAGE_DEFAULT, ge=1, le=PAGE_MAX),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=schemas.NUMBER_MAX),
 ):
     """Your scenarios and your teams' (not the built-in examples), newest first."""
     from dashboard.access import scenario_perms
@@ -521,7 +522,7 @@ def scenario_create(request, payload: schemas.ScenarioIn):
     tags=["scenarios"],
     url_name="scenario_detail",
 )
-def scenario_detail(request, scenario_id: int):
+def scenario_detail(request, scenario_id: int = Path(..., ge=1, le=schemas.ID_MAX)):
     scenario = scenario_get_for_user(user=_user(request), pk=scenario_id)
     return _scenario_out(request, scenario)
 
@@ -534,9 +535,9 @@ def scenario_detail(request, scenario_id: int):
 )
 def version_list(
     request,
-    scenario_id: int,
+    scenario_id: int = Path(..., ge=1, le=schemas.ID_MAX),
     limit: int = Query(PAGE_DEFAULT, ge=1, le=PAGE_MAX),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=schemas.NUMBER_MAX),
 ):
     """The scenario's versions, newest first (without their text)."""
     scenario = scenario_get_for_user(user=_user(request), pk=scenario_id)
@@ -556,7 +557,11 @@ def version_list(
     tags=["scenarios"],
     url_name="version_detail",
 )
-def version_detail(request, scenario_id: int, number: int):
+def version_detail(
+    request,
+    scenario_id: int = Path(..., ge=1, le=schemas.ID_MAX),
+    number: int = Path(..., ge=1, le=schemas.NUMBER_MAX),
+):
     """One version: its document text and the parsed summary."""
     scenario = scenario_get_for_user(user=_user(request), pk=scenario_id)
     version = scenario_version_get(scenario=scenario, number=number)
@@ -586,7 +591,11 @@ def version_detail(request, scenario_id: int, number: int):
     tags=["scenarios"],
     url_name="version_create",
 )
-def version_create(request, scenario_id: int, payload: schemas.VersionIn):
+def version_create(
+    request,
+    payload: schemas.VersionIn,
+    scenario_id: int = Path(..., ge=1, le=schemas.ID_MAX),
+):
     """Save `document` as the next version; with `base_version`, a save that
     another one overtook is refused (409, with the latest version's number)."""
     user = _user(request)
@@ -728,10 +737,34 @@ def _unknown_path(request: HttpRequest, rest: str) -> HttpResponse:
     return _error(request, 404, f"no such endpoint: /api/v1/{rest}")
 
 
+def _json_answers(view):
+    """ninja's own refusals, outside any operation (a method the path does not
+    take: 405; the bare /api/v1/: 404), as JSON like every other error."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404:
+            return _error(request, 404, "no such endpoint: see /api/v1/docs")
+        if response.status_code == 405 and not response.get(
+            "Content-Type", ""
+        ).startswith("application/json"):
+            allowed = response.get("Allow", "")
+            answer = _error(request, 405, f"method not allowed (allowed: {allowed})")
+            answer["Allow"] = allowed
+            return answer
+        return response
+
+    return wrapped
+
+
 def api_urls():
-    """The API's URL patterns (namespace "api"), with a JSON 404 for any other
-    path under it instead of the HTML page."""
+    """The API's URL patterns (namespace "api"), answering JSON for a method a path
+    does not take and for any other path under it, instead of the HTML pages."""
     patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        pattern.callback = _json_answers(pattern.callback)
     return (
         [*patterns, path("<path:rest>", _unknown_path, name="unknown")],
         app_name,

@@ -15,6 +15,10 @@ from dashboard.runs.whatif_services import MAX_PACE
 MAX_NAME = 200
 MAX_MESSAGE = 300
 SEED_MAX = 2**63 - 1
+#: The largest row id (bigint) and version number (integer) the database holds:
+#: a larger one is a 400 naming the field, not a database error.
+ID_MAX = 2**63 - 1
+NUMBER_MAX = 2**31 - 1
 
 
 class _In(Schema):
@@ -30,7 +34,10 @@ class ScenarioIn(_In):
         description="written into the document's `name:` (default: the document's)",
     )
     team: int | None = Field(
-        None, description="a team id where you are an editor or an owner"
+        None,
+        ge=1,
+        le=ID_MAX,
+        description="a team id where you are an editor or an owner",
     )
 
 
@@ -40,14 +47,15 @@ class VersionIn(_In):
     base_version: int | None = Field(
         None,
         ge=1,
+        le=NUMBER_MAX,
         description="the version this edit started from: 409 if another came since",
     )
 
 
 class RunIn(_In):
-    scenario: int
+    scenario: int = Field(ge=1, le=ID_MAX)
     version: int | None = Field(
-        None, ge=1, description="run this stored version as it is"
+        None, ge=1, le=NUMBER_MAX, description="run this stored version as it is"
     )
     document: str | None = Field(
         None,
@@ -55,7 +63,7 @@ class RunIn(_In):
         "editor's Run saves it (unless it is the latest version's text)",
     )
     message: str = Field("Saved to run via the API", max_length=MAX_MESSAGE)
-    base_version: int | None = Field(None, ge=1)
+    base_version: int | None = Field(None, ge=1, le=NUMBER_MAX)
     seed: int | None = Field(None, ge=0, le=SEED_MAX)
     pace: float | None = Field(
         None,

@@ -654,3 +654,49 @@ def test_api_answers_are_never_cached(alice_api):
     response = alice_api.get(API + "/scenarios")
     assert "no-store" in response["Cache-Control"]
     assert "private" in response["Cache-Control"]
+
+
+def test_ids_and_numbers_beyond_the_database_are_400s_naming_them(alice, alice_api):
+    scenario = make_scenario(alice)
+    big = 2**70
+    cases = [
+        ("get", f"/scenarios/{big}", None, "scenario_id"),
+        ("get", f"/scenarios/{scenario.pk}/versions/{big}", None, "number"),
+        ("get", f"/scenarios/{scenario.pk}/versions/0", None, "number"),
+        ("get", f"/scenarios?offset={big}", None, "offset"),
+        ("post", "/runs", {"scenario": big, "version": 1}, "scenario"),
+        ("post", "/runs", {"scenario": scenario.pk, "version": 2**31}, "version"),
+        (
+            "post",
+            "/runs",
+            {"scenario": scenario.pk, "version": 1, "seed": 2**63},
+            "seed",
+        ),
+        (
+            "post",
+            f"/scenarios/{scenario.pk}/versions",
+            {"document": "x", "base_version": big},
+            "base_version",
+        ),
+        ("post", "/scenarios", {"document": SMALL_DOC, "team": big}, "team"),
+    ]
+    before = _rows()
+    for method, path, body, field in cases:
+        response = call(alice_api, method, path, body)
+        assert response.status_code == 400, (path, body, response.content)
+        assert response.json()["errors"][0]["path"] == field, response.content
+    assert _rows() == before
+
+
+def test_a_method_a_path_does_not_take_and_the_bare_root_answer_json(alice_api):
+    for method, path in (
+        ("delete", "/scenarios"),
+        ("put", "/runs"),
+        ("head", "/scenarios"),
+    ):
+        response = getattr(alice_api, method)(API + path)
+        assert response.status_code == 405, (method, path)
+        assert response["Content-Type"].startswith("application/json")
+        assert "GET" in response["Allow"] or "POST" in response["Allow"]
+    root = alice_api.get(API + "/")
+    assert root.status_code == 404 and root.json()["detail"].startswith("no such")
