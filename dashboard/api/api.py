@@ -42,8 +42,8 @@ from dashboard.scenarios.lifecycle import ScenarioError
 from dashboard.scenarios.models import Scenario, ScenarioVersion
 from dashboard.scenarios.selectors import (
     scenario_get_for_user,
+    scenario_list_for_user,
     scenario_version_get,
-    scenarios_for_user,
 )
 from dashboard.scenarios.services import VersionConflict, scenario_version_create
 from dashboard.teams.models import Team
@@ -475,12 +475,8 @@ def scenario_list(
     from dashboard.access import scenario_perms
 
     user = _user(request)
-    qs = (
-        scenarios_for_user(user=user)
-        .distinct()
-        .select_related("team", "owner")
-        .order_by("-updated_at", "-pk")
-    )
+    mine, _examples = scenario_list_for_user(user=user)  # with latest_number
+    qs = mine.select_related("owner").order_by("-updated_at", "-pk")
     count, rows = _page(qs, limit, offset)
     items = [_scenario_out(request, s, scenario_perms(user, s)) for s in rows]
     return {"count": count, "limit": limit, "offset": offset, "items": items}

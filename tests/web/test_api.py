@@ -208,6 +208,11 @@ def test_a_team_viewers_token_reads_and_every_write_is_403(
         else:
             assert response.status_code == 403, (path, response.content)
             assert response.json()["detail"]
+    listed = viewer.get(API + "/scenarios").json()["items"]
+    assert [(s["id"], s["permissions"]) for s in listed] == [
+        (team_scenario.pk, ["view"])
+    ]
+    assert listed[0]["latest_version"] == 1 and listed[0]["owner"] is None
     create = {"document": SMALL_DOC, "team": team.pk}
     response = viewer.post(API + "/scenarios", create, content_type="application/json")
     assert response.status_code == 403
