@@ -1,4 +1,5 @@
-"""Run pages: the list, the live page, its report region, cancel."""
+"""Run pages: the live page, its report region, cancel (the history, the report
+page and delete: report_views.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,6 @@ from django.views.decorators.http import require_POST, require_safe
 
 from dashboard.access import Perm
 from dashboard.runs import selectors, services
-
-
-@login_required
-@require_safe
-def run_list(request: HttpRequest) -> HttpResponse:
-    runs = selectors.run_list_for_user(user=request.user)
-    return render(request, "runs/list.html", {"runs": runs})
 
 
 def run_context(run, *, with_snapshots: bool = True) -> dict:
