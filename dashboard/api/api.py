@@ -38,6 +38,7 @@ from dashboard.runs import selectors as run_selectors
 from dashboard.runs import services as run_services
 from dashboard.runs.models import Run
 from dashboard.runs.services import RunLimitExceeded
+from dashboard.runs.verdicts import run_verdict
 from dashboard.scenarios.lifecycle import ScenarioError
 from dashboard.scenarios.models import Scenario, ScenarioVersion
 from dashboard.scenarios.selectors import (
@@ -397,27 +398,27 @@ def _summary(doc: simengine.Document) -> dict:
     }
 
 
-def _error_rate(report: dict) -> float | None:
-    """(errors + timeouts + rejected) / offered: the rate the objectives judge."""
-    requests = report.get("requests")
-    if not isinstance(requests, dict):
+def _verdict(run: Run) -> dict | None:
+    """The run page's verdict (`runs.verdicts.run_verdict`, one definition), with
+    the report's objective checks and headline figures; None while it is active."""
+    verdict = run_verdict(run)
+    if verdict is None:
         return None
-    offered = requests.get("offered") or 0
-    if offered <= 0:
-        return 0.0
-    failed = sum(requests.get(k) or 0 for k in ("errors", "timeouts", "rejected"))
-    return failed / offered
-
-
-def _verdict(report: dict | None) -> dict | None:
-    if not report:
-        return None
-    objectives = report.get("objectives")
+    report = run.report if isinstance(run.report, dict) else {}
+    objectives = report.get("objectives") or {}
     latency = report.get("latency_ms") or {}
+    total = verdict.objectives_total
     return {
-        "objectives_met": objectives["met"] if objectives else None,
-        "checks": objectives["checks"] if objectives else [],
-        "error_rate": _error_rate(report),
+        "label": verdict.label,
+        "level": verdict.level,
+        "objectives_met": (verdict.objectives_met == total) if total else None,
+        "objectives": {"met": verdict.objectives_met, "total": total}
+        if total
+        else None,
+        "checks": list(objectives.get("checks") or []),
+        "error_rate": verdict.error_rate,
+        "degraded": verdict.degraded,
+        "partial": verdict.partial,
         "throughput_rps": report.get("throughput_rps"),
         "latency_ms": {k: latency.get(k) for k in ("p50", "p95", "p99")},
     }
@@ -437,7 +438,7 @@ def _run_out(request: HttpRequest, run: Run) -> dict:
         "created_at": run.created_at,
         "started_at": run.started_at,
         "finished_at": run.finished_at,
-        "verdict": _verdict(run.report),
+        "verdict": _verdict(run),
         "url": _url(request, "run_detail", run_id=run.pk),
         "report_url": (
             request.build_absolute_uri(reverse("api:run_report", args=[run.pk]))

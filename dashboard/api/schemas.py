@@ -137,14 +137,28 @@ class VersionDetailOut(VersionOut):
     )
 
 
+class ObjectivesCount(Schema):
+    met: int
+    total: int
+
+
 class VerdictOut(Schema):
+    label: str = Field(
+        description='as the run page says it: "succeeded · objectives 2 of 3 met"'
+    )
+    level: str = Field(description="ok, warn, bad or muted")
     objectives_met: bool | None = Field(
         description="true when every objective held; null without objectives"
     )
-    checks: list[dict[str, Any]]
+    objectives: ObjectivesCount | None
+    checks: list[dict[str, Any]] = Field(
+        description="the report's checks: objective, bound, limit, value, met"
+    )
     error_rate: float | None = Field(
         description="(errors + timeouts + rejected) / offered requests"
     )
+    degraded: bool = Field(description="more failed than RUN_DEGRADED_ERROR_RATE")
+    partial: str = Field(description="what a cancelled run's partial report measured")
     throughput_rps: float | None
     latency_ms: dict[str, float | None]
 

@@ -474,6 +474,9 @@ def test_a_finished_run_has_a_verdict_and_its_report(alice_api, objects):
     failed = requests["errors"] + requests["timeouts"] + requests["rejected"]
     assert verdict["error_rate"] == pytest.approx(failed / requests["offered"])
     assert verdict["latency_ms"]["p99"] == run.report["latency_ms"]["p99"]
+    assert verdict["objectives"] == {"met": 2, "total": 2}
+    assert verdict["label"] == "succeeded \u00b7 objectives 2 of 2 met"
+    assert verdict["level"] == "ok" and verdict["degraded"] is False
     assert body["report_url"].endswith(f"{API}/runs/{run.pk}/report")
     report = alice_api.get(f"{API}/runs/{run.pk}/report")
     assert report.status_code == 200 and report.json() == run.report
@@ -487,6 +490,20 @@ def test_a_missed_objective_reads_as_not_met(alice, alice_api):
     verdict = alice_api.get(f"{API}/runs/{run.pk}").json()["verdict"]
     assert verdict["objectives_met"] is False
     assert [c["met"] for c in verdict["checks"]] == [False]
+    assert verdict["objectives"] == {"met": 0, "total": 1}
+    assert verdict["level"] == "warn"
+
+
+def test_no_verdict_while_a_run_is_active_and_none_without_objectives(alice, alice_api):
+    scenario = make_scenario(alice)
+    running = make_run(alice, scenario, status=Run.Status.RUNNING)
+    assert alice_api.get(f"{API}/runs/{running.pk}").json()["verdict"] is None
+    done = make_run(alice, scenario, status=Run.Status.SUCCEEDED)
+    done.report = simengine.simulate(simengine.parse_document(SMALL_DOC))
+    done.save(update_fields=["report"])
+    verdict = alice_api.get(f"{API}/runs/{done.pk}").json()["verdict"]
+    assert verdict["objectives_met"] is None and verdict["objectives"] is None
+    assert verdict["checks"] == [] and verdict["label"] == "succeeded"
 
 
 def test_snapshots_page_from_storage(alice, alice_api):
