@@ -20,6 +20,8 @@ from dashboard.sweeps.models import Sweep, SweepPoint
 
 #: Top-level sections whose numbers are not the system's (varying them sweeps
 #: nothing a team designs): the format version, the run settings, the objectives.
+#: The largest id the database holds (a bigint).
+ID_MAX = 2**63 - 1
 _NOT_SWEPT = {"scaleboard", "simulation", "objectives", "network"}
 
 
@@ -27,6 +29,8 @@ def sweep_get_for_user(
     *, user: AbstractBaseUser, sweep_id: int, perm: Perm = Perm.VIEW
 ) -> Sweep:
     """The sweep if `user` may `perm` its scenario; carries `perms`."""
+    if not isinstance(sweep_id, int) or not 0 < sweep_id <= ID_MAX:
+        raise Http404("No such sweep.")
     try:
         sweep = Sweep.objects.select_related(
             "scenario", "version", "compare_version", "owner"
