@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "dashboard.sharing",
     "dashboard.reviews",
     "dashboard.api",
+    "dashboard.sweeps",
 ]
 
 MIDDLEWARE = [
@@ -365,6 +366,11 @@ RUN_REQUEUE_AFTER_S = envint("RUN_REQUEUE_AFTER_S", 120, minimum=5)
 # spread over the workers (docs/operations.md, "Replications over the workers").
 RUN_FANOUT = envbool("RUN_FANOUT", True)
 RUNS_ACTIVE_PER_USER = envint("RUNS_ACTIVE_PER_USER", 4, minimum=1)
+# Sweeps (dashboard/sweeps, docs/sweeps.md): points one sweep may run at most (both
+# series of an A/B sweep together), and queued + running sweeps per user. A sweep's
+# point runs do not count against RUNS_ACTIVE_PER_USER.
+SWEEP_MAX_POINTS = envint("SWEEP_MAX_POINTS", 50, minimum=1)
+SWEEPS_ACTIVE_PER_USER = envint("SWEEPS_ACTIVE_PER_USER", 2, minimum=1)
 RUN_MAX_EVENTS = envint("RUN_MAX_EVENTS", 50_000_000, minimum=1000)
 # Every snapshot of a run is stored and drawn on its page.
 RUN_MAX_SNAPSHOTS = envint("RUN_MAX_SNAPSHOTS", 10_000, minimum=10)

@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("dashboard.scenarios.urls")),
     path("", include("dashboard.runs.urls")),
     path("", include("dashboard.sharing.urls")),
+    path("", include("dashboard.sweeps.urls")),
     path("", include("dashboard.reviews.urls")),
     path("", include("dashboard.teams.urls")),
     path("", include("dashboard.api.urls")),

@@ -47,6 +47,9 @@ from dashboard.scenarios.selectors import (
     scenario_version_get,
 )
 from dashboard.scenarios.services import VersionConflict, scenario_version_create
+from dashboard.sweeps import schemas as sweep_schemas
+from dashboard.sweeps import selectors as sweep_selectors
+from dashboard.sweeps import services as sweep_services
 from dashboard.teams.models import Team
 from dashboard.teams.selectors import teams_for_user, teams_where_user_may
 
@@ -308,6 +311,21 @@ def _conflict(request, exc):
 
 @api.exception_handler(RunLimitExceeded)
 def _run_limit(request, exc):
+    return _error(request, 429, str(exc))
+
+
+@api.exception_handler(sweep_services.SweepError)
+def _sweep_error(request, exc):
+    return _error(
+        request,
+        400,
+        f"{exc.field}: {exc.message}",
+        [{"path": exc.field, "message": exc.message}],
+    )
+
+
+@api.exception_handler(sweep_services.SweepLimitExceeded)
+def _sweep_limit(request, exc):
     return _error(request, 429, str(exc))
 
 
@@ -726,6 +744,142 @@ def run_cancel(request, run_id: uuid.UUID):
     run = _run(request, run_id, Perm.EDIT)
     cancelled = run_services.run_cancel(run=run)
     return {"cancelled": cancelled, "run": _run_out(request, _run(request, run_id))}
+
+
+# --- Sweeps (dashboard/sweeps, docs/sweeps.md) -------------------------------------
+
+
+def _sweep_out(request: HttpRequest, sweep) -> dict:
+    numbers = {"a": sweep.version.number}
+    if sweep.compare_version_id:
+        numbers["b"] = sweep.compare_version.number
+    points = [
+        {
+            "value": p.value,
+            "series": p.series,
+            "version": numbers.get(p.series),
+            "round": p.round,
+            "status": p.status or (p.run.status if p.run else ""),
+            "run": str(p.run_id) if p.run_id else None,
+            "met": p.met,
+            "figures": (
+                {k: v for k, v in p.figures.items() if k != "report"}
+                if p.figures
+                else None
+            ),
+        }
+        for p in sweep.points.select_related("run")
+        .defer("run__report", "run__document_text")
+        .order_by("series", "value")
+    ]
+    return {
+        "id": sweep.pk,
+        "scenario": sweep.scenario_id,
+        "version": sweep.version.number,
+        "compare_version": numbers.get("b"),
+        "kind": sweep.kind,
+        "vary": sweep.vary,
+        "status": sweep.status,
+        "error": sweep.error,
+        "values": list(sweep.values or []),
+        "low": sweep.low,
+        "high": sweep.high,
+        "resolution": sweep.resolution,
+        "created_at": sweep.created_at,
+        "finished_at": sweep.finished_at,
+        "points": points,
+        "result": sweep.result,
+        "url": _url(request, "sweep_detail", sweep_id=sweep.pk),
+    }
+
+
+def _sweep(request, sweep_id: int, perm: Perm = Perm.VIEW):
+    return sweep_selectors.sweep_get_for_user(
+        user=_user(request), sweep_id=sweep_id, perm=perm
+    )
+
+
+@api.post(
+    "/sweeps",
+    response={
+        201: sweep_schemas.SweepOut,
+        **_ERRORS,
+        403: schemas.ErrorOut,
+        429: schemas.ErrorOut,
+    },
+    tags=["sweeps"],
+    url_name="sweep_create",
+)
+def sweep_create(request, payload: sweep_schemas.SweepIn):
+    """Start a sweep of a stored version (the latest unless `version`): `values`,
+    or `from`/`to`/`steps`; or `kind: capacity` with optional `low`/`high` and
+    `resolution`. `compare_version` runs every value on that version too (A/B)."""
+    user = _user(request)
+    scenario = scenario_get_for_user(user=user, pk=payload.scenario, perm=Perm.EDIT)
+    version = (
+        scenario_version_get(scenario=scenario, number=payload.version)
+        if payload.version is not None
+        else scenario.latest_version
+    )
+    if version is None:
+        raise BadInput("version", "the scenario has no version")
+    compare = None
+    if payload.compare_version is not None:
+        compare = scenario.versions.filter(number=payload.compare_version).first()
+        if compare is None:
+            raise BadInput(
+                "compare_version",
+                f"this scenario has no version {payload.compare_version}",
+            )
+    sweep = sweep_services.sweep_create(
+        owner=user,
+        scenario=scenario,
+        version=version,
+        kind=payload.kind,
+        vary=payload.vary,
+        values=payload.values,
+        start=payload.start,
+        stop=payload.to,
+        steps=payload.steps,
+        low=payload.low,
+        high=payload.high,
+        resolution=payload.resolution,
+        compare_version=compare,
+    )
+    return Status(201, _sweep_out(request, _sweep(request, sweep.pk)))
+
+
+@api.get(
+    "/sweeps/{sweep_id}",
+    response={200: sweep_schemas.SweepOut, **_ERRORS},
+    tags=["sweeps"],
+    url_name="sweep_detail",
+)
+def sweep_detail(request, sweep_id: int = Path(..., ge=1, le=schemas.ID_MAX)):
+    """Where the sweep stands: status, the points so far (their figures), and for
+    capacity the result once it is in."""
+    sweep = _sweep(request, sweep_id)
+    if sweep.status in sweep.ACTIVE:
+        sweep_services.sweep_advance(sweep_id=sweep.pk)
+        sweep = _sweep(request, sweep_id)
+    return _sweep_out(request, sweep)
+
+
+@api.post(
+    "/sweeps/{sweep_id}/cancel",
+    response={200: sweep_schemas.SweepCancelOut, **_ERRORS, 403: schemas.ErrorOut},
+    tags=["sweeps"],
+    url_name="sweep_cancel",
+)
+def sweep_cancel(request, sweep_id: int = Path(..., ge=1, le=schemas.ID_MAX)):
+    """Cancel a sweep and every point run still active; `cancelled` is false when
+    it had ended."""
+    sweep = _sweep(request, sweep_id, Perm.EDIT)
+    cancelled = sweep_services.sweep_cancel(sweep=sweep)
+    return {
+        "cancelled": cancelled,
+        "sweep": _sweep_out(request, _sweep(request, sweep_id)),
+    }
 
 
 # Exempt for the reason the whole API is: no session signs it in. It only says 404.

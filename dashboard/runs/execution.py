@@ -41,6 +41,7 @@ import simengine
 from dashboard.runs import parts, publish, whatif
 from dashboard.runs.limits import engine_limits
 from dashboard.runs.models import Run, RunPart, RunSnapshot
+from dashboard.runs.signals import run_finished_send
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +268,7 @@ def run_execute(*, run_id: uuid.UUID | str, worker: str = "") -> str:
         publish.publish_status(
             run_id, status=Run.Status.SUCCEEDED, last_seq=stream.last_seq
         )
+        run_finished_send(run_id)
         return Run.Status.SUCCEEDED
     return _status(run_id)
 
@@ -309,6 +311,7 @@ def _fail(
         fields["report"] = report
     if _finish(run_id, token, **fields):
         publish.publish_status(run_id, status=Run.Status.FAILED, error=message)
+        run_finished_send(run_id)
         return Run.Status.FAILED
     return _status(run_id)
 

@@ -34,6 +34,7 @@ from django.utils import timezone
 import simengine
 from dashboard.runs import publish
 from dashboard.runs.models import Run, RunPart
+from dashboard.runs.signals import run_finished_send
 
 #: Statuses a part may be in while a worker still runs it: a cancel marks running
 #: parts cancelled at once, and each one sets `finished_at` when it has stopped.
@@ -166,6 +167,7 @@ def run_fail_from_part(*, run_id: uuid.UUID, message: str) -> None:
     )
     if failed:
         publish.publish_status(run_id, status=Run.Status.FAILED, error=message)
+        run_finished_send(run_id)
     parts_stop(run_id=run_id)
     publish.publish_parts(run_id)
     run_parts_settle(run_id=run_id)
@@ -220,6 +222,7 @@ def run_parts_settle(*, run_id: uuid.UUID) -> str | None:
                 heartbeat_at=now,
             )
             outcome = (Run.Status.SUCCEEDED, "", run.last_seq)
+            run_finished_send(run_id)  # on commit of this transaction
         else:
             if run.report is not None:
                 return None

@@ -115,8 +115,12 @@ def run_snapshot_sample(
 
 
 def runs_active_count(*, user: AbstractBaseUser) -> int:
-    """Runs `user` started that are queued or running (the per-user limit)."""
-    return Run.objects.filter(owner=user, status__in=Run.ACTIVE).count()
+    """Runs `user` started that are queued or running (the per-user limit). The
+    points of a sweep (runs with a `sweeps.SweepPoint`, related name
+    `sweep_points`) do not count: sweeps have their own limits."""
+    return Run.objects.filter(
+        owner=user, status__in=Run.ACTIVE, sweep_points__isnull=True
+    ).count()
 
 
 # --- The run history (templates/runs/list.html) and the report page ----------------

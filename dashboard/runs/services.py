@@ -25,6 +25,7 @@ from dashboard.runs import parts, publish
 from dashboard.runs.limits import check_snapshot_budget, engine_limits
 from dashboard.runs.models import Run, RunPart
 from dashboard.runs.selectors import runs_active_count
+from dashboard.runs.signals import run_finished_send
 from dashboard.runs.tasks import run_part, run_simulation
 from dashboard.scenarios.models import Scenario, ScenarioVersion
 from dashboard.scenarios.services import scenario_version_create
@@ -130,6 +131,7 @@ def run_create(
     pace: float | None = None,
     replay_of: Run | None = None,
     replay_events: list[dict] | None = None,
+    for_sweep: bool = False,
 ) -> Run:
     """Queue a run of `document`, parsed from `document_text` by `run_document_parse`.
 
@@ -145,13 +147,18 @@ def run_create(
     A document of N > 1 replications, with `RUN_FANOUT` on, is fanned out
     (`fans_out`): N `RunPart` rows in the same transaction, and on commit a group of
     N tasks.
+
+    `for_sweep`: a point of a sweep (dashboard/sweeps), which does not count
+    against RUNS_ACTIVE_PER_USER (sweeps have their own limits) and skips it.
     """
     check_snapshot_budget(document)
     if seed is None:
         seed = document.simulation.seed  # the document's (0 unless it sets one)
     with transaction.atomic():
         _lock_user(owner)
-        if runs_active_count(user=owner) >= settings.RUNS_ACTIVE_PER_USER:
+        if not for_sweep and (
+            runs_active_count(user=owner) >= settings.RUNS_ACTIVE_PER_USER
+        ):
             raise RunLimitExceeded(
                 f"You already have {settings.RUNS_ACTIVE_PER_USER} runs queued or "
                 "running; wait for one to finish or cancel one."
@@ -273,6 +280,7 @@ def run_cancel(*, run: Run) -> bool:
     )
     if changed:
         publish.publish_status(run.pk, status=Run.Status.CANCELLED, error="Cancelled.")
+        run_finished_send(run.pk)
         if RunPart.objects.filter(run_id=run.pk).exists():
             parts.parts_stop(run_id=run.pk)
             publish.publish_parts(run.pk)
@@ -341,6 +349,7 @@ def runs_reap_stale(*, run_id: uuid.UUID | None = None) -> dict[str, int]:
             if same.update(status=Run.Status.FAILED, finished_at=now, error=note):
                 counts["failed"] += 1
                 publish.publish_status(run.pk, status=Run.Status.FAILED, error=note)
+                run_finished_send(run.pk)
 
     # A queued run nobody claimed for long: its task message was probably lost (a
     # broker restarted without persistence). Send it again; a duplicate is harmless

@@ -16,6 +16,7 @@ from dashboard.reviews.models import Comment, Notification
 from dashboard.runs.models import RunSnapshot
 from dashboard.scenarios.services import example_upsert, scenario_create
 from dashboard.sharing.services import share_link_create
+from dashboard.sweeps.models import Sweep
 from dashboard.teams.models import Role
 from dashboard.teams.services import member_add, team_create
 from tests.web.factories import SMALL_DOC, make_run, make_scenario
@@ -80,6 +81,10 @@ def world(alice) -> dict:
     api_token, _secret = token_create(user=alice, name="walker")
     team = team_create(creator=alice, name="Walker team")
     version = scenario.latest_version
+    sweep = Sweep.objects.create(
+        scenario=scenario, version=version, owner=alice, kind="sweep",
+        vary="workload.rps", values=[100],
+    )  # fmt: skip
     comment = Comment.objects.create(version=version, author=alice, body="walker")
     notification = Notification.objects.create(
         recipient=alice,
@@ -101,6 +106,7 @@ def world(alice) -> dict:
         "notification_id": notification.pk,
         "user_id": alice.pk,
         "token_id": api_token.pk,  # alice's API token (/account/tokens/)
+        "sweep_id": sweep.pk,  # a sweep of `pk` (dashboard/sweeps)
     }
 
 

@@ -23,6 +23,7 @@ from dashboard.api.models import ApiToken
 from dashboard.api.services import token_create, token_revoke
 from dashboard.runs.models import Run, RunSnapshot
 from dashboard.scenarios.models import Scenario, ScenarioVersion
+from dashboard.sweeps.models import Sweep
 from dashboard.teams.models import Membership
 from tests.web.factories import SMALL_DOC, make_run, make_scenario
 
@@ -50,7 +51,11 @@ ENDPOINTS = [
     ("get", "/runs/{run_id}/report", None),
     ("get", "/runs/{run_id}/snapshots", None),
     ("post", "/runs/{run_id}/cancel", None),
-]
+    ("post", "/sweeps", {"scenario": "{scenario_id}", "vary": "workload.rps",
+                         "values": [100]}),
+    ("get", "/sweeps/{sweep_id}", None),
+    ("post", "/sweeps/{sweep_id}/cancel", None),
+]  # fmt: skip
 #: Not about another user's object: a list of one's own, a create of one's own.
 OWN = {("get", "/scenarios"), ("post", "/scenarios")}
 
@@ -83,7 +88,15 @@ def objects(alice) -> dict:
     run.report = simengine.simulate(simengine.parse_document(WITH_OBJECTIVES), seed=1)
     run.save(update_fields=["report"])
     RunSnapshot.objects.create(run=run, seq=0, data={"seq": 0})
-    return {"scenario_id": scenario.pk, "number": 1, "run_id": run.pk}
+    sweep = Sweep.objects.create(scenario=scenario, version=scenario.latest_version,
+                                 owner=alice, kind="sweep", vary="workload.rps",
+                                 values=[100])  # fmt: skip
+    return {
+        "scenario_id": scenario.pk,
+        "number": 1,
+        "run_id": run.pk,
+        "sweep_id": sweep.pk,
+    }
 
 
 def _fill(template: str, values: dict) -> str:
@@ -118,6 +131,7 @@ def _rows() -> tuple:
         RunSnapshot.objects.count(),
         Membership.objects.count(),
         tuple(ApiToken.objects.values_list("pk", "revoked_at").order_by("pk")),
+        tuple(Sweep.objects.values_list("pk", "status").order_by("pk")),
     )
 
 
@@ -194,7 +208,16 @@ def test_a_team_viewers_token_reads_and_every_write_is_403(
     team, team_scenario, dave, carol, mallory, no_enqueue
 ):
     run = team_scenario.runs.get()
-    values = {"scenario_id": team_scenario.pk, "number": 1, "run_id": run.pk}
+    sweep = Sweep.objects.create(
+        scenario=team_scenario, version=team_scenario.latest_version, owner=carol,
+        kind="sweep", vary="workload.rps", values=[100],
+    )  # fmt: skip
+    values = {
+        "scenario_id": team_scenario.pk,
+        "number": 1,
+        "run_id": run.pk,
+        "sweep_id": sweep.pk,
+    }
     viewer = bearer(secret_of(dave))
     stranger = bearer(secret_of(mallory))
     before = _rows()
