@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from dashboard.access import Perm
 from dashboard.runs import selectors, services
+from dashboard.runs.live import run_live_view
 
 
 @login_required
@@ -21,16 +22,50 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(request, "runs/list.html", {"runs": runs})
 
 
-def run_context(run, *, with_snapshots: bool = True) -> dict:
-    count, snapshots_json = (
-        selectors.run_snapshots_json(run_id=run.pk) if with_snapshots else (0, "[]")
+def _optional_selector(name: str):
+    """A selector another part of the app provides once it lands (the fan-out's
+    queue and replications state), or None until then."""
+    return getattr(selectors, name, None)
+
+
+def _verdict(run):
+    try:
+        from dashboard.runs.verdicts import run_verdict
+    except ImportError:  # the report helper's verdicts are not merged yet
+        return None
+    return run_verdict(run)
+
+
+def _whatif(run, user) -> dict:
+    if user is None:  # a shared page: read-only, no what-if panel
+        return {}
+    try:
+        from dashboard.runs.whatif_views import whatif_context
+    except ImportError:  # the what-if panel is not merged yet
+        return {}
+    return {**whatif_context(run=run, user=user), "whatif_panel": True}
+
+
+def run_context(run, *, page: bool = True, user=None) -> dict:
+    """The run page's context (`page`), or its report region's (`page=False`: the
+    region run.js fetches when the run ends, with the header's verdict swapped in
+    out of band). Never the stored snapshots: the WebSocket's catch-up serves them.
+    `user` is the viewer (None on a shared page: no what-if panel)."""
+    context = {"run": run, "report": run.report, "verdict": _verdict(run)}
+    if not page:
+        context["verdict_oob"] = True
+        return context
+    queue_state = _optional_selector("run_queue_state")
+    parts_state = _optional_selector("run_parts_state")
+    context.update(
+        live=run_live_view(run),
+        queue=queue_state(run)
+        if queue_state and run.status == run.Status.QUEUED
+        else None,
+        parts=parts_state(run.pk) if parts_state else None,
+        **_whatif(run, user),
     )
-    return {
-        "run": run,
-        "report": run.report,
-        "snapshot_count": count,
-        "snapshots_json": snapshots_json,
-    }
+    return context
 
 
 @login_required
@@ -42,16 +77,14 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
         services.runs_reap_stale(run_id=run.pk).values()
     ):
         run.refresh_from_db()
-    return render(request, "runs/detail.html", run_context(run))
+    return render(request, "runs/detail.html", run_context(run, user=request.user))
 
 
 @login_required
 @require_safe
 def run_report(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     run = selectors.run_get_for_user(user=request.user, run_id=run_id)
-    return render(
-        request, "runs/detail.html#report", run_context(run, with_snapshots=False)
-    )
+    return render(request, "runs/detail.html#report", run_context(run, page=False))
 
 
 @login_required
