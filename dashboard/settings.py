@@ -333,6 +333,10 @@ RUNS_ACTIVE_PER_USER = envint("RUNS_ACTIVE_PER_USER", 4, minimum=1)
 RUN_MAX_EVENTS = envint("RUN_MAX_EVENTS", 50_000_000, minimum=1000)
 # Every snapshot of a run is stored and drawn on its page.
 RUN_MAX_SNAPSHOTS = envint("RUN_MAX_SNAPSHOTS", 10_000, minimum=10)
+# Live what-if (dashboard/runs/whatif_services.py): injections one run takes at most,
+# and the least time between two by one user.
+RUN_MAX_INJECTIONS = envint("RUN_MAX_INJECTIONS", 50, minimum=1)
+RUN_INJECTION_INTERVAL_S = 1.0
 # Live snapshots reach browsers at most this many times per wall-clock second.
 RUN_SNAPSHOT_MESSAGES_PER_S = 10
 # A browser catching up gets stored snapshots in pages of at most this many items and

@@ -15,6 +15,7 @@ from .errors import BudgetExceeded, DocumentError
 from .objectives import summary_lines
 from .runner import simulate, simulate_in_processes
 from .snapshot import UTILIZATION_NOTES
+from .whatif import injection_parse, replay_feed
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_DOCUMENT, EXIT_OBJECTIVES_MISSED = 0, 1, 2, 3
 
@@ -280,6 +281,42 @@ def summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _replay_events(path: str, doc: Document, err: TextIO) -> list[dict] | None:
+    """The injected events of a report or an event list, each checked against the
+    document (errors name the event); None after printing why when they are bad."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"{path}: cannot read a report or an event list: {exc}", file=err)
+        return None
+    events = data.get("event_log") if isinstance(data, dict) else data
+    if not isinstance(events, list):
+        print(
+            f"{path}: expected a report (with event_log) or a list of events", file=err
+        )
+        return None
+    injected = []
+    for i, event in enumerate(events):
+        if not isinstance(event, dict) or event.get("kind") != "injected":
+            continue
+        where = f"events[{i}]"
+        t, r = event.get("t_s"), event.get("replication")
+        if not isinstance(t, (int, float)) or not isinstance(r, int):
+            print(
+                f"{path}: {where}: an injected event needs t_s and replication",
+                file=err,
+            )
+            return None
+        try:
+            injection_parse(doc, event.get("injection"), path=f"{where}.injection")
+        except DocumentError as exc:
+            for e in exc.errors:
+                print(f"{path}: {e}", file=err)
+            return None
+        injected.append(event)
+    return injected
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m simengine", description="Scaleboard simulation engine"
@@ -308,6 +345,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="run the replications in N processes at once (0: one per CPU); "
         "the same report",
+    )
+    p_run.add_argument(
+        "--replay",
+        metavar="FILE",
+        default=None,
+        help="feed back the what-if injections of a report (a run's report.json "
+        "from the dashboard, or a JSON list of its events) where they landed: the "
+        "same document and seed then give the same report",
     )
     p_est = sub.add_parser(
         "estimate", help="print the instant analytic estimate (no simulation)"
@@ -338,6 +383,12 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(result, sort_keys=True) if args.json else format_estimate(result)
         )
         return EXIT_OK
+    feed = None
+    if args.replay is not None:
+        events = _replay_events(args.replay, doc, sys.stderr)
+        if events is None:
+            return EXIT_BAD_DOCUMENT
+        feed = replay_feed(events)
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
     parallel = jobs > 1 and doc.simulation.replications > 1
     progress = _Progress(sys.stderr) if sys.stderr.isatty() else None
@@ -348,9 +399,10 @@ def main(argv: list[str] | None = None) -> int:
                 jobs=jobs,
                 seed=args.seed,
                 on_replication=progress.replication if progress else None,
+                feed=feed,
             )
         else:
-            report = simulate(doc, seed=args.seed, on_snapshot=progress)
+            report = simulate(doc, seed=args.seed, on_snapshot=progress, feed=feed)
     except BudgetExceeded as exc:
         if progress:
             progress.done()

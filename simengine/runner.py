@@ -341,6 +341,7 @@ def simulate_in_processes(
     seed: int | None = None,
     limits: Limits | None = None,
     on_replication: Callable[[int, int], None] | None = None,
+    feed: Feed | None = None,
 ) -> dict[str, Any]:
     """:func:`simulate` with the replications spread over ``jobs`` processes.
 
@@ -354,7 +355,7 @@ def simulate_in_processes(
     base = doc.simulation.seed if seed is None else seed
     n = doc.simulation.replications
     if jobs <= 1 or n == 1:
-        return simulate(doc, seed=base, limits=limits)
+        return simulate(doc, seed=base, limits=limits, feed=feed)
     # imported here, for --jobs only: multiprocessing adds to every command's start-up
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
@@ -362,7 +363,12 @@ def simulate_in_processes(
     with ProcessPoolExecutor(max_workers=min(jobs, n)) as pool:
         futures = {
             pool.submit(
-                run_replication, doc, seed=base, replication=r, limits=limits
+                run_replication,
+                doc,
+                seed=base,
+                replication=r,
+                limits=limits,
+                feed=feed,
             ): r
             for r in range(n)
         }

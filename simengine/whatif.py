@@ -155,21 +155,26 @@ def _under(path: str, sub: str) -> str:
     return path if sub in ("", "(document)") else f"{path}.{sub}"
 
 
+class _Replay:
+    """The injections of an event log, by (replication, boundary); a class, not a
+    closure, so that ``--jobs`` can send it to other processes."""
+
+    def __init__(self, event_log: Iterable[Mapping[str, Any]]) -> None:
+        self.due: dict[tuple[int, float], list[dict[str, Any]]] = {}
+        for event in event_log:
+            injection = event.get("injection")
+            if event.get("kind") == "injected" and isinstance(injection, Mapping):
+                key = (int(event["replication"]), float(event["t_s"]))
+                self.due.setdefault(key, []).append(dict(injection))
+
+    def __call__(self, replication: int, t_s: float) -> list[dict[str, Any]]:
+        return self.due.get((replication, t_s), [])
+
+
 def replay_feed(event_log: Iterable[Mapping[str, Any]]) -> Feed:
     """A feed that hands back the injections of ``event_log`` (a report's, or the
     events of the snapshots a run streamed) where they landed."""
-    due: dict[tuple[int, float], list[dict[str, Any]]] = {}
-    for event in event_log:
-        if event.get("kind") == "injected" and isinstance(
-            event.get("injection"), Mapping
-        ):
-            key = (int(event["replication"]), float(event["t_s"]))
-            due.setdefault(key, []).append(dict(event["injection"]))
-
-    def feed(replication: int, t_s: float) -> list[dict[str, Any]]:
-        return due.get((replication, t_s), [])
-
-    return feed
+    return _Replay(event_log)
 
 
 def injected_events(event_log: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -86,8 +86,15 @@ def run_create(
     scenario: Scenario | None = None,
     version: ScenarioVersion | None = None,
     seed: int | None = None,
+    pace: float | None = None,
+    replay_of: Run | None = None,
+    replay_events: list[dict] | None = None,
 ) -> Run:
     """Queue a run of `document`, parsed from `document_text` by `run_document_parse`.
+
+    `pace` (simulated seconds per wall second, None: as fast as possible) makes a
+    run to watch and steer; `replay_of` and `replay_events` make a "Run again" of a
+    run with injected events (`whatif_services.run_again`).
 
     Checks the snapshot budget and the per-user limit; raises `simengine.DocumentError`
     or `RunLimitExceeded` with nothing written. The limit holds under concurrent
@@ -111,6 +118,9 @@ def run_create(
             name=(document.name or (scenario.name if scenario else "Run"))[:200],
             document_text=document_text,
             seed=seed,
+            pace=pace,
+            replay_of=replay_of,
+            replay_events=list(replay_events or []),
         )
         # robust: whatever sending does, the committed run is the answer.
         transaction.on_commit(lambda: _enqueue(run.id), robust=True)
@@ -145,6 +155,7 @@ def run_start(
     layout: dict | None = None,
     message: str = "Saved to run",
     base_version: int | None = None,
+    pace: float | None = None,
 ) -> Run:
     """The editor's Run: store what "Save version" would store, then queue a run of it.
 
@@ -175,10 +186,13 @@ def run_start(
         document_text=text,
         scenario=scenario,
         version=version,
+        pace=pace,
     )
 
 
-def run_start_version(*, owner: AbstractBaseUser, version: ScenarioVersion) -> Run:
+def run_start_version(
+    *, owner: AbstractBaseUser, version: ScenarioVersion, pace: float | None = None
+) -> Run:
     """Run a stored version as it is ("Run this version" on its page); nothing saved."""
     text = version.document_text
     return run_create(
@@ -187,6 +201,7 @@ def run_start_version(*, owner: AbstractBaseUser, version: ScenarioVersion) -> R
         document_text=text,
         scenario=version.scenario,
         version=version,
+        pace=pace,
     )
 
 

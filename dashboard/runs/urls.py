@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard.runs import views
+from dashboard.runs import views, whatif_views
 
 urlpatterns = [
     path("runs/", views.run_list, name="run_list"),
@@ -10,4 +10,6 @@ urlpatterns = [
         "runs/<uuid:run_id>/report.json", views.run_report_json, name="run_report_json"
     ),
     path("runs/<uuid:run_id>/cancel", views.run_cancel, name="run_cancel"),
+    path("runs/<uuid:run_id>/inject", whatif_views.run_inject_view, name="run_inject"),
+    path("runs/<uuid:run_id>/again", whatif_views.run_again_view, name="run_again"),
 ]

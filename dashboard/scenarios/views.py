@@ -19,6 +19,7 @@ import simengine
 from dashboard.access import Perm
 from dashboard.inputs import refuse_unstorable_text
 from dashboard.runs.services import RunLimitExceeded, run_start, run_start_version
+from dashboard.runs.whatif_services import PACE_CHOICES, pace_parse
 from dashboard.scenarios import designer, diff, selectors, services
 from dashboard.scenarios.models import Scenario, ScenarioVersion
 from dashboard.teams.selectors import teams_for_user
@@ -122,6 +123,7 @@ def _editor_context(scenario: Scenario, text: str, errors=None, **extra) -> dict
         "base_version": latest.number if latest else 0,
         "vocabulary": designer.vocabulary(),
         "layout": {},
+        "pace_choices": PACE_CHOICES,
         **extra,
     }
 
@@ -223,8 +225,9 @@ def _refused(
         extra["run_error"], status = str(exc), 400
     else:
         extra["run_error"], status = str(exc), 429
-    # The message the user typed is kept too (not the default one).
+    # The message and the pace the user chose are kept too (not the defaults).
     extra["typed_message"] = request.POST.get("message", "").strip()
+    extra["typed_pace"] = request.POST.get("pace", "").strip()
     return render(
         request,
         "scenarios/detail.html",
@@ -289,8 +292,9 @@ def scenario_run(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         posted = _posted_version(request, default_message="Saved to run")
     try:
+        pace = pace_parse(request.POST.get("pace"))
         if version is not None:
-            run = run_start_version(owner=request.user, version=version)
+            run = run_start_version(owner=request.user, version=version, pace=pace)
         else:
             run = run_start(
                 owner=request.user,
@@ -299,6 +303,7 @@ def scenario_run(request: HttpRequest, pk: int) -> HttpResponse:
                 layout=posted.layout,
                 message=posted.message,
                 base_version=posted.base_version,
+                pace=pace,
             )
     except (simengine.DocumentError, services.VersionConflict, RunLimitExceeded) as exc:
         return _refused(request, scenario, posted, exc)

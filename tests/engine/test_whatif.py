@@ -290,3 +290,85 @@ def test_windows_that_break_an_objective_are_logged_and_recovery_after_a_few():
     # without the spike the objective holds all along: nothing is logged
     calm = simengine.simulate(doc)
     assert not [e for e in calm["event_log"] if e["kind"].startswith("objective")]
+
+
+# --- the command line: run --replay -------------------------------------------------
+
+
+def _write_doc(tmp_path, doc_text: str):
+    path = tmp_path / "doc.yaml"
+    path.write_text(doc_text)
+    return path
+
+
+DOC_TEXT = """\
+scaleboard: 1
+name: replayed
+simulation: {duration_s: 20, warmup_s: 1, seed: 3, replications: 2}
+workload: {target: lb, rps: 200}
+components:
+  lb: {type: load_balancer, targets: [web]}
+  web: {type: service, instances: 2, cores: 1, work_ms: 4}
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_run_replay_gives_the_report_of_the_run_it_replays(tmp_path, capsys, jobs):
+    from simengine.cli import main
+
+    path = _write_doc(tmp_path, DOC_TEXT)
+    doc = simengine.parse_document(DOC_TEXT)
+    live = _feed(
+        {5.0: [{"action": "fault", "component": "web", "instance": 0, "for_s": 3}]}
+    )
+    original = simengine.simulate(doc, feed=live)
+    (tmp_path / "report.json").write_text(json.dumps(original))
+    assert (
+        main(
+            [
+                "run",
+                str(path),
+                "--json",
+                "--jobs",
+                jobs,
+                "--replay",
+                str(tmp_path / "report.json"),
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out.strip()
+    assert out == json.dumps(original, sort_keys=True)
+    # an event list works as well as a report
+    (tmp_path / "events.json").write_text(json.dumps(original["event_log"]))
+    assert (
+        main(["run", str(path), "--json", "--replay", str(tmp_path / "events.json")])
+        == 0
+    )
+    assert capsys.readouterr().out.strip() == out
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("not json", "cannot read"),
+        ('{"name": "x"}', "expected a report"),
+        (
+            '[{"kind": "injected", "t_s": 1.0, "replication": 0, "injection": {"action": "fault", "component": "db"}}]',
+            "events[0].injection.component: no component 'db'",
+        ),
+        (
+            '[{"kind": "injected", "replication": 0, "injection": {"action": "spike"}}]',
+            "events[0]: an injected event needs t_s",
+        ),
+    ],
+)
+def test_run_replay_refuses_a_bad_file_naming_the_event(
+    tmp_path, capsys, content, words
+):
+    from simengine.cli import main
+
+    path = _write_doc(tmp_path, DOC_TEXT)
+    (tmp_path / "bad.json").write_text(content)
+    assert main(["run", str(path), "--replay", str(tmp_path / "bad.json")]) == 2
+    assert words in capsys.readouterr().err
