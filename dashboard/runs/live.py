@@ -82,3 +82,23 @@ def run_live_view(run) -> dict[str, Any]:
     }
     view["type_labels"] = vocabulary()["type_labels"]
     return view
+
+
+def replications_summary(report: dict | None) -> dict[str, Any] | None:
+    """The means over a run's replications and their 95% intervals, for the
+    replications panel once the report comes (None for one replication)."""
+    if not isinstance(report, dict) or (report.get("replications") or 1) < 2:
+        return None
+    ci = report.get("ci95") or {}
+    requests = report.get("requests") or {}
+    offered = requests.get("offered") or 0
+    failed = sum(requests.get(k) or 0 for k in ("errors", "timeouts", "rejected"))
+    return {
+        "replications": report["replications"],
+        "throughput_rps": report.get("throughput_rps"),
+        "throughput_ci": ci.get("throughput_rps"),
+        "p99_ms": (report.get("latency_ms") or {}).get("p99"),
+        "p99_ci": ci.get("latency_ms.p99"),
+        "error_rate": failed / offered if offered else None,
+        "partial": report.get("partial"),
+    }

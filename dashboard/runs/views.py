@@ -12,7 +12,8 @@ from django.views.decorators.http import require_POST, require_safe
 
 from dashboard.access import Perm
 from dashboard.runs import selectors, services
-from dashboard.runs.live import run_live_view
+from dashboard.runs.live import replications_summary, run_live_view
+from dashboard.runs.whatif_views import whatif_context
 
 
 @login_required
@@ -38,12 +39,8 @@ def _verdict(run):
 
 def _whatif(run, user) -> dict:
     if user is None:  # a shared page: read-only, no what-if panel
-        return {}
-    try:
-        from dashboard.runs.whatif_views import whatif_context
-    except ImportError:  # the what-if panel is not merged yet
-        return {}
-    return {**whatif_context(run=run, user=user), "whatif_panel": True}
+        return {"whatif": None}
+    return whatif_context(run=run, user=user)
 
 
 def run_context(run, *, page: bool = True, user=None) -> dict:
@@ -51,7 +48,12 @@ def run_context(run, *, page: bool = True, user=None) -> dict:
     region run.js fetches when the run ends, with the header's verdict swapped in
     out of band). Never the stored snapshots: the WebSocket's catch-up serves them.
     `user` is the viewer (None on a shared page: no what-if panel)."""
-    context = {"run": run, "report": run.report, "verdict": _verdict(run)}
+    context = {
+        "run": run,
+        "report": run.report,
+        "verdict": _verdict(run),
+        "replications": replications_summary(run.report),
+    }
     if not page:
         context["verdict_oob"] = True
         return context

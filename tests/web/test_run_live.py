@@ -110,9 +110,13 @@ async def _until(communicator, kind: str, predicate=lambda m: True, timeout=5):
 
 
 async def _close_connections() -> None:
-    """The test's own ORM calls ran on asgiref's thread: close its connection, or
+    """The test's own ORM calls ran on asgiref's thread, the consumers' on the
+    WebSocket lanes' threads (dashboard/serving.py): close their connections, or
     PostgreSQL refuses to drop the test database afterwards."""
     await sync_to_async(connections.close_all)()
+    lanes = application.application_mapping["websocket"]
+    for executor in lanes.executors:
+        await asyncio.wrap_future(executor.submit(connections.close_all))
 
 
 def _labels(message: dict) -> dict[str, int]:
@@ -405,3 +409,73 @@ def test_fifty_viewers_at_once_each_leave_one_row_then_none(alice):
     assert rows == 50
     assert counted == [{"label": "alice", "count": 50}]
     assert RunViewer.objects.count() == 0
+
+
+# --- queued, replications, verdict ----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_queued_run_says_its_place_in_line_when_the_queue_state_is_known(
+    alice, alice_client, monkeypatch
+):
+    from dashboard.runs import selectors
+
+    run = make_run(alice, make_scenario(alice))
+    html = alice_client.get(f"/runs/{run.pk}/").content.decode()
+    # Without the keys, nothing is said (the span is there for live statuses).
+    assert re.search(r'<span id="run-queue"[^>]*hidden></span>', html)
+
+    monkeypatch.setattr(
+        selectors,
+        "run_queue_state",
+        lambda r: {"position": 2, "workers": 2},
+        raising=False,
+    )
+    html = alice_client.get(f"/runs/{run.pk}/").content.decode()
+    assert "Queued · 2nd in line · 2 workers up" in html
+
+
+@pytest.mark.django_db
+def test_the_replications_state_comes_with_the_page_and_the_means_with_the_report(
+    alice, alice_client, monkeypatch
+):
+    from dashboard.runs import selectors
+
+    parts = {
+        "planned": 3,
+        "parts": [
+            {
+                "replication": 0,
+                "status": "succeeded",
+                "worker": "w1@host",
+                "attempts": 1,
+                "progress": 1.0,
+                "throughput_rps": 101.5,
+                "p99_ms": 12.5,
+                "error_rate": 0.0,
+            }
+        ],
+    }
+    monkeypatch.setattr(
+        selectors, "run_parts_state", lambda run_id: parts, raising=False
+    )
+    run = make_run(alice, make_scenario(alice), status=Run.Status.SUCCEEDED)
+    Run.objects.filter(pk=run.pk).update(
+        report={
+            "replications": 3,
+            "throughput_rps": 102.4,
+            "latency_ms": {"p99": 12.5},
+            "requests": {"offered": 1000, "errors": 5, "timeouts": 3, "rejected": 2},
+            "ci95": {"throughput_rps": [93.5, 111.4], "latency_ms.p99": [12.1, 12.9]},
+        }
+    )
+    html = alice_client.get(f"/runs/{run.pk}/").content.decode()
+    state = json.loads(re.search(r'id="run-parts"[^>]*>(.*?)</script>', html).group(1))
+    assert state == parts
+    summary = re.search(r'id="replications-summary".*?</div>', html, re.S).group(0)
+    assert "Over 3 replications" in summary
+    assert "throughput 102.4 rps" in summary and "93.5 … 111.4" in summary
+    assert "failed 1.0%" in summary
+    region = alice_client.get(f"/runs/{run.pk}/report").content.decode()
+    assert 'id="replications-summary" class="replications-summary"' in region
+    assert 'data-testid="replications-summary" hx-swap-oob="true"' in region
