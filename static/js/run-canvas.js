@@ -90,7 +90,7 @@ export function createCanvas(live, { getModel, getEvents }) {
       const bb = node.renderedBoundingBox({ includeLabels: false, includeOverlays: false, includeUnderlays: false, includeOutlines: false });
       const x = (bb.x1 + bb.x2) / 2, y = bb.y2 + 2;
       // No wider than the node and a little: neighbours' badges never overlap.
-      badge.style.maxWidth = Math.max(96, Math.round(bb.x2 - bb.x1 + 24)) + "px";
+      badge.style.maxWidth = Math.max(120, Math.round(bb.x2 - bb.x1 + 40)) + "px";
       badge.hidden = x < 0 || y < 0 || x > w || y > h;
       badge.style.transform = "translate(" + Math.round(x) + "px, " + Math.round(y) + "px) translate(-50%, 0)";
     }
@@ -168,6 +168,7 @@ export function createCanvas(live, { getModel, getEvents }) {
         this.charts.push({ key, chart: makeChart(el, [{ label: id + " " + key, stroke }], { height: 150, getEvents, ...options }) });
       }
       if (model) this.update(model);
+      panelEl.scrollIntoView({ block: "nearest" });
       cy.$(":selected").unselect();
       cy.getElementById(id).select();
     },

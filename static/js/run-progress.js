@@ -69,7 +69,8 @@ export function createProgress(meta, live) {
     const elapsed = startedAt ? (now - startedAt) / 1000 : null;
     if (wallEl) wallEl.textContent = elapsed !== null && status !== "queued" ? " · " + duration(elapsed) + " of wall time" : "";
     if (etaEl) {
-      etaEl.textContent = status === "running" && elapsed !== null && p > 0 && p < 1
+      // A projection at the pace so far: said once there is a pace to go by.
+      etaEl.textContent = status === "running" && elapsed !== null && elapsed >= 2 && p > 0.01 && p < 1
         ? " · about " + duration(elapsed * (1 - p) / p) + " left" : "";
     }
     if (repEl) {
