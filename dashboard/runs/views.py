@@ -60,6 +60,8 @@ def run_context(run, *, page: bool = True, user=None) -> dict:
     queue_state = _optional_selector("run_queue_state")
     parts_state = _optional_selector("run_parts_state")
     context.update(
+        # Cancel is offered only to those who may (a viewer's POST is a 403).
+        can_edit=Perm.EDIT in (getattr(run, "perms", None) or ()),
         live=run_live_view(run),
         queue=queue_state(run)
         if queue_state and run.status == run.Status.QUEUED

@@ -479,3 +479,20 @@ def test_the_replications_state_comes_with_the_page_and_the_means_with_the_repor
     region = alice_client.get(f"/runs/{run.pk}/report").content.decode()
     assert 'id="replications-summary" class="replications-summary"' in region
     assert 'data-testid="replications-summary" hx-swap-oob="true"' in region
+
+
+@pytest.mark.django_db
+def test_a_team_viewer_watches_without_cancel_or_what_if_and_cannot_post_them(
+    alice, team, dave_client, carol_client
+):
+    scenario = scenario_create(owner=alice, text=SMALL_DOC, team=team)
+    run = make_run(alice, scenario, status=Run.Status.RUNNING)
+    viewer_page = dave_client.get(f"/runs/{run.pk}/").content.decode()
+    assert 'id="cancel-form"' not in viewer_page
+    assert 'data-testid="whatif"' not in viewer_page
+    assert 'data-testid="run-canvas"' in viewer_page
+    assert dave_client.post(f"/runs/{run.pk}/cancel").status_code == 403
+    editor_page = carol_client.get(f"/runs/{run.pk}/").content.decode()
+    assert 'id="cancel-form"' in editor_page and 'data-testid="whatif"' in editor_page
+    run.refresh_from_db()
+    assert run.status == Run.Status.RUNNING
