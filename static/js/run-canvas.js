@@ -143,6 +143,8 @@ export function createCanvas(live, { getModel, getEvents }) {
       document.getElementById("node-panel-facts").textContent = factsText(f);
       panelEl.hidden = false;
       panelEl.dataset.component = id;
+      const sel = document.getElementById("node-select");
+      if (sel) sel.value = id;
       const host = document.getElementById("node-charts");
       const specs = [
         ["utilization", "Utilization", "#2563eb", { percent: true }],
@@ -180,11 +182,18 @@ export function createCanvas(live, { getModel, getEvents }) {
       this.charts = [];
       this.id = null;
       if (panelEl) { panelEl.hidden = true; delete panelEl.dataset.component; }
+      const sel = document.getElementById("node-select");
+      if (sel) sel.value = "";
       document.getElementById("node-charts")?.replaceChildren();
       cy.$(":selected").unselect();
     },
   };
   cy.on("tap", "node", (evt) => { if (evt.target.id() !== CLIENTS) panel.open(evt.target.id()); });
+  // The same from the keyboard: a select of the components.
+  const select = document.getElementById("node-select");
+  if (select) {
+    select.addEventListener("change", () => { if (select.value) panel.open(select.value); else panel.close(); });
+  }
   document.getElementById("node-panel-close")?.addEventListener("click", () => panel.close());
   window.addEventListener("resize", () => { cy.resize(); d.fitView(); for (const c of panel.charts) c.chart.resize(); });
 

@@ -134,6 +134,10 @@ def test_the_canvas_goes_red_on_a_fault_the_event_is_marked_and_a_node_opens_its
     assert series == ["utilization", "throughput_rps", "queue_mean", "instances"]
     expect(panel.locator(".node-chart canvas").first).to_be_visible()
     page.screenshot(path=str(SHOTS / "live-midrun.png"), full_page=True)
+    # From the keyboard: the select beside the canvas opens another one's charts.
+    page.get_by_test_id("node-select").select_option("postgres")
+    expect(panel.locator("h2")).to_contain_text("postgres")
+    expect(panel.locator(".node-chart")).to_have_count(3)
 
     # A reload mid-run: the page catches up from storage and goes live again; at the
     # end it holds every stored snapshot once, in order, with no gap.
@@ -230,3 +234,133 @@ def test_two_members_of_one_team_see_each_other_watching(
     )
     pages["alice"].context.close()
     assert page_errors == []
+
+
+def _member_page(browser, app_server, page_errors, username: str) -> Page:
+    context = browser.new_context(
+        base_url=app_server.url, viewport={"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    page.on("pageerror", lambda exc: page_errors.append(f"{username}: {exc.message}"))
+    page.on(
+        "console",
+        lambda msg: (
+            page_errors.append(f"{username} console.error: {msg.text}")
+            if msg.type == "error"
+            and not msg.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    _log_in(page, username)
+    return page
+
+
+def _held_contiguous(page: Page) -> None:
+    """Until the page holds a contiguous run of seqs from 0 and is not catching up."""
+    page.wait_for_function(
+        """() => {
+          const s = window.scaleboardRun && window.scaleboardRun.stream();
+          return s && !s.catchingUp && s.held > 0 && s.lastContiguous === s.held - 1;
+        }""",
+        timeout=60_000,
+    )
+
+
+def test_two_members_watch_a_paced_run_one_injects_a_fault_and_both_see_it_land(
+    app_server, browser, page_errors
+):
+    from django.contrib.auth.models import User
+
+    from dashboard.runs.models import Run
+    from dashboard.scenarios.services import scenario_create
+    from dashboard.teams.models import Role
+    from dashboard.teams.services import member_add, team_create
+
+    SHOTS.mkdir(exist_ok=True)
+    alice = User.objects.create_user("alice", password=PASSWORD)
+    User.objects.create_user("carol", password=PASSWORD)
+    team = team_create(creator=alice, name="Platform")
+    member_add(team=team, username="carol", role=Role.EDITOR, added_by=alice)
+    text = STEP4.read_text().replace("duration_s: 300", "duration_s: 1200")
+    scenario = scenario_create(owner=alice, text=text, team=team)
+
+    a = _member_page(browser, app_server, page_errors, "alice")
+    a.goto(f"/scenarios/{scenario.pk}/")
+    a.get_by_label("Pace").select_option(value="20")
+    run_id = press_run(a)
+    c = _member_page(browser, app_server, page_errors, "carol")
+    c.goto(f"/runs/{run_id}/")
+    for page in (a, c):
+        expect(status(page)).to_have_text("running", timeout=60_000)
+    expect(a.get_by_test_id("presence")).to_have_text(
+        "Watching now: alice (you), carol"
+    )
+    expect(c.get_by_test_id("presence")).to_have_text(
+        "Watching now: alice, carol (you)"
+    )
+
+    # carol takes every web server down for 20 simulated seconds.
+    panel = c.get_by_test_id("whatif")
+    panel.get_by_label("Component").select_option(label="web (service)")
+    panel.get_by_label("What").select_option(label="every instance")
+    panel.get_by_label("For").fill("20")
+    panel.get_by_test_id("whatif-submit").click()
+    expect(panel.get_by_test_id("whatif-result")).to_contain_text("Injected")
+
+    for page in (a, c):
+        injected = page.locator("#event-log li[data-kind='injected']")
+        expect(injected).to_have_count(1, timeout=30_000)
+        expect(injected).to_contain_text("carol")
+        page.wait_for_function(
+            "() => window.scaleboardRun.canvas().web.down === true", timeout=30_000
+        )
+        expect(page.get_by_test_id("event-legend")).to_contain_text("injected")
+    injected_at = c.evaluate(
+        """() => window.scaleboardRun.seqs().length && Number(
+             document.querySelector("#event-log li[data-kind='injected'] .muted")
+               .textContent.match(/t=([0-9.]+)/)[1])"""
+    )
+    # The error spike: failed requests after the injection, on both pages.
+    for page in (a, c):
+        page.wait_for_function(
+            """(t) => {
+              const d = window.scaleboardRun.chart();
+              return d.x.some((x, i) => x > t && d.errors_per_s[i] > 10);
+            }""",
+            arg=injected_at,
+            timeout=30_000,
+        )
+    c.screenshot(path=str(SHOTS / "live-whatif-injected.png"), full_page=True)
+
+    # A reload mid-run catches up from storage without a gap or a duplicate.
+    a.reload()
+    _held_contiguous(a)
+    seqs = _seqs(a)
+    assert seqs == list(range(len(seqs)))
+    expect(a.locator("#event-log li[data-kind='injected']")).to_have_count(1)
+    assert run_row_status(run_id) == "running"
+
+    # Cancel keeps a partial report; both pages end holding every stored snapshot.
+    a.get_by_role("button", name="Cancel").click()
+    for page in (a, c):
+        expect(status(page)).to_have_text("cancelled", timeout=30_000)
+    run = Run.objects.get(pk=run_id)
+    assert run.report is not None and run.report.get("partial"), run.report
+    stored = stored_snapshot_count(run_id)
+    for page in (a, c):
+        page.wait_for_function(
+            "(n) => window.scaleboardRun.stream().held === n", arg=stored
+        )
+        assert _seqs(page) == list(range(stored))
+        expect(page.locator("#report")).to_contain_text("Report")
+        expect(page.get_by_test_id("whatif")).to_be_hidden()
+    c.screenshot(path=str(SHOTS / "live-whatif-cancelled.png"), full_page=True)
+    assert page_errors == []
+    a.context.close()
+    c.context.close()
+
+
+def run_row_status(run_id: str) -> str:
+    from dashboard.runs.models import Run
+
+    return Run.objects.only("status").get(pk=run_id).status
