@@ -45,6 +45,29 @@ def envint(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
+def envfloat(
+    name: str,
+    default: float,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperSetting(f"{name} must be a number (got {raw!r})") from None
+    if value != value:  # NaN passes every comparison below
+        raise ImproperSetting(f"{name} must be a number (got {raw!r})")
+    if minimum is not None and value < minimum:
+        raise ImproperSetting(f"{name} must be >= {minimum} (got {value})")
+    if maximum is not None and value > maximum:
+        raise ImproperSetting(f"{name} must be <= {maximum} (got {value})")
+    return value
+
+
 def envlist(name: str, default: str = "") -> list[str]:
     raw = os.environ.get(name, default)
     return [item.strip() for item in raw.split(",") if item.strip()]

@@ -16,7 +16,14 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONE, SELF
 
-from dashboard.env import ImproperSetting, envbool, envint, envlist, envstr
+from dashboard.env import (
+    ImproperSetting,
+    envbool,
+    envfloat,
+    envint,
+    envlist,
+    envstr,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("SCALEBOARD_VAR_DIR", str(BASE_DIR / "var")))
@@ -333,6 +340,11 @@ RUNS_ACTIVE_PER_USER = envint("RUNS_ACTIVE_PER_USER", 4, minimum=1)
 RUN_MAX_EVENTS = envint("RUN_MAX_EVENTS", 50_000_000, minimum=1000)
 # Every snapshot of a run is stored and drawn on its page.
 RUN_MAX_SNAPSHOTS = envint("RUN_MAX_SNAPSHOTS", 10_000, minimum=10)
+# A finished run is "degraded" (its verdict, dashboard/runs/verdicts.py) when more
+# than this share of its offered requests failed: errors, timeouts and rejections.
+RUN_DEGRADED_ERROR_RATE = envfloat(
+    "RUN_DEGRADED_ERROR_RATE", 0.01, minimum=0.0, maximum=1.0
+)
 # Live what-if (dashboard/runs/whatif_services.py): injections one run takes at most,
 # and the least time between two by one user.
 RUN_MAX_INJECTIONS = envint("RUN_MAX_INJECTIONS", 50, minimum=1)

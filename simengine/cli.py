@@ -15,7 +15,6 @@ from .errors import BudgetExceeded, DocumentError
 from .objectives import summary_lines
 from .runner import simulate, simulate_in_processes
 from .snapshot import UTILIZATION_NOTES
-from .whatif import injection_parse, replay_feed
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_DOCUMENT, EXIT_OBJECTIVES_MISSED = 0, 1, 2, 3
 
@@ -295,6 +294,8 @@ def _replay_events(path: str, doc: Document, err: TextIO) -> list[dict] | None:
             f"{path}: expected a report (with event_log) or a list of events", file=err
         )
         return None
+    from .whatif import injection_parse
+
     injected = []
     for i, event in enumerate(events):
         if not isinstance(event, dict) or event.get("kind") != "injected":
@@ -317,7 +318,22 @@ def _replay_events(path: str, doc: Document, err: TextIO) -> list[dict] | None:
     return injected
 
 
+def _sweep_parsers(sub: Any) -> None:
+    """``sweep`` and ``capacity`` (simengine/sweep_cli.py), declared here so that
+    ``--help`` lists them; their module is imported only when one is run."""
+    for name, text in (
+        ("sweep", "vary one numeric field over values and simulate every point"),
+        ("capacity", "the largest value of one field for which every objective holds"),
+    ):
+        sub.add_parser(name, help=text)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("sweep", "capacity"):
+        from .sweep_cli import main as sweep_main
+
+        return sweep_main(argv)
     parser = argparse.ArgumentParser(
         prog="python -m simengine", description="Scaleboard simulation engine"
     )
@@ -354,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         "from the dashboard, or a JSON list of its events) where they landed: the "
         "same document and seed then give the same report",
     )
+    _sweep_parsers(sub)
     p_est = sub.add_parser(
         "estimate", help="print the instant analytic estimate (no simulation)"
     )
@@ -366,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "validate" and args.json:
         return _validate_json(args.file)
+
     doc = _load(args.file, sys.stderr)
     if doc is None:
         return EXIT_BAD_DOCUMENT
@@ -385,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     feed = None
     if args.replay is not None:
+        from .whatif import replay_feed
+
         events = _replay_events(args.replay, doc, sys.stderr)
         if events is None:
             return EXIT_BAD_DOCUMENT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .advice import bottleneck, busiest, component_load, run_warnings
 from .document import Document
@@ -14,7 +14,9 @@ from .objectives import WindowWatch, judge, objective_specs
 from .pricing import report_cost
 from .runtime import Sim
 from .snapshot import SNAPSHOT_VERSION, Snapshot, Window
-from .whatif import Feed
+
+if TYPE_CHECKING:
+    from .whatif import Feed
 
 ENGINE_VERSION = "0.1.0"
 
@@ -84,7 +86,7 @@ def _replication(
     set to the report of what it measured until then (None inside the warm-up).
     """
     limits = limits or doc.limits
-    budget = max(limits.max_events // max(doc.simulation.replications, 1), 1)
+    budget = max(limits.max_events // max(doc.simulation.planned_replications, 1), 1)
     sim = Sim(doc, seed, replication)
     horizon = sim.horizon
     p0, p1 = progress_span
@@ -285,10 +287,12 @@ def _replications(
 ) -> Generator[Snapshot, None, dict[str, Any]]:
     """Every replication in turn: yields the snapshots, returns the combined report."""
     base = doc.simulation.seed if seed is None else seed
-    n = doc.simulation.replications
+    n = doc.simulation.planned_replications
     reports: list[dict[str, Any]] = []
     seq = 0
     for r in range(n):
+        if precision_reached(doc, reports):
+            break
         try:
             report, seq = yield from _replication(
                 doc,
@@ -306,7 +310,52 @@ def _replications(
             )
             raise
         reports.append(report)
-    return combine_reports(reports)
+    return with_precision(doc, combine_reports(reports))
+
+
+def _half_width(values: list[float]) -> tuple[float, float]:
+    """(mean, 95% half-width) of replication values (Student t)."""
+    k = len(values)
+    mean = sum(values) / k
+    var = sum((v - mean) ** 2 for v in values) / (k - 1)
+    return mean, t95(k - 1) * math.sqrt(var / k)
+
+
+def precision_reached(doc: Document, reports: list[dict[str, Any]]) -> bool:
+    """Whether a run with ``simulation.precision`` may stop after ``reports`` (the
+    replications so far, in order): at least the minimum ran and the metric's 95%
+    interval is within the asked share of its mean. Always False without it until
+    ``replications`` ran (then the loop ends by itself)."""
+    sim = doc.simulation
+    if sim.precision is None or len(reports) < sim.min_replications:
+        return False
+    values = [_get(r, sim.precision.metric) for r in reports]
+    if any(not isinstance(v, (int, float)) for v in values):
+        return False  # e.g. no request completed in one: no latency to judge
+    mean, half = _half_width(values)
+    return mean != 0 and half / abs(mean) <= sim.precision.within
+
+
+def with_precision(doc: Document, report: dict[str, Any]) -> dict[str, Any]:
+    """The combined report, with ``precision`` (what was asked, what was reached)
+    when the document asks for one."""
+    precision = doc.simulation.precision
+    if precision is None:
+        return report
+    ci = (report.get("ci95") or {}).get(precision.metric)
+    mean = _get(report, precision.metric)
+    reached = None
+    if ci is not None and isinstance(mean, (int, float)) and mean:
+        reached = (ci[1] - ci[0]) / 2 / abs(mean)
+    report["precision"] = {
+        "metric": precision.metric,
+        "within": precision.within,
+        "reached": reached,
+        "met": reached is not None and reached <= precision.within,
+        "replications": report.get("replications", 1),
+        "max_replications": doc.simulation.planned_replications,
+    }
+    return report
 
 
 def partial_combined(
@@ -354,7 +403,8 @@ def simulate_in_processes(
     """
     base = doc.simulation.seed if seed is None else seed
     n = doc.simulation.replications
-    if jobs <= 1 or n == 1:
+    if jobs <= 1 or n == 1 or doc.simulation.precision is not None:
+        # a precision decides replication by replication: in this process
         return simulate(doc, seed=base, limits=limits, feed=feed)
     # imported here, for --jobs only: multiprocessing adds to every command's start-up
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait

@@ -40,18 +40,47 @@ def duration_sampler(
     dist: Distribution, rng: np.random.Generator, scale: float = 0.001
 ) -> Callable[[], float]:
     """Samples of a duration distribution (ms in the document), times ``scale``."""
-    mean = dist.mean * scale
-    if dist.dist == "constant" or mean == 0.0:
+    mean = (dist.mean or 0.0) * scale
+    kind = dist.dist
+    if kind == "constant" or mean == 0.0:
         return repeat(mean).__next__
-    if dist.dist == "exponential":
+    if kind == "exponential":
         return _stream(rng.exponential(mean, BLOCK).tolist() for _ in count())
-    if dist.dist == "uniform":
+    if kind == "uniform":
         return _stream(rng.uniform(0.0, 2.0 * mean, BLOCK).tolist() for _ in count())
-    # lognormal with the given mean and coefficient of variation
-    sigma2 = math.log1p(dist.cv * dist.cv)
-    mu = math.log(mean) - sigma2 / 2.0
-    sigma = math.sqrt(sigma2)
-    return _stream(rng.lognormal(mu, sigma, BLOCK).tolist() for _ in count())
+    if kind == "lognormal":
+        # with the given mean and coefficient of variation
+        sigma2 = math.log1p(dist.cv * dist.cv)
+        mu = math.log(mean) - sigma2 / 2.0
+        sigma = math.sqrt(sigma2)
+        return _stream(rng.lognormal(mu, sigma, BLOCK).tolist() for _ in count())
+    if kind == "erlang":  # k exponential phases of mean/k each
+        k = dist.k or 1
+        return _stream(rng.gamma(k, mean / k, BLOCK).tolist() for _ in count())
+    if kind == "hyperexponential":
+        return _stream(_h2_blocks(rng, mean, dist.cv))
+    if kind == "pareto":  # Pareto I: x_m (1 + Lomax(alpha)), x_m = mean (alpha-1)/alpha
+        alpha = dist.alpha or 2.0
+        xm = mean * (alpha - 1.0) / alpha
+        return _stream(
+            (xm * (1.0 + rng.pareto(alpha, BLOCK))).tolist() for _ in count()
+        )
+    # empirical: the samples, resampled uniformly
+    values = np.asarray(dist.samples or [0.0], dtype=np.float64) * scale
+    return _stream(rng.choice(values, BLOCK).tolist() for _ in count())
+
+
+def _h2_blocks(rng: np.random.Generator, mean: float, cv: float) -> Iterator[list]:
+    """Two exponential phases with balanced means (p1/mu1 = p2/mu2): the usual
+    two-moment fit of a hyperexponential to a mean and a cv > 1."""
+    c2 = cv * cv
+    p1 = 0.5 * (1.0 + math.sqrt((c2 - 1.0) / (c2 + 1.0)))
+    m1, m2 = mean / (2.0 * p1), mean / (2.0 * (1.0 - p1))
+    while True:
+        first = rng.random(BLOCK) < p1
+        yield np.where(
+            first, rng.exponential(m1, BLOCK), rng.exponential(m2, BLOCK)
+        ).tolist()
 
 
 def scaled_exponential_sampler(

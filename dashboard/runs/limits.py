@@ -26,7 +26,7 @@ def check_snapshot_budget(doc: simengine.Document) -> None:
     per_replication = math.ceil(sim.warmup_s / sim.snapshot_s) + math.ceil(
         sim.duration_s / sim.snapshot_s
     )
-    total = per_replication * sim.replications
+    total = per_replication * sim.planned_replications
     if total > settings.RUN_MAX_SNAPSHOTS:
         raise simengine.DocumentError(
             [
@@ -34,7 +34,7 @@ def check_snapshot_budget(doc: simengine.Document) -> None:
                     "simulation.snapshot_s",
                     f"{total} snapshots for the whole run is over the web limit of "
                     f"{settings.RUN_MAX_SNAPSHOTS} (RUN_MAX_SNAPSHOTS): raise snapshot_s "
-                    "or lower replications",
+                    "or lower replications (or precision.max_replications)",
                 )
             ]
         )

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import F, QuerySet, TextField
-from django.db.models.functions import Cast, Mod
+from django.db.models import F, FloatField, Q, QuerySet, TextField, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, Mod
 from django.http import Http404
 
 from dashboard.access import Perm, run_perms, runs_visible_q, signed_in
-from dashboard.runs.models import Run, RunSnapshot
+from dashboard.runs.models import Run, RunPart, RunSnapshot
+from dashboard.runs.verdicts import run_verdict
+from dashboard.scenarios.models import Scenario, ScenarioVersion
 
 
 def runs_for_user(*, user: AbstractBaseUser) -> QuerySet[Run]:
@@ -112,3 +116,178 @@ def run_snapshot_sample(
 def runs_active_count(*, user: AbstractBaseUser) -> int:
     """Runs `user` started that are queued or running (the per-user limit)."""
     return Run.objects.filter(owner=user, status__in=Run.ACTIVE).count()
+
+
+# --- The run history (templates/runs/list.html) and the report page ----------------
+
+#: The history's status filter: a status, "active" (queued or running) or
+#: "degraded" (a report with more failures than RUN_DEGRADED_ERROR_RATE).
+HISTORY_STATUSES = ("all", "active", "succeeded", "degraded", "failed", "cancelled")
+HISTORY_PAGE_SIZE = 50
+
+
+def _report_number(path: str):
+    """A number of the report, read in the database (NULL when absent)."""
+    return Cast(KT(path), FloatField())
+
+
+def run_history_annotate(runs: QuerySet[Run]) -> QuerySet[Run]:
+    """`runs` with what a history row shows, read out of each report by the
+    database: the headline figures and the small parts a verdict needs
+    (`verdicts.run_verdict` reads `report_requests`, `report_objectives` and
+    `report_partial`). The reports themselves (their timelines, hundreds of
+    kilobytes each) stay in the database."""
+    return (
+        runs.select_related("scenario", "version", "owner")
+        .defer("report", "document_text", "version__document_text", "version__layout")
+        .annotate(
+            throughput_rps=F("report__throughput_rps"),
+            p99_ms=F("report__latency_ms__p99"),
+            objectives_met=F("report__objectives__met"),
+            report_requests=F("report__requests"),
+            report_objectives=F("report__objectives"),
+            report_partial=F("report__partial"),
+        )
+    )
+
+
+def _degraded(runs: QuerySet[Run], *, rate: float) -> QuerySet[Run]:
+    """Runs whose report lost more than `rate` of the offered requests (errors,
+    timeouts and rejections; or timeouts alone), as `verdicts.run_verdict` says."""
+    zero = Value(0.0)
+    failed = (
+        Coalesce(_report_number("report__requests__errors"), zero)
+        + Coalesce(_report_number("report__requests__timeouts"), zero)
+        + Coalesce(_report_number("report__requests__rejected"), zero)
+    )
+    return (
+        runs.exclude(status__in=Run.ACTIVE)
+        .exclude(status=Run.Status.FAILED)
+        .annotate(
+            _offered=_report_number("report__requests__offered"),
+            _failed=failed,
+            _timeouts=Coalesce(_report_number("report__requests__timeouts"), zero),
+        )
+        .filter(_offered__gt=0)
+        .filter(
+            Q(_failed__gt=F("_offered") * rate) | Q(_timeouts__gt=F("_offered") * rate)
+        )
+    )
+
+
+def run_history_filter(
+    runs: QuerySet[Run], *, status: str = "all", degraded_rate: float | None = None
+) -> QuerySet[Run]:
+    """`runs` narrowed to one of HISTORY_STATUSES (a ValueError for any other)."""
+    if status not in HISTORY_STATUSES:
+        raise ValueError(f"unknown status filter {status!r}")
+    if status == "active":
+        return runs.filter(status__in=Run.ACTIVE)
+    if status == "degraded":
+        rate = (
+            settings.RUN_DEGRADED_ERROR_RATE if degraded_rate is None else degraded_rate
+        )
+        return _degraded(runs, rate=rate)
+    if status != "all":
+        return runs.filter(status=status)
+    return runs
+
+
+def run_history_for_user(
+    *,
+    user: AbstractBaseUser,
+    status: str = "all",
+    scenario_id: int | None = None,
+) -> QuerySet[Run]:
+    """The runs `user` may view, newest first, filtered and annotated for the
+    history list (page it: `HISTORY_PAGE_SIZE` a page)."""
+    runs = runs_for_user(user=user)
+    if scenario_id is not None:
+        runs = runs.filter(scenario_id=scenario_id)
+    runs = run_history_filter(runs, status=status)
+    return run_history_annotate(runs).order_by("-created_at", "-pk")
+
+
+def run_history_for_scenario(*, scenario: Scenario, limit: int = 10) -> list[Run]:
+    """The newest runs of a scenario the caller may view, annotated, each with its
+    `verdict` (the scenario page's run history)."""
+    runs = Run.objects.filter(scenario=scenario)
+    rows = list(run_history_annotate(runs).order_by("-created_at", "-pk")[:limit])
+    for run in rows:
+        run.verdict = run_verdict(run)
+    return rows
+
+
+def run_history_scenarios(
+    *, user: AbstractBaseUser, limit: int = 500
+) -> list[Scenario]:
+    """The scenarios `user` may view that have runs, by name (the scenario filter)."""
+    visible = runs_for_user(user=user).filter(scenario__isnull=False)
+    return list(
+        Scenario.objects.filter(pk__in=visible.values("scenario_id"))
+        .only("id", "name")
+        .order_by("name", "pk")[:limit]
+    )
+
+
+def runs_perms_for_user(*, user: AbstractBaseUser, runs: list[Run]) -> list[Run]:
+    """Give each run its `perms` for `user` (what `run_get_for_user` would say),
+    asking `dashboard.access` once per kind of scenario (personal, example, each
+    team) rather than once per row."""
+    asked: dict[tuple, frozenset[Perm]] = {}
+    for run in runs:
+        scenario = run.scenario if run.scenario_id is not None else None
+        if scenario is None:
+            key: tuple = ("none", run.owner_id)
+        elif scenario.is_example:
+            key = ("example",)
+        elif scenario.team_id is not None:
+            key = ("team", scenario.team_id)
+        else:
+            key = ("personal", scenario.owner_id)
+        if key not in asked:
+            asked[key] = run_perms(user, run)
+        run.perms = asked[key]
+    return runs
+
+
+def run_compare_choices(*, run: Run, limit: int = 100) -> list[Run]:
+    """The other finished runs of `run`'s scenario that have a report, newest first:
+    what the report page may compare `run` with (whoever may view `run` may view
+    them: they share its scenario)."""
+    if run.scenario_id is None:
+        return []
+    return list(
+        Run.objects.filter(
+            scenario_id=run.scenario_id, status__in=Run.FINAL, report__isnull=False
+        )
+        .exclude(pk=run.pk)
+        .select_related("version")
+        .only("id", "name", "status", "created_at", "scenario_id", "version__number")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def run_parts_figures(*, run: Run) -> list[RunPart]:
+    """The replications of a fanned-out run, each with its worker and the figures
+    of its own report (`throughput_rps`, `p99_ms`), its report left in the database."""
+    return list(
+        RunPart.objects.filter(run=run)
+        .defer("report")
+        .annotate(
+            throughput_rps=F("report__throughput_rps"),
+            p99_ms=F("report__latency_ms__p99"),
+        )
+        .order_by("replication")
+    )
+
+
+def run_version_number(*, run: Run) -> int | None:
+    """The number of the version `run` ran, without reading the version's text."""
+    if run.version_id is None:
+        return None
+    return (
+        ScenarioVersion.objects.filter(pk=run.version_id)
+        .values_list("number", flat=True)
+        .first()
+    )

@@ -215,6 +215,31 @@ def run_cancel(*, run: Run) -> bool:
     return bool(changed)
 
 
+class RunActive(Exception):
+    """A queued or running run cannot be deleted: it must be cancelled first."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(
+            f"This run is {run.status}: cancel it first, then delete it "
+            "(a worker may still be writing to it)."
+        )
+
+
+def run_delete(*, run: Run) -> None:
+    """Delete a finished run with its snapshots, replications, injections and
+    viewers (their foreign keys cascade); review comments pinned to it keep their
+    text and lose the pin. A queued or running run raises RunActive: deleting is
+    conditional on the run being final, so a run a worker still writes to is
+    never deleted from under it."""
+    with transaction.atomic():
+        deleted, _ = (
+            Run.objects.filter(pk=run.pk).exclude(status__in=Run.ACTIVE).delete()
+        )
+        if not deleted and Run.objects.filter(pk=run.pk).exists():
+            run.refresh_from_db(fields=["status"])
+            raise RunActive(run)
+
+
 def runs_reap_stale(*, run_id: uuid.UUID | None = None) -> dict[str, int]:
     """Retry or fail running runs whose worker stopped heartbeating; re-send lost tasks.
 

@@ -1,4 +1,5 @@
-"""Run pages: the list, the live page, its report region, cancel."""
+"""Run pages: the live page, its report region, cancel (the history, the report
+page and delete: report_views.py)."""
 
 from __future__ import annotations
 
@@ -13,28 +14,14 @@ from django.views.decorators.http import require_POST, require_safe
 from dashboard.access import Perm
 from dashboard.runs import selectors, services
 from dashboard.runs.live import replications_summary, run_live_view
+from dashboard.runs.verdicts import run_verdict
 from dashboard.runs.whatif_views import whatif_context
-
-
-@login_required
-@require_safe
-def run_list(request: HttpRequest) -> HttpResponse:
-    runs = selectors.run_list_for_user(user=request.user)
-    return render(request, "runs/list.html", {"runs": runs})
 
 
 def _optional_selector(name: str):
     """A selector another part of the app provides once it lands (the fan-out's
     queue and replications state), or None until then."""
     return getattr(selectors, name, None)
-
-
-def _verdict(run):
-    try:
-        from dashboard.runs.verdicts import run_verdict
-    except ImportError:  # the report helper's verdicts are not merged yet
-        return None
-    return run_verdict(run)
 
 
 def _whatif(run, user) -> dict:
@@ -51,7 +38,7 @@ def run_context(run, *, page: bool = True, user=None) -> dict:
     context = {
         "run": run,
         "report": run.report,
-        "verdict": _verdict(run),
+        "verdict": run_verdict(run),
         "replications": replications_summary(run.report),
     }
     if not page:

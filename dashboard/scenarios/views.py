@@ -18,6 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 import simengine
 from dashboard.access import Perm
 from dashboard.inputs import refuse_unstorable_text
+from dashboard.runs.selectors import run_history_for_scenario
 from dashboard.runs.services import RunLimitExceeded, run_start, run_start_version
 from dashboard.runs.whatif_services import PACE_CHOICES, pace_parse
 from dashboard.scenarios import designer, diff, selectors, services
@@ -118,7 +119,7 @@ def _editor_context(scenario: Scenario, text: str, errors=None, **extra) -> dict
         "versions": scenario.versions.select_related("author").only(
             "number", "message", "created_at", "scenario_id", "author__username"
         )[:50],
-        "runs": scenario.runs.only("id", "status", "created_at", "scenario_id")[:10],
+        "runs": run_history_for_scenario(scenario=scenario, limit=10),
         # The version the editor is based on: a save checks nobody saved since.
         "base_version": latest.number if latest else 0,
         "vocabulary": designer.vocabulary(),

@@ -1,5 +1,6 @@
 from django.urls import path, register_converter
 
+from dashboard.runs import report_views
 from dashboard.sharing import manage_views, views
 from dashboard.sharing.tokens import TokenConverter
 
@@ -44,5 +45,21 @@ urlpatterns = [
         "s/<share_token:token>/runs/<uuid:run_id>/report.json",
         views.shared_run_report_json,
         name="shared_run_report_json",
+    ),
+    # The report page and its exports, read-only (dashboard/runs/report_views.py).
+    path(
+        "s/<share_token:token>/runs/<uuid:run_id>/summary/",
+        report_views.shared_run_summary,
+        name="shared_run_summary",
+    ),
+    path(
+        "s/<share_token:token>/runs/<uuid:run_id>/timeline.csv",
+        report_views.shared_run_timeline_csv,
+        name="shared_run_timeline_csv",
+    ),
+    path(
+        "s/<share_token:token>/runs/<uuid:run_id>/timeline.json",
+        report_views.shared_run_timeline_json,
+        name="shared_run_timeline_json",
     ),
 ]

@@ -16,9 +16,12 @@ def format_estimate(result: dict[str, Any]) -> str:
 
     lines = [result["label"], ""]
     lat = result["latency_ms"]
+    why = (
+        "unbounded (overloaded)" if result["saturated"] else "not available (see notes)"
+    )
     lines.append(
         f"offered {num(result['rps'])} requests/s; mean latency "
-        f"{num(lat['mean'], 2) + ' ms' if lat else 'unbounded (overloaded)'}; "
+        f"{num(lat['mean'], 2) + ' ms' if lat else why}; "
         f"cost {result['cost_per_hour']:,.2f} per hour"
     )
     lines.append("")

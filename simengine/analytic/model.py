@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import pricing
 from ..advice import HOT_UTILIZATION, WARN_UTILIZATION, Load, advise
-from ..document import Document
+from ..document import Distribution, Document
 from ..objectives import objective_specs
 from .network import STATIONS, Node, walk
 
@@ -94,6 +94,23 @@ def load(node: Node) -> Load:
         read_share=_read_share(node),
         refused_share=refused / arrivals if arrivals else 0.0,
     )
+
+
+def _infinite_variance(doc: Document) -> list[str]:
+    """Components with a duration of infinite variance (a pareto with alpha <= 2)."""
+    out = []
+    for cid, comp in doc.components.items():
+        for value in comp.__dict__.values():
+            durations = [value] if isinstance(value, Distribution) else []
+            durations += [
+                v
+                for v in getattr(value, "__dict__", {}).values()
+                if isinstance(v, Distribution)
+            ]
+            if any(math.isinf(d.scv) for d in durations):
+                out.append(cid)
+                break
+    return out
 
 
 def _bottleneck(doc: Document, nodes: dict[str, Node]) -> dict[str, Any] | None:
@@ -234,6 +251,15 @@ def estimate(doc: Document) -> dict[str, Any]:
                 f"At the phases' peak of {peak_rps:g} rps, {bottleneck['component']} "
                 f"would be at {at_peak:.0%}: saturated during the spike."
             )
+    heavy = _infinite_variance(doc)
+    if heavy:
+        notes.append(
+            "Estimate not available for the waits at "
+            + ", ".join(heavy)
+            + ": a pareto duration with alpha <= 2 has infinite variance, so the mean "
+            "wait in a queue has no finite value (Pollaczek-Khinchine); run it to see "
+            "what a finite run measures."
+        )
     unreached = [cid for cid in comps if cid not in nodes]
     if unreached:
         notes.append("Not reached by the workload: " + ", ".join(unreached) + ".")

@@ -70,19 +70,10 @@ def usl_capacity(n: int, contention: float, coherency: float) -> float:
     return n / (1.0 + contention * (n - 1) + coherency * n * (n - 1))
 
 
-#: Squared coefficient of variation of a duration, by its distribution.
-_SCV = {
-    "exponential": lambda d: 1.0,
-    "constant": lambda d: 0.0,
-    "uniform": lambda d: 1.0 / 3.0,
-    "lognormal": lambda d: d.cv**2,
-}
-
-
 def mean_and_scv(value: Any) -> tuple[float, float]:
     """Mean (ms) and squared coefficient of variation of a duration field."""
     d: Distribution = as_distribution(value)
-    return d.mean, _SCV[d.dist](d)
+    return d.mean or 0.0, d.scv
 
 
 @dataclass

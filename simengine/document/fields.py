@@ -7,11 +7,21 @@ normalised once, at parse time, so the runtime never re-interprets raw values.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from .vocabulary import DISTRIBUTIONS
 
@@ -32,16 +42,110 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: The most samples an empirical distribution may list.
+MAX_EMPIRICAL_SAMPLES = 100_000
+
+
+def _field_error(field: str, message: str) -> PydanticCustomError:
+    """An error on one field of a distribution (messages.convert_errors puts the
+    field on the path: ``components.web.work_ms.k: an erlang needs k``)."""
+    return PydanticCustomError(
+        "distribution_field", "{message}", {"field": field, "message": message}
+    )
+
+
 class Distribution(_Model):
-    """A random duration in milliseconds. ``{mean: 8}`` alone is exponential."""
+    """A random duration in milliseconds. ``{mean: 8}`` alone is exponential.
+
+    ``erlang`` takes ``k`` phases (cv = 1/sqrt(k)); ``hyperexponential`` two balanced
+    exponential phases with ``cv`` > 1; ``pareto`` a heavy tail of index ``alpha`` > 1
+    (infinite variance up to 2); ``empirical`` resamples ``samples`` uniformly (its
+    mean is theirs, so no ``mean``).
+    """
 
     dist: Literal[DISTRIBUTIONS] = Field(  # type: ignore[valid-type]
         "exponential", description=" | ".join(DISTRIBUTIONS)
     )
-    mean: NonNegFloat = Field(description="mean, milliseconds")
-    cv: NonNegFloat = Field(
-        1.0, description="coefficient of variation (lognormal only)"
+    mean: NonNegFloat | None = Field(
+        None, description="mean, milliseconds (every distribution but empirical)"
     )
+    cv: NonNegFloat = Field(
+        1.0,
+        description="coefficient of variation (lognormal; hyperexponential: > 1)",
+    )
+    k: Annotated[int, Field(strict=True, ge=1, le=1000)] | None = Field(
+        None, description="erlang: phases (>= 1)"
+    )
+    alpha: (
+        Annotated[float, Field(strict=True, gt=1, le=100, allow_inf_nan=False)] | None
+    ) = Field(None, description="pareto: tail index (> 1)")
+    samples: (
+        Annotated[
+            list[NonNegFloat], Field(min_length=1, max_length=MAX_EMPIRICAL_SAMPLES)
+        ]
+        | None
+    ) = Field(None, description="empirical: observed durations, ms")
+
+    @model_validator(mode="after")
+    def _parameters(self) -> Distribution:
+        dist = self.dist
+        if dist == "empirical":
+            if self.samples is None:
+                raise _field_error(
+                    "samples", "an empirical distribution needs samples (ms)"
+                )
+            if self.mean is not None:
+                raise _field_error(
+                    "mean", "an empirical distribution's mean is its samples'"
+                )
+            object.__setattr__(
+                self, "mean", math.fsum(self.samples) / len(self.samples)
+            )
+            return self
+        if self.samples is not None:
+            raise _field_error(
+                "samples", f"only an empirical distribution takes samples (got {dist})"
+            )
+        if self.mean is None:
+            raise _field_error("mean", "is required (milliseconds)")
+        if dist == "erlang" and self.k is None:
+            raise _field_error("k", "an erlang needs k, its number of phases (>= 1)")
+        if dist != "erlang" and self.k is not None:
+            raise _field_error("k", f"only an erlang takes k (got {dist})")
+        if dist == "pareto" and self.alpha is None:
+            raise _field_error("alpha", "a pareto needs alpha, its tail index (> 1)")
+        if dist != "pareto" and self.alpha is not None:
+            raise _field_error("alpha", f"only a pareto takes alpha (got {dist})")
+        if dist == "hyperexponential" and not self.cv > 1:
+            raise _field_error(
+                "cv",
+                f"a hyperexponential needs cv > 1 (got {self.cv:g}): cv 1 is exponential",
+            )
+        return self
+
+    @property
+    def scv(self) -> float:
+        """The squared coefficient of variation (inf for a pareto with alpha <= 2)."""
+        dist = self.dist
+        if dist == "exponential":
+            return 1.0
+        if dist == "constant":
+            return 0.0
+        if dist == "uniform":
+            return 1.0 / 3.0
+        if dist in ("lognormal", "hyperexponential"):
+            return self.cv * self.cv
+        if dist == "erlang":
+            return 1.0 / (self.k or 1)
+        if dist == "pareto":
+            a = self.alpha or 2.0
+            return math.inf if a <= 2 else 1.0 / (a * (a - 2))
+        mean = self.mean or 0.0
+        if not mean:
+            return 0.0
+        samples = self.samples or []
+        # relative to the mean first: mean * mean may underflow to 0
+        return math.fsum((x / mean - 1.0) ** 2 for x in samples) / len(samples)
 
 
 def as_distribution(value: float | Distribution) -> Distribution:

@@ -149,7 +149,9 @@ def convert_errors(exc: ValidationError) -> list[FieldError]:
         value = err.get("input")
         got = f" (got {_show(value)})" if kind != "missing" else ""
         loc = tuple(err["loc"])
-        if kind == "component_type":
+        if kind == "distribution_field":
+            loc, msg = (*loc, ctx["field"]), str(ctx["message"])
+        elif kind == "component_type":
             msg = "type must be one of: " + ", ".join(COMPONENT_TYPES)
             if isinstance(value, Mapping) and "type" in value:
                 msg += f" (got {_show(value['type'])})"

@@ -25,6 +25,23 @@ from .vocabulary import ARRIVALS
 FORMAT_VERSION = 1
 
 
+class Precision(_Model):
+    """Replications until a metric's 95% interval is narrow enough (see topology.md,
+    "precision"): ``replications`` is then the least number run."""
+
+    metric: Annotated[str, Field(strict=True, max_length=200)] = Field(
+        "latency_ms.p99",
+        description="a report metric with an interval: latency_ms.mean|p50|p90|p95|"
+        "p99|max, throughput_rps or components.<id>.utilization",
+    )
+    within: Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)] = (
+        Field(description="the interval's half-width at most this share of the mean")
+    )
+    max_replications: PosInt = Field(
+        20, description="replications at most, whether or not the precision is reached"
+    )
+
+
 class Simulation(_Model):
     duration_s: PosFloat = Field(60.0, description="measured simulated time, seconds")
     warmup_s: NonNegFloat = Field(
@@ -35,6 +52,22 @@ class Simulation(_Model):
     )
     replications: PosInt = Field(1, description="independent runs; > 1 adds ci95")
     snapshot_s: PosFloat = Field(1.0, description="simulated seconds per snapshot")
+    precision: Precision | None = Field(
+        None,
+        description="add replications until a metric's 95% interval is this narrow",
+    )
+
+    @property
+    def planned_replications(self) -> int:
+        """The most replications the run may take (budgets are per replication)."""
+        if self.precision is None:
+            return self.replications
+        return max(self.precision.max_replications, self.min_replications)
+
+    @property
+    def min_replications(self) -> int:
+        """Replications run before the precision is judged (an interval needs 2)."""
+        return max(self.replications, 2) if self.precision else self.replications
 
 
 class Phase(_Model):

@@ -12,7 +12,16 @@ from __future__ import annotations
 COMPONENT_TYPES = ("load_balancer", "service", "cache", "database")
 
 #: Duration distributions (``dist`` of a duration mapping).
-DISTRIBUTIONS = ("exponential", "constant", "lognormal", "uniform")
+DISTRIBUTIONS = (
+    "exponential",
+    "constant",
+    "lognormal",
+    "uniform",
+    "erlang",
+    "hyperexponential",
+    "pareto",
+    "empirical",
+)
 
 #: Arrival processes of the workload.
 ARRIVALS = ("poisson", "constant", "bursty")

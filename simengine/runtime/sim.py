@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from heapq import heappop, heappush
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..document import Document
 from ..document.models import Fault
 from ..errors import BudgetExceeded, Cancelled
 from ..snapshot import Window
-from ..whatif import Feed, Injection, injection_parse
 from .component import Component
 from .context import RunContext
 from .eventcalendar import URGENT, Boundary, raise_boundary
 from .registry import RUNTIMES
 from .source import Source
+
+if TYPE_CHECKING:  # simengine.whatif is imported when a run injects (start-up)
+    from ..whatif import Feed, Injection
 
 _CHUNK = 16_384  # events between polls of should_stop, the budget and memory spills
 
@@ -65,6 +67,8 @@ class Sim:
 
     def inject(self, raw: Injection | Mapping[str, Any]) -> None:
         """Apply a what-if injection now (``simengine.whatif``), logging it first."""
+        from ..whatif import injection_parse
+
         inj = injection_parse(self.doc, raw)
         env = self.env
         text = inj.describe() + (f" (by {inj.by})" if inj.by else "")

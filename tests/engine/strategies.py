@@ -7,13 +7,33 @@ from hypothesis import strategies as st
 
 from simengine.document import DISTRIBUTIONS, LB_ALGORITHMS
 
+
+def _distribution(dist: str, mean: float, cv: float, k: int, alpha: float, samples):
+    """A valid mapping of each kind: the parameters each one takes, and only those."""
+    if dist == "empirical":
+        return {"dist": dist, "samples": samples}
+    out = {"dist": dist, "mean": mean}
+    if dist == "erlang":
+        out["k"] = k
+    elif dist == "pareto":
+        out["alpha"] = alpha
+    elif dist == "hyperexponential":
+        out["cv"] = 1.05 + cv
+    else:
+        out["cv"] = cv
+    return out
+
+
 durations = st.one_of(
     st.floats(min_value=0, max_value=50),
     st.builds(
-        lambda dist, mean, cv: {"dist": dist, "mean": mean, "cv": cv},
+        _distribution,
         st.sampled_from(DISTRIBUTIONS),
         st.floats(min_value=0, max_value=50),
         st.floats(min_value=0, max_value=3),
+        st.integers(1, 20),
+        st.floats(min_value=1.05, max_value=6),
+        st.lists(st.floats(min_value=0, max_value=50), min_size=1, max_size=20),
     ),
 )
 

@@ -496,3 +496,28 @@ def test_a_team_viewer_watches_without_cancel_or_what_if_and_cannot_post_them(
     assert 'id="cancel-form"' in editor_page and 'data-testid="whatif"' in editor_page
     run.refresh_from_db()
     assert run.status == Run.Status.RUNNING
+
+
+@pytest.mark.django_db
+def test_the_header_shows_the_verdict_and_the_report_region_carries_it_too(
+    alice, alice_client
+):
+    run = make_run(alice, make_scenario(alice), status=Run.Status.SUCCEEDED)
+    Run.objects.filter(pk=run.pk).update(
+        report={
+            "requests": {"offered": 1000, "completed": 860, "errors": 140},
+            "throughput_rps": 86.0,
+            "latency_ms": {"p99": 20.0},
+        }
+    )
+    page = alice_client.get(f"/runs/{run.pk}/").content.decode()
+    head = re.search(r'<span id="run-verdict-slot">(.*?)</span>\s*</span>', page, re.S)
+    assert head and 'data-testid="run-verdict"' in head.group(1)
+    assert "degraded" in head.group(1)
+    region = alice_client.get(f"/runs/{run.pk}/report").content.decode()
+    oob = re.search(
+        r'<span id="run-verdict-slot" hx-swap-oob="true">(.*?)</span>\s*</span>',
+        region,
+        re.S,
+    )
+    assert oob and "degraded" in oob.group(1)

@@ -21,6 +21,7 @@ from ..models import Document, Fault, Simulation, Workload
 from .components import component_errors
 from .faults import fault_errors
 from .limits import run_limit_errors, workload_limit_errors
+from .precision import precision_errors
 from .references import find_cycle, reference_errors
 from .workload import workload_errors
 
@@ -36,6 +37,7 @@ def check_document(doc: Document, limits: Limits) -> list[FieldError]:
         *component_errors(doc.components),
         *fault_errors(enumerate(doc.faults), doc.components, doc.simulation),
         *run_limit_errors(doc, limits),
+        *precision_errors(doc),
     ]
 
 

@@ -64,13 +64,28 @@ def run_limit_errors(doc: Document, limits: Limits) -> list[FieldError]:
             f"must be <= {limits.max_replications} (Limits.max_replications) "
             f"(got {sim.replications})",
         )
+    if sim.precision is not None:
+        if sim.precision.max_replications > limits.max_replications:
+            err(
+                "simulation.precision.max_replications",
+                f"must be <= {limits.max_replications} (Limits.max_replications) "
+                f"(got {sim.precision.max_replications})",
+            )
+        if sim.precision.max_replications < sim.min_replications:
+            err(
+                "simulation.precision.max_replications",
+                f"must be at least the replications run first ({sim.min_replications}: "
+                f"simulation.replications, and 2 for an interval) "
+                f"(got {sim.precision.max_replications})",
+            )
+    planned = sim.planned_replications
     # independent of other errors: only workload and simulation matter
-    requests = expected_requests(doc) * sim.replications
+    requests = expected_requests(doc) * planned
     if requests > limits.max_requests:
         err(
             "simulation.duration_s",
             f"the run would make about {requests:.3g} requests "
-            f"(rps x {horizon:g} s x {sim.replications} replications), over the "
+            f"(rps x {horizon:g} s x {planned} replications), over the "
             f"limit of {limits.max_requests:.3g} (Limits.max_requests)",
         )
     else:
