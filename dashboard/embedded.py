@@ -12,7 +12,9 @@ import contextlib
 import logging
 import threading
 
+from celery.app.trace import setup_worker_optimizations
 from celery.contrib.testing.worker import start_worker
+from celery.utils.nodenames import anon_nodename
 
 from dashboard.celery import app
 
@@ -26,8 +28,14 @@ def start_embedded_worker() -> None:
     with _lock:
         if _worker_cm is not None:
             return
+        # Its node name is what tasks record as their worker (`self.request.hostname`)
+        # and what its reaper step beats as: `celery worker` sets it up for the
+        # tasks' trace; the testing worker this one is made with does not.
+        hostname = anon_nodename()
+        setup_worker_optimizations(app, hostname)
         cm = start_worker(
             app,
+            hostname=hostname,
             pool="solo",
             concurrency=1,
             perform_ping_check=False,

@@ -336,6 +336,9 @@ RUN_STALE_AFTER_S = envint("RUN_STALE_AFTER_S", 15, minimum=3)
 RUN_MAX_ATTEMPTS = envint("RUN_MAX_ATTEMPTS", 2, minimum=1)
 RUN_REAP_INTERVAL_S = envint("RUN_REAP_INTERVAL_S", 5, minimum=1)
 RUN_REQUEUE_AFTER_S = envint("RUN_REQUEUE_AFTER_S", 120, minimum=5)
+# A run of N > 1 replications is N Celery tasks (RunPart rows), one per replication,
+# spread over the workers (docs/operations.md, "Replications over the workers").
+RUN_FANOUT = envbool("RUN_FANOUT", True)
 RUNS_ACTIVE_PER_USER = envint("RUNS_ACTIVE_PER_USER", 4, minimum=1)
 RUN_MAX_EVENTS = envint("RUN_MAX_EVENTS", 50_000_000, minimum=1000)
 # Every snapshot of a run is stored and drawn on its page.

@@ -32,6 +32,17 @@ A visitor of a shared page (dashboard.sharing) has no session that may view the 
 Such a socket joins the link's group, so revoking the link closes it (4410) at once;
 an expiry is noticed within `RUN_SESSION_CHECK_S` of live messages.
 
+A status message of a queued run also carries `position` (its place in the queue)
+and `workers` (workers up), from `selectors.run_queue_state`. A fanned-out run's
+parts (`RunPart`) come as
+
+    {"type": "parts", "planned": N, "parts": [{"replication": r, "status": s,
+     "worker": "w1@host", "attempts": k, "progress": 0..1, "throughput_rps": x|None,
+     "p99_ms": x|None, "error_rate": x|None}, ...]}
+
+live on every change, and right after the status message that ends a catch-up (so
+on connect too) when the run has parts.
+
 Presence (dashboard/runs/presence.py): every accepted socket has a `RunViewer` row,
 refreshed when the browser sends `{"type": "ping"}` (at most every
 `RUN_PRESENCE_WRITE_S`) and deleted on disconnect. On every join and leave the
@@ -193,6 +204,11 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
             if done:
                 state = await database_sync_to_async(_run_state)(self.run_id)
                 await self.send_json({"type": "status", **state, "backlog": True})
+                parts = await database_sync_to_async(selectors.run_parts_state)(
+                    run_id=self.run_id
+                )
+                if parts is not None:
+                    await self.send_json({"type": "parts", **parts})
 
     async def run_snapshots(self, event) -> None:
         if not await self._session_alive():
@@ -200,14 +216,22 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         await self._send_live({"type": "snapshots", "items": event["items"]})
 
     async def run_status(self, event) -> None:
+        message = {
+            "type": "status",
+            "status": event["status"],
+            "error": event.get("error", ""),
+            "restarted": event.get("restarted", False),
+            "last_seq": event.get("last_seq"),
+        }
+        if event["status"] == "queued":
+            queue = await database_sync_to_async(_queue_state)(self.run_id)
+            if queue is not None:
+                message.update(queue)
+        await self._send_live(message)
+
+    async def run_parts(self, event) -> None:
         await self._send_live(
-            {
-                "type": "status",
-                "status": event["status"],
-                "error": event.get("error", ""),
-                "restarted": event.get("restarted", False),
-                "last_seq": event.get("last_seq"),
-            }
+            {"type": "parts", "planned": event["planned"], "parts": event["parts"]}
         )
 
     async def run_presence(self, event) -> None:
@@ -336,11 +360,22 @@ def _page_text(fields: dict, parts: list[str]) -> str:
 def _run_state(run_id) -> dict:
     from dashboard.runs.models import Run
 
-    run = Run.objects.only("status", "error", "last_seq").get(pk=run_id)
+    run = Run.objects.only("status", "error", "last_seq", "created_at").get(pk=run_id)
     last_seq = run.last_seq if run.status in Run.FINAL else None
-    return {
+    state = {
         "status": run.status,
         "error": run.error,
         "restarted": False,
         "last_seq": last_seq,
     }
+    queue = selectors.run_queue_state(run)
+    if queue is not None:
+        state.update(queue)
+    return state
+
+
+def _queue_state(run_id) -> dict | None:
+    from dashboard.runs.models import Run
+
+    run = Run.objects.only("status", "created_at").filter(pk=run_id).first()
+    return None if run is None else selectors.run_queue_state(run)

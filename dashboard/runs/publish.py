@@ -81,3 +81,25 @@ def publish_status(
             "last_seq": last_seq,
         },
     )
+
+
+def publish_parts(run_id) -> None:
+    """Where each part of a fanned-out run stands (`selectors.run_parts_state`):
+
+        {"type": "run.parts", "planned": N, "parts": [{"replication": r,
+         "status": s, "worker": "w1@host", "attempts": k, "progress": 0..1,
+         "throughput_rps": x|None, "p99_ms": x|None, "error_rate": x|None}, ...]}
+
+    Sent on every change of a part (claim, finish, failure, retry, cancel) and with
+    its progress at most once a heartbeat (a second) per part. Nothing for a run
+    without parts. Reading the parts must never fail the simulation either.
+    """
+    from dashboard.runs.selectors import run_parts_state
+
+    try:
+        state = run_parts_state(run_id=run_id)
+    except Exception:
+        log.warning("Could not read the parts of run %s", run_id, exc_info=True)
+        return
+    if state is not None:
+        _send(run_id, {"type": "run.parts", **state})

@@ -12,9 +12,10 @@ from django.db.models import F, FloatField, Q, QuerySet, TextField, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Mod
 from django.http import Http404
+from django.utils import timezone
 
 from dashboard.access import Perm, run_perms, runs_visible_q, signed_in
-from dashboard.runs.models import Run, RunPart, RunSnapshot
+from dashboard.runs.models import Run, RunPart, RunSnapshot, WorkerBeat
 from dashboard.runs.verdicts import run_verdict
 from dashboard.scenarios.models import Scenario, ScenarioVersion
 
@@ -291,3 +292,65 @@ def run_version_number(*, run: Run) -> int | None:
         .values_list("number", flat=True)
         .first()
     )
+
+
+def _error_rate(requests: dict | None) -> float | None:
+    """(errors + timeouts + rejected) / offered, as the report's objectives count it."""
+    if not isinstance(requests, dict):
+        return None
+    offered = requests.get("offered") or 0
+    if offered <= 0:
+        return 0.0
+    failed = sum(requests.get(k) or 0 for k in ("errors", "timeouts", "rejected"))
+    return failed / offered
+
+
+def run_parts_state(*, run_id: uuid.UUID | str) -> dict | None:
+    """Where each replication of a fanned-out run stands, as the `parts` message
+    carries it (`publish.publish_parts`); None when the run has no parts.
+
+    The figures come from a part's report once it has one (a cancelled part's is
+    partial), read out of the report in the database (a report is large).
+    """
+    rows = list(
+        RunPart.objects.filter(run_id=run_id)
+        .order_by("replication")
+        .values(
+            "replication",
+            "status",
+            "worker",
+            "attempts",
+            "progress",
+            throughput_rps=F("report__throughput_rps"),
+            p99_ms=F("report__latency_ms__p99"),
+            requests=F("report__requests"),
+        )
+    )
+    if not rows:
+        return None
+    parts = []
+    for row in rows:
+        requests = row.pop("requests")
+        row["error_rate"] = _error_rate(requests)
+        row["progress"] = max(0.0, min(1.0, row["progress"] or 0.0))
+        parts.append(row)
+    return {"planned": len(parts), "parts": parts}
+
+
+def run_queue_state(run: Run) -> dict | None:
+    """For a queued run: its place in the queue (queued runs created before it, plus
+    one) and how many workers are up (their reaper timers beat within 3 x
+    RUN_REAP_INTERVAL_S); None for a run that is not queued."""
+    if run.status != Run.Status.QUEUED:
+        return None
+    position = (
+        Run.objects.filter(status=Run.Status.QUEUED, created_at__lt=run.created_at)
+        .exclude(pk=run.pk)
+        .count()
+        + 1
+    )
+    since = timezone.now() - timezone.timedelta(
+        seconds=3 * settings.RUN_REAP_INTERVAL_S
+    )
+    workers = WorkerBeat.objects.filter(seen_at__gte=since).count()
+    return {"position": position, "workers": workers}

@@ -18,12 +18,6 @@ from dashboard.runs.verdicts import run_verdict
 from dashboard.runs.whatif_views import whatif_context
 
 
-def _optional_selector(name: str):
-    """A selector another part of the app provides once it lands (the fan-out's
-    queue and replications state), or None until then."""
-    return getattr(selectors, name, None)
-
-
 def _whatif(run, user) -> dict:
     if user is None:  # a shared page: read-only, no what-if panel
         return {"whatif": None}
@@ -44,16 +38,12 @@ def run_context(run, *, page: bool = True, user=None) -> dict:
     if not page:
         context["verdict_oob"] = True
         return context
-    queue_state = _optional_selector("run_queue_state")
-    parts_state = _optional_selector("run_parts_state")
     context.update(
         # Cancel is offered only to those who may (a viewer's POST is a 403).
         can_edit=Perm.EDIT in (getattr(run, "perms", None) or ()),
         live=run_live_view(run),
-        queue=queue_state(run)
-        if queue_state and run.status == run.Status.QUEUED
-        else None,
-        parts=parts_state(run.pk) if parts_state else None,
+        queue=selectors.run_queue_state(run),
+        parts=selectors.run_parts_state(run_id=run.pk),
         **_whatif(run, user),
     )
     return context

@@ -217,16 +217,19 @@ def _duration_fields(name: str, value: Any, prop: dict) -> list[Field]:
             )
             for part in ("read", "write")
         ]
+    extra: dict[str, Any] = {}
     if isinstance(value, dict):
         dist, mean, cv = (
             value.get("dist", "exponential"),
             value.get("mean"),
             value.get("cv"),
         )
+        extra = value
     elif value is None:
         dist, mean, cv = "", None, None
     else:
         dist, mean, cv = "constant", value, None
+    samples = extra.get("samples")
     return [
         Field(
             name=f"{name}.dist",
@@ -245,8 +248,33 @@ def _duration_fields(name: str, value: Any, prop: dict) -> list[Field]:
             name=f"{name}.cv",
             label="CV",
             kind="number",
-            help="coefficient of variation (lognormal only)",
+            help="coefficient of variation (lognormal; hyperexponential: > 1)",
             value="" if cv is None else designer._num(cv),
+        ),
+        Field(
+            name=f"{name}.k",
+            label="Phases k",
+            kind="integer",
+            help="erlang only",
+            value="" if extra.get("k") is None else designer._num(extra["k"]),
+        ),
+        Field(
+            name=f"{name}.alpha",
+            label="Tail alpha",
+            kind="number",
+            help="pareto only (> 1; <= 2 has infinite variance)",
+            value="" if extra.get("alpha") is None else designer._num(extra["alpha"]),
+        ),
+        Field(
+            name=f"{name}.samples",
+            label="Samples",
+            unit="ms",
+            kind="samples",
+            help="empirical only: durations, comma-separated, or a CSV file "
+            "(the first number of each line)",
+            value=", ".join(designer._num(x) for x in samples)
+            if isinstance(samples, list)
+            else "",
         ),
     ]
 
@@ -395,15 +423,32 @@ def _read_duration(f: Field, post: Any, current: Any) -> Any:
     dist = post.get(f.name + ".dist", "").strip()
     mean = post.get(f.name + ".mean", "").strip()
     cv = post.get(f.name + ".cv", "").strip()
+    k = post.get(f.name + ".k", "").strip()
+    alpha = post.get(f.name + ".alpha", "").strip()
+    samples = post.get(f.name + ".samples", "").strip()
+    if dist == "empirical":
+        # its mean is its samples': only the samples are written
+        return {"dist": dist, "samples": _samples(samples)}
     if not mean:
         return None
     mean_value = _number(mean, False)
     if dist in ("", "constant") and not cv and not isinstance(current, dict):
         return mean_value
     out: dict[str, Any] = {"dist": dist or "exponential", "mean": mean_value}
-    if cv:
+    if cv and dist != "erlang" and dist != "pareto":
         out["cv"] = _number(cv, False)
+    if k and dist == "erlang":
+        out["k"] = _number(k, True)
+    if alpha and dist == "pareto":
+        out["alpha"] = _number(alpha, False)
     return out
+
+
+def _samples(text: str) -> list[Any]:
+    """Comma- or newline-separated durations (a pasted CSV column); a piece that is
+    not a number stays text, so the engine names it."""
+    pieces = [p.strip() for p in text.replace("\n", ",").split(",")]
+    return [_number(p, False) for p in pieces if p]
 
 
 def apply_form(tree: dict, target: str, post: Any) -> tuple[dict, Form, bool]:

@@ -251,6 +251,13 @@ def estimate(doc: Document) -> dict[str, Any]:
                 f"At the phases' peak of {peak_rps:g} rps, {bottleneck['component']} "
                 f"would be at {at_peak:.0%}: saturated during the spike."
             )
+    if not isinstance(wl.arrivals, str):
+        notes.append(
+            f"Arrivals are a renewal process ({wl.arrivals.dist} gaps); the estimate "
+            "treats them as Poisson: it overstates the waits for gaps more regular "
+            "than Poisson (cv < 1) and understates them for burstier ones. A run "
+            "measures them."
+        )
     heavy = _infinite_variance(doc)
     if heavy:
         notes.append(

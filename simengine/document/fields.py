@@ -54,6 +54,40 @@ def _field_error(field: str, message: str) -> PydanticCustomError:
     )
 
 
+def check_parameters(d: Any, *, mean_given: bool, mean_allowed: bool = True) -> None:
+    """The parameters ``d.dist`` takes, and only those (a ``Distribution`` or the
+    workload's ``ArrivalGaps``); raises the error of the first field that is wrong."""
+    dist = d.dist
+    if dist == "empirical":
+        if d.samples is None:
+            raise _field_error(
+                "samples", "an empirical distribution needs samples (ms)"
+            )
+        if mean_given:
+            raise _field_error(
+                "mean", "an empirical distribution's mean is its samples'"
+            )
+        return
+    if d.samples is not None:
+        raise _field_error(
+            "samples", f"only an empirical distribution takes samples (got {dist})"
+        )
+    if mean_allowed and not mean_given:
+        raise _field_error("mean", "is required (milliseconds)")
+    if dist == "erlang" and d.k is None:
+        raise _field_error("k", "an erlang needs k, its number of phases (>= 1)")
+    if dist != "erlang" and d.k is not None:
+        raise _field_error("k", f"only an erlang takes k (got {dist})")
+    if dist == "pareto" and d.alpha is None:
+        raise _field_error("alpha", "a pareto needs alpha, its tail index (> 1)")
+    if dist != "pareto" and d.alpha is not None:
+        raise _field_error("alpha", f"only a pareto takes alpha (got {dist})")
+    if dist == "hyperexponential" and not d.cv > 1:
+        raise _field_error(
+            "cv", f"a hyperexponential needs cv > 1 (got {d.cv:g}): cv 1 is exponential"
+        )
+
+
 class Distribution(_Model):
     """A random duration in milliseconds. ``{mean: 8}`` alone is exponential.
 
@@ -88,39 +122,10 @@ class Distribution(_Model):
 
     @model_validator(mode="after")
     def _parameters(self) -> Distribution:
-        dist = self.dist
-        if dist == "empirical":
-            if self.samples is None:
-                raise _field_error(
-                    "samples", "an empirical distribution needs samples (ms)"
-                )
-            if self.mean is not None:
-                raise _field_error(
-                    "mean", "an empirical distribution's mean is its samples'"
-                )
-            object.__setattr__(
-                self, "mean", math.fsum(self.samples) / len(self.samples)
-            )
-            return self
-        if self.samples is not None:
-            raise _field_error(
-                "samples", f"only an empirical distribution takes samples (got {dist})"
-            )
-        if self.mean is None:
-            raise _field_error("mean", "is required (milliseconds)")
-        if dist == "erlang" and self.k is None:
-            raise _field_error("k", "an erlang needs k, its number of phases (>= 1)")
-        if dist != "erlang" and self.k is not None:
-            raise _field_error("k", f"only an erlang takes k (got {dist})")
-        if dist == "pareto" and self.alpha is None:
-            raise _field_error("alpha", "a pareto needs alpha, its tail index (> 1)")
-        if dist != "pareto" and self.alpha is not None:
-            raise _field_error("alpha", f"only a pareto takes alpha (got {dist})")
-        if dist == "hyperexponential" and not self.cv > 1:
-            raise _field_error(
-                "cv",
-                f"a hyperexponential needs cv > 1 (got {self.cv:g}): cv 1 is exponential",
-            )
+        check_parameters(self, mean_given=self.mean is not None)
+        if self.dist == "empirical":
+            samples = self.samples or [0.0]
+            object.__setattr__(self, "mean", math.fsum(samples) / len(samples))
         return self
 
     @property

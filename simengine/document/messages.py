@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import FieldError
 from .components import MODEL_OF_TYPE
 from .fields import Distribution, ReadWriteWork
+from .models import ArrivalGaps
 from .vocabulary import COMPONENT_TYPES
 
 
@@ -39,6 +40,7 @@ _TAGGED: dict[str, type[BaseModel]] = {
     **{"~" + kind: model for kind, model in MODEL_OF_TYPE.items()},
     "~distribution": Distribution,
     "~read_write": ReadWriteWork,
+    "~renewal": ArrivalGaps,
 }
 
 

@@ -3,14 +3,19 @@ network, faults, objectives, and the ``Document`` itself with its JSON Schema.""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import Discriminator, Field, PrivateAttr, Tag, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..limits import Limits
 from .components import Component
 from .fields import (
     ID_RE,
+    MAX_EMPIRICAL_SAMPLES,
+    Distribution,
     Name,
     NonNegFloat,
     NonNegInt,
@@ -19,8 +24,9 @@ from .fields import (
     Ratio,
     StrictBool,
     _Model,
+    check_parameters,
 )
-from .vocabulary import ARRIVALS
+from .vocabulary import ARRIVALS, DISTRIBUTIONS
 
 FORMAT_VERSION = 1
 
@@ -91,10 +97,77 @@ class Keys(_Model):
     shuffle: StrictBool = Field(False, description="spread popularity over key numbers")
 
 
+class ArrivalGaps(_Model):
+    """Arrivals as a renewal process: the gaps between them drawn from a distribution
+    whose mean is 1/rps (phases and spikes change it); ``{dist: erlang, k: 4}`` is
+    more regular than Poisson, ``{dist: hyperexponential, cv: 3}`` burstier."""
+
+    dist: Literal[DISTRIBUTIONS] = Field(  # type: ignore[valid-type]
+        "exponential", description=" | ".join(DISTRIBUTIONS)
+    )
+    cv: NonNegFloat = Field(
+        1.0, description="coefficient of variation (lognormal; hyperexponential: > 1)"
+    )
+    k: Annotated[int, Field(strict=True, ge=1, le=1000)] | None = Field(
+        None, description="erlang: phases (>= 1)"
+    )
+    alpha: (
+        Annotated[float, Field(strict=True, gt=1, le=100, allow_inf_nan=False)] | None
+    ) = Field(None, description="pareto: tail index (> 1)")
+    samples: (
+        Annotated[
+            list[NonNegFloat],
+            Field(min_length=1, max_length=MAX_EMPIRICAL_SAMPLES),
+        ]
+        | None
+    ) = Field(None, description="empirical: observed gaps (any unit: scaled to 1/rps)")
+
+    @model_validator(mode="after")
+    def _parameters(self) -> ArrivalGaps:
+        check_parameters(self, mean_given=False, mean_allowed=False)
+        if self.samples is not None and not math.fsum(self.samples) > 0:
+            raise PydanticCustomError(
+                "distribution_field",
+                "{message}",
+                {"field": "samples", "message": "gaps must not all be 0"},
+            )
+        return self
+
+    def distribution(self, mean_ms: float) -> Distribution:
+        """The gap distribution at a mean gap of ``mean_ms``."""
+        if self.dist == "empirical":
+            samples = self.samples or [1.0]
+            factor = mean_ms * len(samples) / math.fsum(samples)
+            return Distribution(dist="empirical", samples=[x * factor for x in samples])
+        return Distribution(
+            dist=self.dist, mean=mean_ms, cv=self.cv, k=self.k, alpha=self.alpha
+        )
+
+    @property
+    def scv(self) -> float:
+        return self.distribution(1.0).scv
+
+
+def _arrivals_tag(value: Any) -> str:
+    return "~renewal" if isinstance(value, (Mapping, ArrivalGaps)) else "~name"
+
+
+#: ``workload.arrivals``: a name, or a renewal process's gap distribution.
+Arrivals = Annotated[
+    Annotated[Literal[ARRIVALS], Tag("~name")]  # type: ignore[valid-type]
+    | Annotated[ArrivalGaps, Tag("~renewal")],
+    Discriminator(_arrivals_tag),
+]
+
+
 class Workload(_Model):
     target: Name = Field(description="component the clients call")
     rps: NonNegFloat = Field(description="mean arrival rate, requests per second")
-    arrivals: Literal[ARRIVALS] = "poisson"  # type: ignore[valid-type]
+    arrivals: Arrivals = Field(
+        "poisson",
+        description="poisson | constant | bursty, or a renewal process: "
+        "{dist: erlang, k: 4} (gaps of mean 1/rps)",
+    )
     bursty: Bursty | None = Field(None, description="on/off parameters (bursty)")
     phases: tuple[Phase, ...] = Field((), description="rate changes over time")
     read_ratio: Ratio = Field(0.9, description="share of requests that are reads")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..document import Bursty, Document, Keys
 from ..metrics import LatencyStats
 from ..variates import (
+    duration_sampler,
     integer_sampler,
     scaled_exponential_sampler,
     uniform_sampler,
@@ -106,6 +107,8 @@ class Source:
         self.env = ctx.env
         wl = doc.workload
         self.wl = wl
+        # a renewal process (workload.arrivals as a mapping): gaps of mean 1/rate
+        self.renewal = None if isinstance(wl.arrivals, str) else wl.arrivals
         self.kind = "constant" if wl.arrivals == "constant" else "poisson"
         self.constant = self.kind == "constant"
         self._q = ctx.env._queue
@@ -162,6 +165,10 @@ class Source:
             return
         if self.constant:
             self.gap = repeat(1.0 / rate).__next__
+        elif self.renewal is not None:
+            self.gap = duration_sampler(
+                self.renewal.distribution(1000.0 / rate), self.gap_rng
+            )
         else:
             self.gap = scaled_exponential_sampler(self.gap_rng, 1.0 / rate)
         self.next_t = self.env._now + self.gap()

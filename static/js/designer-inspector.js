@@ -90,3 +90,26 @@ export function installInspector(d) {
 
   Object.assign(d, { select, openInspector, refreshSelects, refreshConnectTargets });
 }
+
+// An empirical distribution's samples from a CSV file, read in the browser (nothing is
+// uploaded): the first number of each line goes into the samples box, which then
+// changes like a typed edit (the inspector form applies it). The file input's own
+// change is stopped first, so the form does not apply before the samples are in.
+document.addEventListener("change", (event) => {
+  const input = event.target;
+  if (!(input instanceof HTMLInputElement) || !input.dataset.samplesFile) return;
+  event.stopPropagation();
+  const box = document.getElementById(input.dataset.samplesFile);
+  const file = input.files && input.files[0];
+  if (!box || !file) return;
+  file.text().then((text) => {
+    const numbers = [];
+    for (const line of text.split(/\r?\n/)) {
+      const match = line.match(/-?\d+(\.\d+)?([eE][-+]?\d+)?/);
+      if (match) numbers.push(match[0]);
+    }
+    box.value = numbers.join(", ");
+    input.value = "";
+    box.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+}, true);

@@ -4,6 +4,8 @@ naming the parameter it lacks."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import simengine
@@ -119,5 +121,93 @@ def test_a_pareto_of_infinite_variance_has_no_estimated_wait_and_says_why():
 def test_a_distribution_missing_or_misusing_a_parameter_names_it(work, path, words):
     with pytest.raises(simengine.DocumentError) as err:
         simengine.parse_document(BASE.replace("WORK", work).replace("DURATION", "10"))
+    assert path in [e.path for e in err.value.errors], err.value
+    assert words in str(err.value)
+
+
+# --- arrivals as a renewal process ---------------------------------------------------
+
+
+def _gim1_ms(laplace, mu: float) -> float:
+    """GI/M/1 mean response: 1/(mu (1 - sigma)), sigma = A*(mu (1 - sigma))."""
+    sigma = 0.5
+    for _ in range(5000):
+        sigma = laplace(mu * (1.0 - sigma))
+    return 1000.0 / (mu * (1.0 - sigma))
+
+
+ARRIVALS = """\
+scaleboard: 1
+name: GI/M/1
+simulation: {duration_s: 20000, warmup_s: 20, seed: 5, snapshot_s: 500}
+workload: {target: s, rps: 70, read_ratio: 1.0, arrivals: ARR}
+components:
+  s: {type: service, cores: 1, work_ms: {dist: exponential, mean: 10}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "laplace"),
+    [
+        ("{dist: erlang, k: 4}", lambda s: (280.0 / (280.0 + s)) ** 4),
+        ("{dist: constant}", lambda s: math.exp(-s / 70.0)),
+        (
+            "{dist: hyperexponential, cv: 2}",
+            None,  # filled in below: the balanced two-phase fit
+        ),
+    ],
+)
+def test_renewal_arrivals_match_gi_m_1(arrivals, laplace):
+    if laplace is None:
+        c2 = 4.0
+        p1 = 0.5 * (1 + math.sqrt((c2 - 1) / (c2 + 1)))
+        r1, r2 = 2 * p1 * 70.0, 2 * (1 - p1) * 70.0
+        laplace = lambda s: p1 * r1 / (r1 + s) + (1 - p1) * r2 / (r2 + s)  # noqa: E731
+    doc = simengine.parse_document(ARRIVALS.replace("ARR", arrivals))
+    report = simengine.simulate(doc)
+    assert report["throughput_rps"] == pytest.approx(70.0, rel=0.01)
+    assert report["latency_ms"]["mean"] == pytest.approx(
+        _gim1_ms(laplace, 100.0), rel=0.03
+    )
+    assert any("renewal process" in n for n in simengine.estimate(doc)["notes"])
+
+
+def test_renewal_gaps_follow_phases_and_empirical_gaps_are_scaled_to_the_rate():
+    text = (
+        ARRIVALS.replace("duration_s: 20000", "duration_s: 300")
+        .replace("snapshot_s: 500", "snapshot_s: 10")
+        .replace("read_ratio: 1.0,", "read_ratio: 1.0, phases: [{at_s: 120, rps: 20}],")
+    )
+    doc = simengine.parse_document(
+        text.replace("ARR", "{dist: empirical, samples: [1, 3]}")
+    )
+    report = simengine.simulate(doc)
+    early = [w["offered_rps"] for w in report["timeline"] if w["t_s"] <= 100]
+    late = [w["offered_rps"] for w in report["timeline"] if w["t_s"] > 200]
+    assert sum(early) / len(early) == pytest.approx(70.0, rel=0.05)
+    assert sum(late) / len(late) == pytest.approx(20.0, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "path", "words"),
+    [
+        ("{dist: erlang}", "workload.arrivals.k", "an erlang needs k"),
+        ("{dist: erlang, k: 2, mean: 3}", "workload.arrivals.mean", "unknown field"),
+        (
+            "{dist: empirical, samples: [0, 0]}",
+            "workload.arrivals.samples",
+            "not all be 0",
+        ),
+        ("{dist: hyperexponential, cv: 0.5}", "workload.arrivals.cv", "cv > 1"),
+        (
+            "weird",
+            "workload.arrivals",
+            "must be one of: 'poisson', 'constant' or 'bursty'",
+        ),
+    ],
+)
+def test_bad_renewal_arrivals_name_the_field(arrivals, path, words):
+    with pytest.raises(simengine.DocumentError) as err:
+        simengine.parse_document(ARRIVALS.replace("ARR", arrivals))
     assert path in [e.path for e in err.value.errors], err.value
     assert words in str(err.value)

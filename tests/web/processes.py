@@ -30,8 +30,16 @@ def database_url() -> str:
 
 
 class Worker:
-    def __init__(self, redis_url: str, log: Path, **env: str) -> None:
+    """A `celery worker` subprocess (prefork, one child). `name` gives it a node
+    name (`NAME@<this host>`, what tasks record as their worker); by default a
+    random one."""
+
+    def __init__(
+        self, redis_url: str, log: Path, *, name: str | None = None, **env: str
+    ) -> None:
         self.log = log
+        self.name = name or f"test-{uuid.uuid4().hex[:8]}"
+        self.hostname = f"{self.name}@{socket.gethostname()}"
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -49,7 +57,7 @@ class Worker:
                 "--without-gossip",
                 "--without-mingle",
                 "--hostname",
-                f"test-{uuid.uuid4().hex[:8]}@%h",
+                f"{self.name}@%h",
             ],
             cwd=ROOT,
             env={

@@ -653,3 +653,88 @@ def test_the_inspector_answers_not_found_for_a_component_whose_type_is_a_list():
     for kind in ([], {}, 3, None):
         with pytest.raises(inspector.NotFound):
             inspector.build_form({"components": {"web": {"type": kind}}}, "web")
+
+
+def _applied_work(client, scenario, **fields):
+    response = client.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {
+            "document": WEB_TIER,
+            "subject": "web",
+            "apply": "1",
+            "instances": "2",
+            "cores": "2",
+            "calls": "db",
+            **fields,
+        },
+    )
+    html = response.content.decode()
+    match = re.search(
+        r'<script id="inspector-result" type="application/json">(.*?)</script>', html
+    )
+    return html, (yaml.safe_load(json.loads(match.group(1))) if match else None)
+
+
+@pytest.mark.django_db
+def test_inspector_writes_an_erlang_a_pareto_and_empirical_samples(
+    alice_client, scenario
+):
+    _, tree = _applied_work(
+        alice_client,
+        scenario,
+        **{
+            "work_ms.dist": "erlang",
+            "work_ms.mean": "8",
+            "work_ms.k": "4",
+            "work_ms.alpha": "3",
+            "work_ms.cv": "2",
+        },
+    )
+    assert tree["components"]["web"]["work_ms"] == {"dist": "erlang", "mean": 8, "k": 4}
+    _, tree = _applied_work(
+        alice_client,
+        scenario,
+        **{"work_ms.dist": "pareto", "work_ms.mean": "8", "work_ms.alpha": "2.5"},
+    )
+    assert tree["components"]["web"]["work_ms"] == {
+        "dist": "pareto",
+        "mean": 8,
+        "alpha": 2.5,
+    }
+    _, tree = _applied_work(
+        alice_client,
+        scenario,
+        **{
+            "work_ms.dist": "empirical",
+            "work_ms.mean": "8",
+            "work_ms.samples": "3, 4.5\n12",
+        },
+    )
+    assert tree["components"]["web"]["work_ms"] == {
+        "dist": "empirical",
+        "samples": [3, 4.5, 12],
+    }
+    # and the form shows them back
+    form = alice_client.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {"document": yaml.safe_dump(tree), "subject": "web"},
+    ).content.decode()
+    assert "3, 4.5, 12" in form and "data-samples-file" in form
+
+
+@pytest.mark.django_db
+def test_inspector_names_the_missing_parameter_of_a_distribution(
+    alice_client, scenario
+):
+    html, tree = _applied_work(
+        alice_client, scenario, **{"work_ms.dist": "erlang", "work_ms.mean": "8"}
+    )
+    assert tree is None  # not applied: the form shows the error on its field
+    assert "an erlang needs k" in html
+    html, tree = _applied_work(
+        alice_client,
+        scenario,
+        **{"work_ms.dist": "empirical", "work_ms.samples": "3, x"},
+    )
+    assert tree is None
+    assert "samples[1]" in html or "must be a number" in html

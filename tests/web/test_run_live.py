@@ -415,24 +415,21 @@ def test_fifty_viewers_at_once_each_leave_one_row_then_none(alice):
 
 
 @pytest.mark.django_db
-def test_a_queued_run_says_its_place_in_line_when_the_queue_state_is_known(
-    alice, alice_client, monkeypatch
-):
-    from dashboard.runs import selectors
+def test_a_queued_run_says_its_place_in_line_and_the_workers_up(alice, alice_client):
+    from dashboard.runs.models import WorkerBeat
 
-    run = make_run(alice, make_scenario(alice))
-    html = alice_client.get(f"/runs/{run.pk}/").content.decode()
-    # Without the keys, nothing is said (the span is there for live statuses).
-    assert re.search(r'<span id="run-queue"[^>]*hidden></span>', html)
-
-    monkeypatch.setattr(
-        selectors,
-        "run_queue_state",
-        lambda r: {"position": 2, "workers": 2},
-        raising=False,
-    )
-    html = alice_client.get(f"/runs/{run.pk}/").content.decode()
+    scenario = make_scenario(alice)
+    make_run(alice, scenario)
+    second = make_run(alice, scenario)
+    WorkerBeat.objects.create(hostname="w1@host", seen_at=timezone.now())
+    WorkerBeat.objects.create(hostname="w2@host", seen_at=timezone.now())
+    html = alice_client.get(f"/runs/{second.pk}/").content.decode()
     assert "Queued · 2nd in line · 2 workers up" in html
+
+    running = make_run(alice, scenario, status=Run.Status.RUNNING)
+    html = alice_client.get(f"/runs/{running.pk}/").content.decode()
+    # Not queued: nothing is said (the span is there for live statuses).
+    assert re.search(r'<span id="run-queue"[^>]*hidden></span>', html)
 
 
 @pytest.mark.django_db
@@ -456,9 +453,7 @@ def test_the_replications_state_comes_with_the_page_and_the_means_with_the_repor
             }
         ],
     }
-    monkeypatch.setattr(
-        selectors, "run_parts_state", lambda run_id: parts, raising=False
-    )
+    monkeypatch.setattr(selectors, "run_parts_state", lambda *, run_id: parts)
     run = make_run(alice, make_scenario(alice), status=Run.Status.SUCCEEDED)
     Run.objects.filter(pk=run.pk).update(
         report={

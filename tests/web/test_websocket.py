@@ -89,6 +89,8 @@ def test_owner_receives_every_snapshot_in_order_then_the_final_status(
             "restarted": False,
             "last_seq": None,
             "backlog": True,
+            "position": 1,  # a queued run: its place in the queue, workers up
+            "workers": 0,
         }
         status = await database_sync_to_async(execution.run_execute)(run_id=run.pk)
         assert status == Run.Status.SUCCEEDED
