@@ -32,14 +32,17 @@ function lastOf(series) {
 }
 
 // What the badge of a component says, from its latest window.
-function badgeParts(facts, c) {
+function badgeParts(facts, c, gone) {
   const parts = [];
   const u = lastOf(c.utilization), q = lastOf(c.queue_mean), n = lastOf(c.instances);
   const hit = lastOf(c.hit_ratio), err = lastOf(c.errors_rps), thr = lastOf(c.throughput_rps);
   if (u !== null) parts.push(pct(u) + " busy");
   if (hit !== null) parts.push(pct(hit) + " hits");
   if (q !== null) parts.push("queue " + short(q));
-  if (n !== null && facts.type === "service") parts.push(n + " inst");
+  if (n !== null && facts.type === "service") {
+    // While some are down, how many of them still serve.
+    parts.push(gone.length ? Math.max(0, n - gone.length) + " of " + n + " up" : n + " inst");
+  }
   if (u === null && hit === null && thr !== null) parts.push(short(thr) + " rps");
   if (err) parts.push(short(err) + " err/s");
   return parts;
@@ -112,7 +115,7 @@ export function createCanvas(live, { getModel, getEvents }) {
         node.addClass("lvl-" + lvl);
         if (isDown) node.addClass("is-down");
         state[id] = { level: lvl, down: isDown, instances_down: gone };
-        const parts = badgeParts(facts[id], c);
+        const parts = badgeParts(facts[id], c, gone);
         const badge = badges[id];
         badge.classList.toggle("down", isDown);
         badge.replaceChildren();

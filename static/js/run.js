@@ -28,6 +28,9 @@ let status = meta.status;
 let socket = null;
 let drawPending = false;
 let reportFetched = false;
+let reportFetchedWithSeq = false;
+let reportWait = null;  // closing the socket later: a partial report may follow
+const REPORT_WAIT_MS = 20000;
 let finalResyncSent = false;
 let model = null;
 let chartData = { x: [], rps: [], errors_per_s: [] };  // what the charts draw
@@ -104,7 +107,7 @@ function add(items) {
   return gap;
 }
 
-function setStatus(next, error) {
+function setStatus(next, error, lastSeq) {
   status = next;
   statusEl.textContent = next;
   statusEl.className = "status status-" + next;
@@ -115,10 +118,15 @@ function setStatus(next, error) {
   }
   else if (next === "running" || next === "succeeded") { errorEl.hidden = true; }
   const final = isFinal(next);
-  if (final && !reportFetched) {
+  // The report region, with the header's verdict swapped in out of band. A final
+  // status without `last_seq` is the web's (a cancel, a failure): a worker may store
+  // a partial report after it and say the status again, with `last_seq`; the
+  // region is fetched again then.
+  const withSeq = typeof lastSeq === "number";
+  if (final && (!reportFetched || (withSeq && !reportFetchedWithSeq))) {
     reportFetched = true;
+    reportFetchedWithSeq = withSeq;
     if (cancelForm) cancelForm.remove();
-    // The report region, with the header's verdict swapped in out of band.
     htmx.ajax("GET", meta.report_url, { target: "#report", swap: "outerHTML" });
   }
   return final;
@@ -161,7 +169,14 @@ function complete() { return bySeq.size === lastContiguous + 1; }
 // live messages that were dropped or sent before this page joined.
 function finish(lastSeq) {
   if (!socket || catchingUp) return;  // the catch-up's own closing status comes back here
-  const behind = typeof lastSeq === "number" && lastContiguous < lastSeq;
+  if (typeof lastSeq !== "number") {
+    // The web's own final status: the worker's (with a partial report and the last
+    // seq) may follow once it stops; close if it does not come.
+    if (reportWait === null) reportWait = setTimeout(() => { if (socket) socket.close(1000); }, REPORT_WAIT_MS);
+    return;
+  }
+  if (reportWait !== null) { clearTimeout(reportWait); reportWait = null; }
+  const behind = lastContiguous < lastSeq;
   if ((!complete() || behind) && !finalResyncSent) {
     finalResyncSent = true;
     resync();
@@ -200,7 +215,7 @@ function onStatus(msg) {
     if (!complete() && lastContiguous > resyncFrom) resync();
   }
   progress.status(msg);
-  if (setStatus(msg.status, msg.error)) finish(msg.last_seq);
+  if (setStatus(msg.status, msg.error, msg.last_seq)) finish(msg.last_seq);
 }
 
 function connect() {
@@ -270,7 +285,8 @@ window.scaleboardRun = {
   },
 };
 
-reportFetched = meta.final;  // a finished run's page has its report already
+// A finished run's page has its report already.
+reportFetched = reportFetchedWithSeq = meta.final;
 connect();  // a finished run's too: the stored snapshots come over the socket
 
 window.addEventListener("resize", () => charts.resize());
