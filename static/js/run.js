@@ -30,6 +30,9 @@ let drawPending = false;
 let reportFetched = false;
 let reportFetchedWithSeq = false;
 let reportWait = null;  // closing the socket later: a partial report may follow
+// A page opened a moment after a cancel (the Cancel form reloads it): the worker may
+// not have stored its partial report yet; its final status, said again, says so.
+let awaitingReport = !!meta.report_pending;
 const REPORT_WAIT_MS = 20000;
 let finalResyncSent = false;
 let model = null;
@@ -169,7 +172,7 @@ function complete() { return bySeq.size === lastContiguous + 1; }
 // live messages that were dropped or sent before this page joined.
 function finish(lastSeq) {
   if (!socket || catchingUp) return;  // the catch-up's own closing status comes back here
-  if (typeof lastSeq !== "number") {
+  if (typeof lastSeq !== "number" || awaitingReport) {
     // The web's own final status: the worker's (with a partial report and the last
     // seq) may follow once it stops; close if it does not come.
     if (reportWait === null) reportWait = setTimeout(() => { if (socket) socket.close(1000); }, REPORT_WAIT_MS);
@@ -215,6 +218,10 @@ function onStatus(msg) {
     if (!complete() && lastContiguous > resyncFrom) resync();
   }
   progress.status(msg);
+  if (awaitingReport && !msg.backlog && isFinal(msg.status)) {
+    awaitingReport = false;  // the worker's own final status: its report is stored
+    reportFetched = reportFetchedWithSeq = false;
+  }
   if (setStatus(msg.status, msg.error, msg.last_seq)) finish(msg.last_seq);
 }
 

@@ -516,3 +516,28 @@ def test_the_header_shows_the_verdict_and_the_report_region_carries_it_too(
         re.S,
     )
     assert oob and "degraded" in oob.group(1)
+
+
+@pytest.mark.django_db
+def test_a_page_opened_just_after_a_cancel_waits_for_the_workers_partial_report(
+    alice, alice_client
+):
+    run = make_run(alice, make_scenario(alice), status=Run.Status.CANCELLED)
+
+    def meta() -> dict:
+        html = alice_client.get(f"/runs/{run.pk}/").content.decode()
+        found = re.search(r'id="run-meta"[^>]*>(.*?)</script>', html)
+        return json.loads(found.group(1))
+
+    # The worker beat a moment ago: it may still store what it measured.
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+    assert meta()["report_pending"] is True
+    # Its report is there: nothing to wait for.
+    Run.objects.filter(pk=run.pk).update(report={"requests": {"offered": 1}})
+    assert meta()["report_pending"] is False
+    # No report, but the worker is long gone (or never ran it).
+    old = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_S + 1)
+    Run.objects.filter(pk=run.pk).update(report=None, heartbeat_at=old)
+    assert meta()["report_pending"] is False
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=None)
+    assert meta()["report_pending"] is False

@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 from django import template
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -29,6 +30,19 @@ def json_text_script(json_text: str, element_id: str) -> SafeString:
     )
 
 
+def _report_pending(run) -> bool:
+    """A run cancelled (or failed) a moment ago whose worker may still be stopping:
+    it keeps what it measured as a partial report and says the final status again
+    (docs/runs-live.md), so the page waits for that before closing its socket."""
+    if run.status not in (run.Status.CANCELLED, run.Status.FAILED) or run.report:
+        return False
+    beat = run.heartbeat_at
+    return (
+        beat is not None
+        and (timezone.now() - beat).total_seconds() < settings.RUN_STALE_AFTER_S
+    )
+
+
 @register.simple_tag
 def run_meta(run, share=None) -> dict:
     """What run.js needs: where to listen, where to fetch the final report, when the
@@ -46,6 +60,7 @@ def run_meta(run, share=None) -> dict:
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "last_seq": run.last_seq,
         "ping_s": settings.RUN_PRESENCE_PING_S,
+        "report_pending": _report_pending(run),
     }
     if share:
         meta["ws_path"] += "?" + urlencode({"share": share.token})
