@@ -87,12 +87,16 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "template_partials",
+    # django-ninja: the HTTP API (dashboard/api); listed for its bundled Swagger UI
+    # static files, which the API's docs page serves (no CDN under the CSP).
+    "ninja",
     "dashboard.accounts",
     "dashboard.teams",
     "dashboard.scenarios",
     "dashboard.runs",
     "dashboard.sharing",
     "dashboard.reviews",
+    "dashboard.api",
 ]
 
 MIDDLEWARE = [
@@ -328,6 +332,27 @@ CELERY_TASK_SOFT_TIME_LIMIT = envint("RUN_TIME_LIMIT_S", 900, minimum=10)
 
 # One process for `make run`: a Celery worker thread inside the ASGI server.
 EMBEDDED_WORKER = envbool("EMBEDDED_WORKER", False)
+
+# --- Cache: Redis with REDIS_URL (shared by every process), else local memory -----
+# Holds the API's per-token request counts (dashboard/api/ratelimit.py): with Redis
+# the limit holds across web processes and machines; in local memory it is per
+# process (the embedded default, one process).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "scaleboard",
+            "TIMEOUT": 300,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- The HTTP API (dashboard/api, docs/api.md) ---------------------------------------
+# Requests one token may make per minute (a fixed one-minute window); more are
+# answered 429 with Retry-After.
+API_RATE_PER_MINUTE = envint("API_RATE_PER_MINUTE", 120, minimum=1)
 
 # --- Runs --------------------------------------------------------------------------
 RUN_TIME_LIMIT_S = envint("RUN_TIME_LIMIT_S", 900, minimum=10)

@@ -26,5 +26,6 @@ urlpatterns = [
     path("", include("dashboard.sharing.urls")),
     path("", include("dashboard.reviews.urls")),
     path("", include("dashboard.teams.urls")),
+    path("", include("dashboard.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -63,6 +63,7 @@ __all__ = [
     "VOCABULARY",
     "BudgetExceeded",
     "Cancelled",
+    "CapacitySearch",
     "Document",
     "DocumentError",
     "Feed",
@@ -83,10 +84,13 @@ __all__ = [
     "load_document_tree",
     "parse_document",
     "partial_combined",
+    "path_parts",
+    "point_document",
     "replay_feed",
     "run_replication",
     "simulate",
     "stream",
+    "sweep_values",
     "vocabulary",
 ]
 
@@ -97,6 +101,11 @@ _LAZY = {
     "estimate": "analytic",
     "format_estimate": "analytic",
     "format_value": "objectives",
+    # sweeps and capacity (simengine.sweep): the dashboard drives the steps
+    "CapacitySearch": "sweep",
+    "point_document": "sweep",
+    "sweep_values": "sweep",
+    "path_parts": "sweep",
     # live what-if: building its pydantic model costs a short command ~7 ms
     "Feed": "whatif",
     "Injection": "whatif",

@@ -211,6 +211,29 @@ class PowerOfTwo(Strategy):
         return a if self.active[a.uid] <= self.active[b.uid] else b
 
 
+class PowerOfD(Strategy):
+    """``d`` independent random choices (with replacement, as in the supermarket
+    model), the one with the fewest outstanding requests wins (the first on a tie)."""
+
+    name = "power_of_d"
+    d = 3
+
+    def pick(self, req: Any) -> Instance:
+        eligible = self.eligible
+        n = len(eligible)
+        if n == 1:
+            return eligible[0]
+        active = self.active
+        uniform = self.uniform
+        best = eligible[int(uniform() * n)]
+        least = active[best.uid]
+        for _ in range(self.d - 1):
+            other = eligible[int(uniform() * n)]
+            if active[other.uid] < least:
+                best, least = other, active[other.uid]
+        return best
+
+
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
     for cls in (
@@ -221,5 +244,6 @@ STRATEGIES: dict[str, type[Strategy]] = {
         IpHash,
         Random,
         PowerOfTwo,
+        PowerOfD,
     )
 }

@@ -277,6 +277,188 @@ def _bracket(doc: Document, path: str, current: float) -> tuple[float, float]:
     )
 
 
+class CapacitySearch:
+    """The capacity search as steps, for callers that simulate the points elsewhere
+    (the dashboard fans them out over workers)::
+
+        search = CapacitySearch(tree, "workload.rps")
+        while not search.done:
+            for value in search.next_values():        # a round: simulate them all
+                search.record(value, report_of(search.document(value)))
+        search.result()
+
+    ``next_values`` depends only on what was recorded, so a search can be rebuilt by
+    recording its points again. The first round is the bracket (low, high); a low end
+    that misses the objectives raises ``DocumentError`` from ``record``. ``batch``
+    points a round (bisecting into batch + 1 parts) shrink the bracket faster when
+    they run at once.
+    """
+
+    def __init__(
+        self,
+        source: str | bytes | Mapping[str, Any],
+        path: str,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+        resolution: float = 0.01,
+        batch: int = 1,
+        limits: Limits | None = None,
+    ) -> None:
+        self.tree = load_document_tree(source, limits=limits)
+        self.path = path
+        self.limits = limits
+        if not 0 < resolution < 1:
+            raise DocumentError.single(
+                "--resolution", f"must be between 0 and 1 (got {resolution:g})"
+            )
+        self.resolution = resolution
+        self.batch = max(1, min(int(batch), 7))
+        parts = path_parts(path)
+        base = parse_document(self.tree, limits=limits)
+        if base.objectives is None or not _specs(base):
+            raise DocumentError.single(
+                "objectives",
+                "the document sets no objectives: capacity is the largest value for "
+                "which they all hold, so add some (e.g. objectives: {latency_ms: "
+                "{p99: 250}})",
+            )
+        try:
+            current = _parsed_value(base, parts)
+        except (AttributeError, KeyError, IndexError, TypeError):
+            point_document(self.tree, path, 1, limits)  # the document's own words
+            raise DocumentError.single(path, "is not a field of the document") from None
+        if current is None and low is not None and high is not None:
+            current = low  # an optional field left out: the range says what it takes
+        if isinstance(current, bool) or not isinstance(current, (int, float)):
+            raise DocumentError.single(
+                path,
+                "is not set in the document: give --low and --high"
+                if current is None
+                else "is not a number: only numeric fields can be varied",
+            )
+        self.integral = isinstance(current, int)
+        if low is None or high is None:
+            guess_low, guess_high = _bracket(base, path, float(current))
+            low = guess_low if low is None else low
+            high = guess_high if high is None else high
+        if self.integral:
+            low, high = max(math.floor(low), 0), math.ceil(high)
+        if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
+            raise DocumentError.single(
+                "--low", f"must be below --high (got {low:g} and {high:g})"
+            )
+        self.low, self.high = _number(low), _number(high)
+        self.points: list[dict[str, Any]] = []
+        self.good: dict[str, Any] | None = None
+        self.bad: dict[str, Any] | None = None
+        self.whole_range = False
+
+    def document(self, value: float) -> Document:
+        """The document of one point (errors name the path and the value)."""
+        return point_document(self.tree, self.path, value, self.limits)
+
+    def _recorded(self, value: float) -> dict[str, Any] | None:
+        return next((p for p in self.points if p["value"] == value), None)
+
+    @property
+    def done(self) -> bool:
+        if self.whole_range:
+            return True
+        if self.good is None or self.bad is None:
+            return False
+        a, b = self.good["value"], self.bad["value"]
+        if self.integral:
+            return b - a <= 1
+        return (b - a) <= self.resolution * max(abs(a), 1e-12)
+
+    def next_values(self) -> list[int | float]:
+        """The round to simulate now: the values not recorded yet ([] when done)."""
+        if self.done:
+            return []
+        if self.good is None or self.bad is None:
+            wanted = [self.low, self.high]
+        else:
+            a, b = self.good["value"], self.bad["value"]
+            if self.integral:
+                wanted = [(a + b) // 2]
+            else:
+                k = self.batch
+                wanted = [_number(a + (b - a) * (i + 1) / (k + 1)) for i in range(k)]
+        if len(self.points) + len(wanted) > MAX_POINTS:
+            raise DocumentError.single(
+                "--resolution", "the search needs too many points"
+            )
+        return [v for v in wanted if self._recorded(v) is None]
+
+    def record(self, value: float, report: dict[str, Any]) -> dict[str, Any]:
+        """One simulated point; returns it (``value``, ``met``, ``report``)."""
+        point = {"value": _number(value), "met": _met(report), "report": report}
+        self.points.append(point)
+        lo, hi = self._recorded(self.low), self._recorded(self.high)
+        if self.good is None or self.bad is None:
+            if lo is not None and not lo["met"]:
+                check = _failing(lo["report"]) or {}
+                raise DocumentError.single(
+                    "--low",
+                    f"even the low end misses the objectives: at {self.path} = "
+                    f"{self.low:g}, {_broken(check)}; lower --low (capacity is the "
+                    "largest value that holds, for a field where more is harder, like "
+                    "workload.rps)",
+                )
+            if lo is not None and hi is not None:
+                if hi["met"]:
+                    self.whole_range = True
+                else:
+                    self.good, self.bad = lo, hi
+            return point
+        good, bad = self.good, self.bad
+        if point["met"] and good["value"] < point["value"] < bad["value"]:
+            self.good = point
+        elif not point["met"] and self.good["value"] < point["value"] < bad["value"]:
+            self.bad = point
+        return point
+
+    def result(self) -> dict[str, Any]:
+        """The answer (see :func:`capacity`); only once ``done``."""
+        points = sorted(self.points, key=lambda p: p["value"])
+        if self.whole_range:
+            return {
+                "vary": self.path,
+                "max_value": self.high,
+                "resolution": self.resolution,
+                "limited_by": None,
+                "note": "every objective holds over the whole range: the capacity is "
+                f"above {self.high:g}; raise --high",
+                "points": points,
+            }
+        good, bad = self.good, self.bad
+        assert good is not None and bad is not None
+        check = _failing(bad["report"]) or {}
+        comps = bad["report"].get("components") or {}
+        component = (
+            check.get("component")
+            or (bad["report"].get("bottleneck") or {}).get("component")
+            or busiest(comps)
+        )
+        return {
+            "vary": self.path,
+            "max_value": good["value"],
+            "resolution": self.resolution,
+            "limited_by": {
+                "objective": check.get("objective"),
+                "limit": check.get("limit"),
+                "value": check.get("value"),
+                "at": bad["value"],
+                "component": component,
+                "utilization": component_load(comps[component])
+                if component in comps
+                else None,
+            },
+            "points": points,
+        }
+
+
 def capacity(
     source: str | bytes | Mapping[str, Any],
     path: str,
@@ -298,128 +480,26 @@ def capacity(
     ``resolution`` is relative: the boundary lies in [X, X * (1 + resolution)).
     ``limited_by`` names the objective and the component that fail first above X
     (None when the whole range holds: ``max_value`` is then ``high``, with a note).
-    Integer fields (instances, ...) are searched over integers.
+    Integer fields (instances, ...) are searched over integers. The steps are
+    :class:`CapacitySearch`'s, each round's points simulated here (``jobs`` at once).
     """
-    tree = load_document_tree(source, limits=limits)
-    if not 0 < resolution < 1:
-        raise DocumentError.single(
-            "--resolution", f"must be between 0 and 1 (got {resolution:g})"
-        )
-    parts = path_parts(path)
-    base = parse_document(tree, limits=limits)
-    if base.objectives is None or not _specs(base):
-        raise DocumentError.single(
-            "objectives",
-            "the document sets no objectives: capacity is the largest value for which "
-            "they all hold, so add some (e.g. objectives: {latency_ms: {p99: 250}})",
-        )
-    try:
-        current = _parsed_value(base, parts)
-    except (AttributeError, KeyError, IndexError, TypeError):
-        point_document(tree, path, 1, limits)  # raises the document's own words
-        raise DocumentError.single(path, "is not a field of the document") from None
-    if current is None and low is not None and high is not None:
-        current = low  # an optional field left out: the range says what it takes
-    if isinstance(current, bool) or not isinstance(current, (int, float)):
-        raise DocumentError.single(
-            path,
-            "is not set in the document: give --low and --high"
-            if current is None
-            else "is not a number: only numeric fields can be varied",
-        )
-    integral = isinstance(current, int)
-    if low is None or high is None:
-        guess_low, guess_high = _bracket(base, path, float(current))
-        low = guess_low if low is None else low
-        high = guess_high if high is None else high
-    if integral:
-        low, high = math.floor(low), math.ceil(high)
-        low = max(low, 0)
-    if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
-        raise DocumentError.single(
-            "--low", f"must be below --high (got {low:g} and {high:g})"
-        )
-
-    points: list[dict[str, Any]] = []
-
-    def evaluate(values: list[float]) -> list[dict[str, Any]]:
-        if len(points) + len(values) > MAX_POINTS:
-            raise DocumentError.single(
-                "--resolution", "the search needs too many points"
-            )
-        docs = [
-            (v, point_document(tree, path, v, limits))
-            for v in (_number(x) for x in values)
-        ]
-        done = _run_points(docs, jobs=jobs, seed=seed, on_point=None)
-        for p in done:
-            p["met"] = _met(p["report"])
-            points.append(p)
-            if on_point is not None:
-                on_point(p)
-        return done
-
-    lo_point, hi_point = evaluate([low, high])
-    if not lo_point["met"]:
-        check = _failing(lo_point["report"]) or {}
-        raise DocumentError.single(
-            "--low",
-            f"even the low end misses the objectives: at {path} = {low:g}, "
-            f"{_broken(check)}; lower --low (capacity is the largest value that "
-            "holds, for a field where more is harder, like workload.rps)",
-        )
-    if hi_point["met"]:
-        return {
-            "vary": path,
-            "max_value": high,
-            "resolution": resolution,
-            "limited_by": None,
-            "note": f"every objective holds over the whole range: the capacity is above "
-            f"{high:g}; raise --high",
-            "points": points,
-        }
-    good, bad = lo_point, hi_point
-    while True:
-        a, b = good["value"], bad["value"]
-        if integral:
-            if b - a <= 1:
-                break
-            middles = [(a + b) // 2]
-        else:
-            if (b - a) <= resolution * max(abs(a), 1e-12):
-                break
-            # a few points at once when jobs allow: the bracket shrinks faster
-            k = max(1, min(jobs, 7))
-            middles = [a + (b - a) * (i + 1) / (k + 1) for i in range(k)]
-        results = evaluate(middles)
-        for p in sorted(results, key=lambda p: p["value"]):
-            if p["met"] and p["value"] > good["value"] and p["value"] < bad["value"]:
-                good = p
-        for p in sorted(results, key=lambda p: p["value"], reverse=True):
-            if not p["met"] and bad["value"] > p["value"] > good["value"]:
-                bad = p
-    check = _failing(bad["report"]) or {}
-    comps = bad["report"].get("components") or {}
-    component = (
-        check.get("component")
-        or (bad["report"].get("bottleneck") or {}).get("component")
-        or busiest(comps)
+    search = CapacitySearch(
+        source,
+        path,
+        low=low,
+        high=high,
+        resolution=resolution,
+        batch=jobs,
+        limits=limits,
     )
-    limited_by = {
-        "objective": check.get("objective"),
-        "limit": check.get("limit"),
-        "value": check.get("value"),
-        "at": bad["value"],
-        "component": component,
-        "utilization": component_load(comps[component]) if component in comps else None,
-    }
-    return {
-        "vary": path,
-        "max_value": good["value"],
-        "resolution": resolution,
-        "limited_by": limited_by,
-        "points": sorted(points, key=lambda p: p["value"]),
-    }
+    while not search.done:
+        values = search.next_values()
+        docs = [(v, search.document(v)) for v in values]
+        for p in _run_points(docs, jobs=jobs, seed=seed, on_point=None):
+            point = search.record(p["value"], p["report"])
+            if on_point is not None:
+                on_point(point)
+    return search.result()
 
 
 def _broken(check: dict[str, Any]) -> str:

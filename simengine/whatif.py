@@ -75,6 +75,23 @@ class Injection(_Model):
             for_s=self.for_s if self.action == "fault" else None,
         )
 
+    def event_text(self) -> str:
+        """The injection as its event says it (the event carries the component):
+        "injected: instance 1 down for 30 s (by alice)"."""
+        lasting = f" for {self.for_s:g} s" if self.for_s is not None else ""
+        by = f" (by {self.by})" if self.by else ""
+        if self.action == "spike":
+            return f"injected: traffic x{self.factor:g}{lasting}{by}"
+        if self.instance is not None:
+            what = f"instance {self.instance}"
+        elif self.node is not None:
+            what = f"node {self.node}"
+        else:
+            what = "every instance" if self.component else "it"
+        if self.action == "restore":
+            return f"injected: {what} restored{by}"
+        return f"injected: {what} down{lasting or ' until restored'}{by}"
+
     def describe(self) -> str:
         """The injection in words: "kill web instance 1 for 30 s"."""
         lasting = f" for {self.for_s:g} s" if self.for_s is not None else ""

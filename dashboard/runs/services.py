@@ -203,6 +203,7 @@ def run_start(
     message: str = "Saved to run",
     base_version: int | None = None,
     pace: float | None = None,
+    seed: int | None = None,
 ) -> Run:
     """The editor's Run: store what "Save version" would store, then queue a run of it.
 
@@ -234,13 +235,19 @@ def run_start(
         scenario=scenario,
         version=version,
         pace=pace,
+        seed=seed,
     )
 
 
 def run_start_version(
-    *, owner: AbstractBaseUser, version: ScenarioVersion, pace: float | None = None
+    *,
+    owner: AbstractBaseUser,
+    version: ScenarioVersion,
+    pace: float | None = None,
+    seed: int | None = None,
 ) -> Run:
-    """Run a stored version as it is ("Run this version" on its page); nothing saved."""
+    """Run a stored version as it is ("Run this version" on its page); nothing saved.
+    `seed` (None: the document's) is what the HTTP API's `POST /runs` may set."""
     text = version.document_text
     return run_create(
         owner=owner,
@@ -249,6 +256,7 @@ def run_start_version(
         scenario=version.scenario,
         version=version,
         pace=pace,
+        seed=seed,
     )
 
 

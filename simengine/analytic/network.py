@@ -106,6 +106,7 @@ def _service_stations(doc: Document, node: Node) -> None:
         write_rps=node.writes,
         read_ms=(read_ms[0] * factor, read_ms[1]),
         write_ms=(write_ms[0] * factor, write_ms[1]),
+        dispatch=node.extra.get("dispatch"),
     )
 
 
@@ -197,9 +198,24 @@ def _balancer_shares(doc: Document, lb: Any) -> dict[str, float]:
 def _balancer_flow(doc: Document, node: Node, nodes: dict[str, Node]) -> None:
     shares = _balancer_shares(doc, node.comp)
     node.extra["shares"] = shares
+    dispatch = _DISPATCH.get(node.comp.algorithm)
     for t, share in shares.items():
         nodes[t].reads += node.reads * share
         nodes[t].writes += node.writes * share
+        if dispatch is not None:
+            # how the instances share the load (Station.dispatch); the first
+            # balancer in front of a service decides
+            nodes[t].extra.setdefault("dispatch", (dispatch, node.comp.d or 3))
+
+
+#: Balancing that looks at the instances' load, and the model the estimate uses
+#: for it (Station.dispatch); the others split the load at random (Poisson copies).
+_DISPATCH = {
+    "least_connections": "pooled",
+    "least_response_time": "pooled",
+    "power_of_two": "jsq_2",
+    "power_of_d": "jsq_d",
+}
 
 
 def _service_flow(doc: Document, node: Node, nodes: dict[str, Node]) -> None:

@@ -65,6 +65,22 @@ def mmck(servers: int, offered: float, capacity: int) -> tuple[float, float]:
     return last / total, queue_weight / total
 
 
+def supermarket_response(rho: float, d: int) -> float:
+    """Mean response, in service times, of the best of ``d`` random single-server
+    queues at load ``rho`` < 1, in the limit of many servers (Mitzenmacher's
+    supermarket model): the share of queues holding at least i jobs is
+    rho ** ((d**i - 1) / (d - 1)), their sum is the mean number per queue, and
+    Little's law gives the response."""
+    present, i = 0.0, 1
+    while i < 64:
+        share = rho ** ((d**i - 1) / (d - 1))
+        present += share
+        if share < 1e-12:
+            break
+        i += 1
+    return present / rho if rho > 0 else 1.0
+
+
 def usl_capacity(n: int, contention: float, coherency: float) -> float:
     """Relative capacity of n servers under the Universal Scalability Law."""
     return n / (1.0 + contention * (n - 1) + coherency * n * (n - 1))
@@ -94,6 +110,12 @@ class Station:
     utilization: float = 0.0  # carried: busy core-time over available core-time
     offered_utilization: float = 0.0  # before refusals; > 1 when overloaded
     blocking: float = 0.0  # share of arrivals refused (M/M/c/K)
+    # How a balancer shares the load among the copies: None, random (each copy an
+    # M/G/c of its share); ("pooled", _): least connections or response time, close
+    # to one queue in front of every core (M/G/(copies x c)); ("jsq_2" | "jsq_d", d):
+    # the best of d random choices, by the supermarket model's mean field
+    # (single-core copies; several cores: as random).
+    dispatch: tuple[str, int] | None = None
 
     def solve(self) -> None:
         total = self.read_rps + self.write_rps + self.apply_rps
@@ -121,5 +143,18 @@ class Station:
             per_ms = carried / 1000.0  # zero for a vanishing rate (underflow)
             wq = queue / per_ms if per_ms > 0 else 0.0
         else:
-            wq = mmc_wait(self.servers, lam / 1000.0, mean)  # rate per ms
+            wq = self._dispatched_wait(total, lam, mean)
         self.wait_ms = wq * (1.0 + scv) / 2.0  # Allen-Cunneen, Poisson arrivals
+
+    def _dispatched_wait(self, total: float, lam: float, mean: float) -> float:
+        """Mean wait (ms) of an exponential job, as the copies share the load."""
+        kind, d = self.dispatch or ("random", 1)
+        if self.copies > 1 and kind == "pooled":
+            return mmc_wait(self.servers * self.copies, total / 1000.0, mean)
+        if self.copies > 1 and kind.startswith("jsq") and self.servers == 1:
+            rho = self.utilization
+            if rho >= 1.0:
+                return math.inf
+            d = 2 if kind == "jsq_2" else max(d, 2)
+            return supermarket_response(rho, d) * mean - mean
+        return mmc_wait(self.servers, lam / 1000.0, mean)  # rate per ms

@@ -76,6 +76,9 @@ class LoadBalancer(_Component):
         0, description="retries elsewhere after a dead instance"
     )
     instances: PosInt = Field(1, description="balancer instances")
+    d: Annotated[int, Field(strict=True, ge=2, le=64)] | None = Field(
+        None, description="power_of_d: instances sampled per request (default 3)"
+    )
 
     def instance_count(self) -> int:
         return self.instances

@@ -35,6 +35,7 @@ LB_ALGORITHMS = (
     "least_response_time",
     "random",
     "power_of_two",
+    "power_of_d",
 )
 
 #: OSI layers a balancer works at (layer 7 adds ``overhead_ms``).

@@ -111,6 +111,8 @@ class Balancer(Component):
         for t in targets:
             weights.setdefault(t.id, t.spec.cores * t.spec.speed)
         self.strategy = STRATEGIES[self.spec.algorithm](self.active, uniform, weights)
+        if self.spec.algorithm == "power_of_d":
+            self.strategy.d = self.spec.d or 3
         self.pick = self.strategy.pick
         self.rr = self.strategy if self.spec.algorithm == "round_robin" else None
         self.fast = (

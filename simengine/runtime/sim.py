@@ -71,11 +71,10 @@ class Sim:
 
         inj = injection_parse(self.doc, raw)
         env = self.env
-        text = inj.describe() + (f" (by {inj.by})" if inj.by else "")
         self.ctx.event(
             "injected",
             inj.component,
-            text,
+            inj.event_text(),
             injection=inj.model_dump(exclude_none=True),
         )
         if inj.action == "spike":

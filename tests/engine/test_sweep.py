@@ -270,3 +270,20 @@ def test_the_capacity_answer_reads_as_a_sentence(tmp_path, capsys):
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("workload.rps: up to ")
     assert "latency_ms.mean breaks" in first and "server is the busiest" in first
+
+
+def test_a_capacity_search_rebuilt_from_its_points_asks_for_the_same_next_round():
+    search = simengine.CapacitySearch(
+        MM2.replace("duration_s: 3000", "duration_s: 100"), "workload.rps", batch=3
+    )
+    assert search.next_values() == [search.low, search.high]
+    for value in search.next_values():
+        search.record(value, simengine.simulate(search.document(value)))
+    round2 = search.next_values()
+    assert len(round2) == 3 and all(search.low < v < search.high for v in round2)
+    again = simengine.CapacitySearch(
+        MM2.replace("duration_s: 3000", "duration_s: 100"), "workload.rps", batch=3
+    )
+    for p in search.points:
+        again.record(p["value"], p["report"])
+    assert again.next_values() == round2 and not again.done

@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from dashboard.api.services import token_create
 from dashboard.reviews.models import Comment, Notification
 from dashboard.runs.models import RunSnapshot
 from dashboard.scenarios.services import example_upsert, scenario_create
@@ -76,6 +77,7 @@ def world(alice) -> dict:
     RunSnapshot.objects.create(run=run, seq=0, data={"seq": 0})
     example, _ = example_upsert(slug="walker-example", text=SMALL_DOC)
     link, token = share_link_create(scenario=scenario, created_by=alice)
+    api_token, _secret = token_create(user=alice, name="walker")
     team = team_create(creator=alice, name="Walker team")
     version = scenario.latest_version
     comment = Comment.objects.create(version=version, author=alice, body="walker")
@@ -98,12 +100,14 @@ def world(alice) -> dict:
         "comment_id": comment.pk,
         "notification_id": notification.pk,
         "user_id": alice.pk,
+        "token_id": api_token.pk,  # alice's API token (/account/tokens/)
     }
 
 
 #: URL namespaces the walker leaves out: the Django admin's own routes (staff only,
-#: behind its own login; tests/web/test_admin.py checks that).
-UNWALKED_NAMESPACES = {"admin"}
+#: behind its own login; tests/web/test_admin.py checks that), and the HTTP API
+#: (Bearer tokens, no session or CSRF: tests/web/test_api.py walks every path).
+UNWALKED_NAMESPACES = {"admin", "api"}
 
 
 def _named_patterns(patterns=None):

@@ -53,8 +53,19 @@ def _none(comp: Any, base: str) -> list[FieldError]:
 
 
 #: The cross-field check of each component type.
+def _balancer(lb: Any, base: str) -> list[FieldError]:
+    if lb.d is not None and lb.algorithm != "power_of_d":
+        return [
+            FieldError(
+                f"{base}.d",
+                f"only algorithm power_of_d takes d (got algorithm {lb.algorithm})",
+            )
+        ]
+    return []
+
+
 COMPONENT_CHECKS: dict[str, Callable[[Any, str], list[FieldError]]] = {
-    "load_balancer": _none,
+    "load_balancer": _balancer,
     "service": _service,
     "cache": _none,
     "database": _database,
