@@ -393,6 +393,12 @@ RUN_RESYNC_PAGE_BYTES = envint("RUN_RESYNC_PAGE_BYTES", 256 * 1024, minimum=16 *
 RUN_RESYNC_PREVIEW_BEHIND = 2000
 # How often a run socket re-checks that its login session still exists.
 RUN_SESSION_CHECK_S = 10
+# Presence (RunViewer rows): a browser pings every RUN_PRESENCE_PING_S; a row not
+# refreshed for RUN_PRESENCE_STALE_S (a killed server leaves its rows) is ignored.
+RUN_PRESENCE_PING_S = 30
+RUN_PRESENCE_STALE_S = envint("RUN_PRESENCE_STALE_S", 120, minimum=10)
+# At most one seen_at write per socket this often, however often it pings.
+RUN_PRESENCE_WRITE_S = 10
 
 LOGGING = {
     "version": 1,

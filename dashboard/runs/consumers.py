@@ -42,12 +42,21 @@ parts (`RunPart`) come as
 
 live on every change, and right after the status message that ends a catch-up (so
 on connect too) when the run has parts.
+
+Presence (dashboard/runs/presence.py): every accepted socket has a `RunViewer` row,
+refreshed when the browser sends `{"type": "ping"}` (at most every
+`RUN_PRESENCE_WRITE_S`) and deleted on disconnect. On every join and leave the
+consumer that joined or left reads who is watching (one query) and sends the run's
+group `{"type": "run.presence", "viewers": [{"label": "alice", "count": 1}, ...]}`;
+each socket forwards it as `{"type": "presence", "viewers": [...], "you": LABEL}`
+(`you`: the label that socket is counted under), the joiner's own included.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import time
 from urllib.parse import parse_qs
@@ -57,9 +66,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from dashboard.runs import selectors
+from dashboard.runs import presence, selectors
 from dashboard.runs.publish import group_name, session_group_name, share_group_name
 from dashboard.sharing.selectors import share_link_is_active, shared_run_or_none
+
+log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_SHARE_ENDED = 4410  # the share link the socket was opened by was revoked
@@ -140,11 +151,17 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         self.session_checked_at = time.monotonic()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await self._presence_join(user, visitor=self.share_link_id is not None)
         await self._send_backlog(_after_from_query(self.scope), preview=True)
 
     async def disconnect(self, code) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        if getattr(self, "presence_label", None) is not None:
+            viewers = await database_sync_to_async(presence.viewer_leave)(
+                run_id=self.run_id, channel_name=self.channel_name
+            )
+            await self._presence_announce(viewers)
         if getattr(self, "session_group", None):
             await self.channel_layer.group_discard(
                 self.session_group, self.channel_name
@@ -166,7 +183,11 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(content, dict) or content.get("type") not in {
             "resync",
             "page",
+            "ping",
         }:
+            return
+        if content["type"] == "ping":
+            await self._presence_seen()
             return
         after = _seq_or_none(content.get("after", -1))
         if after is None:
@@ -212,6 +233,48 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         await self._send_live(
             {"type": "parts", "planned": event["planned"], "parts": event["parts"]}
         )
+
+    async def run_presence(self, event) -> None:
+        viewers = event.get("viewers")
+        if isinstance(viewers, list):
+            await self._send_live(
+                {"type": "presence", "viewers": viewers, "you": self.presence_label}
+            )
+
+    async def _presence_join(self, user, *, visitor: bool) -> None:
+        signed = user is not None and getattr(user, "is_authenticated", False)
+        if visitor or not signed:
+            self.presence_label, presence_user = presence.SHARE_VISITOR_LABEL, None
+        else:
+            self.presence_label, presence_user = user.get_username(), user
+        self.presence_written_at = time.monotonic()
+        viewers = await database_sync_to_async(presence.viewer_join)(
+            run_id=self.run_id,
+            channel_name=self.channel_name,
+            user=presence_user,
+            label=self.presence_label,
+        )
+        await self._presence_announce(viewers)
+
+    async def _presence_seen(self) -> None:
+        """A ping: refresh this socket's row, at most every RUN_PRESENCE_WRITE_S."""
+        if getattr(self, "presence_label", None) is None:
+            return
+        now = time.monotonic()
+        if now - self.presence_written_at < settings.RUN_PRESENCE_WRITE_S:
+            return
+        self.presence_written_at = now
+        await database_sync_to_async(presence.viewer_seen)(
+            channel_name=self.channel_name
+        )
+
+    async def _presence_announce(self, viewers: list[dict]) -> None:
+        try:
+            await self.channel_layer.group_send(
+                self.group, {"type": "run.presence", "viewers": viewers}
+            )
+        except Exception:  # a broken layer must never break the stream itself
+            log.warning("Could not announce presence on %s", self.group, exc_info=True)
 
     async def session_ended(self, event) -> None:
         await self.close(code=CLOSE_UNAUTHORIZED)

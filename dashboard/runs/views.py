@@ -13,18 +13,40 @@ from django.views.decorators.http import require_POST, require_safe
 
 from dashboard.access import Perm
 from dashboard.runs import selectors, services
+from dashboard.runs.live import replications_summary, run_live_view
+from dashboard.runs.verdicts import run_verdict
+from dashboard.runs.whatif_views import whatif_context
 
 
-def run_context(run, *, with_snapshots: bool = True) -> dict:
-    count, snapshots_json = (
-        selectors.run_snapshots_json(run_id=run.pk) if with_snapshots else (0, "[]")
-    )
-    return {
+def _whatif(run, user) -> dict:
+    if user is None:  # a shared page: read-only, no what-if panel
+        return {"whatif": None}
+    return whatif_context(run=run, user=user)
+
+
+def run_context(run, *, page: bool = True, user=None) -> dict:
+    """The run page's context (`page`), or its report region's (`page=False`: the
+    region run.js fetches when the run ends, with the header's verdict swapped in
+    out of band). Never the stored snapshots: the WebSocket's catch-up serves them.
+    `user` is the viewer (None on a shared page: no what-if panel)."""
+    context = {
         "run": run,
         "report": run.report,
-        "snapshot_count": count,
-        "snapshots_json": snapshots_json,
+        "verdict": run_verdict(run),
+        "replications": replications_summary(run.report),
     }
+    if not page:
+        context["verdict_oob"] = True
+        return context
+    context.update(
+        # Cancel is offered only to those who may (a viewer's POST is a 403).
+        can_edit=Perm.EDIT in (getattr(run, "perms", None) or ()),
+        live=run_live_view(run),
+        queue=selectors.run_queue_state(run),
+        parts=selectors.run_parts_state(run_id=run.pk),
+        **_whatif(run, user),
+    )
+    return context
 
 
 @login_required
@@ -36,16 +58,14 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
         services.runs_reap_stale(run_id=run.pk).values()
     ):
         run.refresh_from_db()
-    return render(request, "runs/detail.html", run_context(run))
+    return render(request, "runs/detail.html", run_context(run, user=request.user))
 
 
 @login_required
 @require_safe
 def run_report(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     run = selectors.run_get_for_user(user=request.user, run_id=run_id)
-    return render(
-        request, "runs/detail.html#report", run_context(run, with_snapshots=False)
-    )
+    return render(request, "runs/detail.html#report", run_context(run, page=False))
 
 
 @login_required

@@ -196,7 +196,7 @@ def shared_run_report(
     return render(
         request,
         "runs/detail.html#report",
-        {**run_context(run, with_snapshots=False), "share": share},
+        {**run_context(run, page=False), "share": share},
     )
 
 

@@ -37,7 +37,8 @@ SERVER_START_TIMEOUT_S = 45
 # Recorded in every page before its own scripts run: each change of #live-info's
 # data-count, with the run status shown at that moment. Lets a test tell "the chart
 # grew while the run was still running" and "the first count came from the stored
-# snapshots" (run.js draws those synchronously, before its WebSocket can deliver).
+# snapshots" (the socket's catch-up sends those first, before any live one; the page
+# itself carries none).
 RECORD_COUNTS_JS = """
 window.__counts = [];
 new MutationObserver((mutations) => {

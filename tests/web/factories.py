@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+from channels.testing import WebsocketCommunicator
+
 from dashboard.runs.models import Run
 from dashboard.runs.services import run_create, run_document_parse
 from dashboard.scenarios.services import scenario_create
@@ -45,3 +50,35 @@ def queue_run(owner, text: str = SMALL_DOC) -> Run:
     return run_create(
         owner=owner, document=run_document_parse(text=text), document_text=text
     )
+
+
+class StreamCommunicator(WebsocketCommunicator):
+    """A run socket for tests of the stream itself (snapshots, statuses, closes):
+    presence messages, which come whenever anyone joins or leaves the run
+    (dashboard/runs/presence.py, tested in test_run_live.py), are left out."""
+
+    @staticmethod
+    def _presence(message: dict) -> bool:
+        text = message.get("text") if message.get("type") == "websocket.send" else None
+        return bool(text) and text.startswith('{"type": "presence"')
+
+    def _drop_presence(self) -> None:
+        queue = self.output_queue._queue  # asyncio.Queue's deque: drop in place
+        for message in [m for m in queue if self._presence(m)]:
+            queue.remove(message)
+
+    async def receive_output(self, timeout=1):
+        while True:
+            message = await super().receive_output(timeout)
+            if not self._presence(message):
+                return message
+
+    async def receive_nothing(self, timeout=0.1, interval=0.01):
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            self._drop_presence()
+            if not self.output_queue.empty():
+                return False
+            await asyncio.sleep(interval)
+        self._drop_presence()
+        return self.output_queue.empty()

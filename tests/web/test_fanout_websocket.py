@@ -17,7 +17,7 @@ from django.utils import timezone
 from dashboard.asgi import application
 from dashboard.runs import execution, publish, selectors
 from dashboard.runs.models import Run, WorkerBeat
-from tests.web.factories import SMALL_DOC, make_run, queue_run
+from tests.web.factories import SMALL_DOC, StreamCommunicator, make_run, queue_run
 
 THREE = SMALL_DOC.replace("seed: 7,", "seed: 7, replications: 3,")
 ORIGIN = (b"origin", b"http://127.0.0.1")
@@ -41,7 +41,7 @@ def _cookie_for(user) -> bytes:
 
 
 def _communicator(run_id, cookie: bytes, after: int = -1) -> WebsocketCommunicator:
-    return WebsocketCommunicator(
+    return StreamCommunicator(
         application,
         f"/ws/runs/{run_id}/?after={after}",
         headers=[ORIGIN, (b"host", b"127.0.0.1"), (b"cookie", cookie)],

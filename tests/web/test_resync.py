@@ -23,7 +23,7 @@ from dashboard.asgi import application
 from dashboard.runs import publish
 from dashboard.runs.consumers import CLOSE_UNAUTHORIZED
 from dashboard.runs.models import Run, RunSnapshot
-from tests.web.factories import make_run, make_scenario
+from tests.web.factories import StreamCommunicator, make_run, make_scenario
 
 HEADERS = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
 PAD = "x" * 600  # about 700 bytes a snapshot: 500 of them would overflow a page
@@ -54,7 +54,7 @@ def _logged_in(user) -> tuple[Client, bytes]:
 
 
 def _communicator(run_id, cookie: bytes, after: int = -1) -> WebsocketCommunicator:
-    return WebsocketCommunicator(
+    return StreamCommunicator(
         application,
         f"/ws/runs/{run_id}/?after={after}",
         headers=[*HEADERS, (b"cookie", cookie)],

@@ -33,7 +33,7 @@ from dashboard.scenarios.services import scenario_version_create
 from dashboard.sharing import selectors
 from dashboard.sharing.models import ShareLink
 from dashboard.sharing.services import share_link_create, share_link_revoke
-from tests.web.factories import SMALL_DOC, make_run, make_scenario
+from tests.web.factories import SMALL_DOC, StreamCommunicator, make_run, make_scenario
 
 SHARED_PREFIX = "/s/"
 WRITES = ("post", "put", "patch", "delete")
@@ -399,7 +399,7 @@ def fresh_channel_layer():
 
 
 def _socket(run_id, query: str) -> WebsocketCommunicator:
-    return WebsocketCommunicator(
+    return StreamCommunicator(
         application,
         f"/ws/runs/{run_id}/?{query}",
         headers=[ORIGIN, (b"host", b"127.0.0.1")],

@@ -7,14 +7,13 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
 from dashboard.asgi import application
 from dashboard.runs import execution
 from dashboard.runs.models import Run
-from tests.web.factories import SMALL_DOC, make_run, make_scenario
+from tests.web.factories import SMALL_DOC, StreamCommunicator, make_run, make_scenario
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
 
@@ -38,7 +37,7 @@ def _communicator(run_id, *, cookie: bytes | None, origin=ORIGIN, after: int = -
     headers = [origin, (b"host", b"127.0.0.1")]
     if cookie:
         headers.append((b"cookie", cookie))
-    return WebsocketCommunicator(
+    return StreamCommunicator(
         application, f"/ws/runs/{run_id}/?after={after}", headers=headers
     )
 

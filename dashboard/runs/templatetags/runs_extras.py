@@ -3,7 +3,9 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django import template
+from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -28,16 +30,37 @@ def json_text_script(json_text: str, element_id: str) -> SafeString:
     )
 
 
+def _report_pending(run) -> bool:
+    """A run cancelled (or failed) a moment ago whose worker may still be stopping:
+    it keeps what it measured as a partial report and says the final status again
+    (docs/runs-live.md), so the page waits for that before closing its socket."""
+    if run.status not in (run.Status.CANCELLED, run.Status.FAILED) or run.report:
+        return False
+    beat = run.heartbeat_at
+    return (
+        beat is not None
+        and (timezone.now() - beat).total_seconds() < settings.RUN_STALE_AFTER_S
+    )
+
+
 @register.simple_tag
 def run_meta(run, share=None) -> dict:
-    """What run.js needs: where to listen and where to fetch the final report. On
-    a shared page (`share`, dashboard.sharing) both go by the link's token."""
+    """What run.js needs: where to listen, where to fetch the final report, when the
+    run started (for its elapsed time and ETA) and how often to say it is still
+    watching (presence). On a shared page (`share`, dashboard.sharing) the socket and
+    the report go by the link's token."""
     meta = {
         "id": str(run.pk),
         "status": run.status,
         "final": run.is_final,
         "ws_path": f"/ws/runs/{run.pk}/",
         "report_url": reverse("run_report", kwargs={"run_id": run.pk}),
+        # Wall time: the progress bar's elapsed time and ETA count from here.
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "last_seq": run.last_seq,
+        "ping_s": settings.RUN_PRESENCE_PING_S,
+        "report_pending": _report_pending(run),
     }
     if share:
         meta["ws_path"] += "?" + urlencode({"share": share.token})
@@ -107,3 +130,28 @@ def objective_value(value, objective: str) -> str:
         )
     except (TypeError, ValueError):
         return "-"
+
+
+def _ordinal(n: int) -> str:
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+
+
+@register.simple_tag
+def queue_text(queue) -> str:
+    """A queued run's place: "Queued · 2nd in line · 2 workers up" (run.js writes
+    the same from a status message's `position` and `workers`); empty without them."""
+    if not isinstance(queue, dict):
+        return ""
+    parts = ["Queued"]
+    position, workers = queue.get("position"), queue.get("workers")
+    if isinstance(position, int) and position > 0:
+        parts.append(f"{_ordinal(position)} in line")
+    if isinstance(workers, int) and workers >= 0:
+        parts.append(
+            "no worker up"
+            if workers == 0
+            else f"{workers} worker{'s' if workers != 1 else ''} up"
+        )
+    return " · ".join(parts) if len(parts) > 1 else ""

@@ -1,0 +1,134 @@
+// The run page's uPlot charts: the headline ones, a component's own ones, and the
+// event marks every chart carries (a vertical line at each event's time, coloured
+// by kind, with a legend of the kinds present).
+
+export const EVENT_COLOURS = {
+  instance_down: "#dc2626", primary_down: "#dc2626", replica_down: "#dc2626",
+  cache_node_lost: "#dc2626", failover_started: "#dc2626",
+  instance_up: "#16a34a", primary_up: "#16a34a", replica_up: "#16a34a",
+  cache_node_restored: "#16a34a", failover_done: "#16a34a",
+  health_removed: "#ea580c", health_restored: "#0d9488",
+  autoscaled: "#7c3aed", shard_added: "#0891b2",
+  phase_changed: "#64748b", spike_ended: "#64748b",
+  injected: "#db2777",
+  objective_breached: "#b45309", objective_recovered: "#4d7c0f",
+};
+const DEFAULT_COLOUR = "#475569";
+
+export function eventColour(kind) { return EVENT_COLOURS[kind] || DEFAULT_COLOUR; }
+
+// A uPlot plugin drawing `getEvents()` (each with `x`) as dashed vertical lines.
+// The chart's element says how many it drew (data-marks), for tests and for
+// assistive checks.
+function eventMarks(getEvents) {
+  return {
+    hooks: {
+      draw: [(u) => {
+        const events = getEvents();
+        const { ctx, bbox } = u;
+        const [x0, x1] = [u.scales.x.min, u.scales.x.max];
+        let drawn = 0;
+        ctx.save();
+        ctx.lineWidth = Math.max(1, devicePixelRatio);
+        ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+        for (const e of events) {
+          if (x0 === null || e.x < x0 || e.x > x1) continue;
+          const cx = Math.round(u.valToPos(e.x, "x", true)) + 0.5;
+          ctx.strokeStyle = eventColour(e.kind);
+          ctx.beginPath();
+          ctx.moveTo(cx, bbox.top);
+          ctx.lineTo(cx, bbox.top + bbox.height);
+          ctx.stroke();
+          drawn += 1;
+        }
+        ctx.restore();
+        u.root.dataset.marks = String(drawn);
+      }],
+    },
+  };
+}
+
+function width(el) { return Math.max(280, el.clientWidth - 8); }
+
+// A chart of `series` ([{label, stroke, dash?, key}]) over simulated time in `el`.
+export function makeChart(el, series, { height = 220, percent = false, getEvents, yLabel = "" } = {}) {
+  const axisY = { label: yLabel, size: 56 };
+  if (percent) axisY.values = (u, ticks) => ticks.map((v) => Math.round(v * 100) + "%");
+  const opts = {
+    width: width(el), height,
+    legend: { live: false },
+    scales: { x: { time: false }, ...(percent ? { y: { range: [0, 1] } } : {}) },
+    axes: [{ label: "simulated s" }, axisY],
+    series: [{ label: "simulated s" }, ...series.map((s) => ({
+      label: s.label, stroke: s.stroke, width: s.width || 2, ...(s.dash ? { dash: s.dash } : {}),
+    }))],
+    plugins: getEvents ? [eventMarks(getEvents)] : [],
+  };
+  const plot = new uPlot(opts, [[], ...series.map(() => [])], el);
+  return {
+    el, series, plot,
+    set(x, ys) { plot.setData([x, ...ys]); },
+    resize() { plot.setSize({ width: width(el), height }); },
+    destroy() { plot.destroy(); },
+  };
+}
+
+const PALETTE = ["#2563eb", "#16a34a", "#ea580c", "#7c3aed", "#0891b2", "#db2777", "#ca8a04"];
+
+// The headline charts present on the page (templates/runs/detail.html decides which,
+// from the document), each fed from the derived model (run-model.js).
+export function headlineCharts(live, getEvents) {
+  const charts = [];
+  const byId = (id) => document.getElementById(id);
+  const add = (id, series, feed, options = {}) => {
+    const el = byId(id);
+    if (el) charts.push({ chart: makeChart(el, series, { getEvents, ...options }), feed });
+  };
+  add("chart-rps", [
+    { label: "throughput rps", stroke: "#2563eb" },
+    { label: "offered rps", stroke: "#64748b", width: 1, dash: [6, 4] },
+  ], (m) => [m.rps, m.offered]);
+  add("chart-latency", [
+    { label: "p50 ms", stroke: "#16a34a" },
+    { label: "p95 ms", stroke: "#ca8a04" },
+    { label: "p99 ms", stroke: "#ea580c" },
+  ], (m) => [m.p50, m.p95, m.p99]);
+  add("chart-failures", [
+    { label: "errors/s", stroke: "#dc2626" },
+    { label: "timeouts/s", stroke: "#9333ea" },
+    { label: "rejected/s", stroke: "#f59e0b" },
+  ], (m) => [m.errors, m.timeouts, m.rejected]);
+  const scaled = (live.charts && live.charts.instances) || [];
+  add("chart-instances", scaled.map((id, i) => ({ label: id + " instances", stroke: PALETTE[i % PALETTE.length] })),
+    (m) => scaled.map((id) => m.comps[id].instances));
+  const caches = (live.charts && live.charts.hit_ratio) || [];
+  add("chart-hit-ratio", caches.map((id, i) => ({ label: id + " hit ratio", stroke: PALETTE[i % PALETTE.length] })),
+    (m) => caches.map((id) => m.comps[id].hit_ratio), { percent: true });
+  return {
+    update(m) { for (const c of charts) c.chart.set(m.x, c.feed(m)); },
+    resize() { for (const c of charts) c.chart.resize(); },
+  };
+}
+
+// The legend of the event kinds present, each with its colour and meaning.
+export function drawEventLegend(el, events, kinds) {
+  if (!el) return;
+  const present = [...new Set(events.map((e) => e.kind))];
+  const key = present.join(",");
+  if (el.dataset.kinds === key) return;
+  el.dataset.kinds = key;
+  el.hidden = present.length === 0;
+  const label = document.createElement("span");
+  label.className = "legend-title";
+  label.textContent = "Marks on the charts:";
+  el.replaceChildren(label, ...present.map((kind) => {
+    const item = document.createElement("span");
+    item.dataset.kind = kind;
+    item.title = (kinds && kinds[kind]) || kind;
+    const sw = document.createElement("span");
+    sw.className = "mark-sw";
+    sw.style.borderColor = eventColour(kind);
+    item.append(sw, kind.replace(/_/g, " "));
+    return item;
+  }));
+}
