@@ -85,6 +85,7 @@ __all__ = [
     "parse_document",
     "partial_combined",
     "path_parts",
+    "phase_warning",
     "point_document",
     "replay_feed",
     "run_replication",
@@ -106,6 +107,7 @@ _LAZY = {
     "point_document": "sweep",
     "sweep_values": "sweep",
     "path_parts": "sweep",
+    "phase_warning": "sweep",
     # live what-if: building its pydantic model costs a short command ~7 ms
     "Feed": "whatif",
     "Injection": "whatif",

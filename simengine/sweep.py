@@ -193,6 +193,26 @@ def sweep_values(
     return out
 
 
+def phase_warning(source: str | bytes | Mapping[str, Any], path: str) -> str | None:
+    """A sentence for a sweep of ``workload.rps`` in a document with phases: the
+    phases keep their own rates, so the varied rate holds only until the first one."""
+    if path != "workload.rps":
+        return None
+    tree = load_document_tree(source)
+    workload = tree.get("workload") if isinstance(tree, Mapping) else None
+    phases = workload.get("phases") if isinstance(workload, Mapping) else None
+    if not phases:
+        return None
+    first = phases[0].get("at_s") if isinstance(phases[0], Mapping) else None
+    until = f" (until {first:g} s)" if isinstance(first, (int, float)) else ""
+    return (
+        f"workload.rps is the rate before the first phase{until}; the "
+        f"{len(phases)} phase(s) keep their own rates, so each point runs at the varied "
+        "rate only that long: to scale the whole day, vary a document without phases "
+        "or the phases' rps too"
+    )
+
+
 def _simulate_point(doc: Document, seed: int | None) -> dict[str, Any]:
     return simulate(doc, seed=seed)
 

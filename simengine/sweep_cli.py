@@ -19,7 +19,7 @@ from .advice import busiest, component_load
 from .document import load_document_tree
 from .errors import BudgetExceeded, DocumentError
 from .objectives import error_rate, format_value
-from .sweep import capacity, sweep, sweep_values
+from .sweep import capacity, phase_warning, sweep, sweep_values
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD = 0, 1, 2
 
@@ -103,6 +103,9 @@ def main(argv: list[str]) -> int:
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
     try:
         tree = load_document_tree(data)
+        warning = phase_warning(tree, args.vary)
+        if warning:
+            print(f"{args.file}: note: {warning}", file=err)
         if args.command == "sweep":
             if args.values is not None:
                 values = sweep_values(values=_values(args.values))

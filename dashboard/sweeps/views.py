@@ -174,6 +174,8 @@ def _detail_context(sweep: Sweep, share: Shared | None) -> dict:
     return {
         "sweep": sweep,
         "share": share,
+        # workload.rps in a document with phases holds only until the first one
+        "phase_note": simengine.phase_warning(sweep.version.document_text, sweep.vary),
         "data_url": (
             reverse("shared_sweep_data", args=[share.token, sweep.pk])
             if share

@@ -287,3 +287,26 @@ def test_a_capacity_search_rebuilt_from_its_points_asks_for_the_same_next_round(
     for p in search.points:
         again.record(p["value"], p["report"])
     assert again.next_values() == round2 and not again.done
+
+
+def test_a_rate_sweep_of_a_document_with_phases_says_the_phases_keep_their_rates(
+    tmp_path, capsys
+):
+    phased = MM1.replace(
+        "rps: 50, read_ratio: 1.0}",
+        "rps: 50, read_ratio: 1.0, phases: [{at_s: 30, rps: 20}]}",
+    ).replace("duration_s: 4000", "duration_s: 60")
+    assert "until 30 s" in simengine.phase_warning(phased, "workload.rps")
+    assert simengine.phase_warning(MM1, "workload.rps") is None
+    assert simengine.phase_warning(phased, "components.server.cores") is None
+    doc = tmp_path / "phased.yaml"
+    doc.write_text(phased)
+    assert (
+        sweep_main(
+            ["sweep", str(doc), "--vary", "workload.rps", "--values", "30", "--json"]
+        )
+        == 0
+    )
+    out = capsys.readouterr()
+    assert "keep their own rates" in out.err
+    assert set(json.loads(out.out)) == {"vary", "points"}  # the JSON is unchanged
