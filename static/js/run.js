@@ -218,8 +218,12 @@ function onStatus(msg) {
     if (!complete() && lastContiguous > resyncFrom) resync();
   }
   progress.status(msg);
-  if (awaitingReport && !msg.backlog && isFinal(msg.status)) {
-    awaitingReport = false;  // the worker's own final status: its report is stored
+  if (awaitingReport && isFinal(msg.status)) {
+    // The worker's own final status: its report is stored. Or the status that ends
+    // the catch-up: the report may have been stored between the page and this socket
+    // (the worker's status then came before the socket joined), so fetch once more;
+    // a report stored later comes with the worker's status, which this socket hears.
+    if (!msg.backlog) awaitingReport = false;
     reportFetched = reportFetchedWithSeq = false;
   }
   if (setStatus(msg.status, msg.error, msg.last_seq)) finish(msg.last_seq);
