@@ -359,7 +359,9 @@ def test_a_team_reviews_a_cache_backed_by_runs_viewer_reads_outsider_sees_nothin
     )
     expect(dave.locator("#designer")).to_have_attribute("data-readonly", "true")
     expect(dave.get_by_test_id("history").locator("li")).to_have_count(3)
-    expect(dave.locator("ul.runs a")).to_have_count(2)
+    expect(dave.locator("ul.runs > li")).to_have_count(
+        2
+    )  # a run link (and its report) each
     expect(dave.get_by_test_id("panel-status")).to_have_text("Approved")
     for name in ("Save version", "Run simulation", "Run", "Cache", "Connect", "Delete"):
         expect(dave.get_by_role("button", name=name, exact=True)).to_have_count(0)
