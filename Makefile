@@ -53,12 +53,12 @@ serve: scale-out-env venv
 worker: scale-out-env venv
 	nice -n $(WORKER_NICE) $(BIN)/celery -A dashboard worker --loglevel INFO --concurrency $(WORKER_CONCURRENCY)
 
-# Everything on two processes (pytest-xdist, --dist loadgroup): the web and service
-# tests together on one (they share one Redis and start real workers on it), the
-# browser tests together on the other, the engine's tests wherever there is room
-# (tests/conftest.py groups them); each process has its own test database.
+# The engine's tests are pure computation: on two processes (pytest-xdist). Then the
+# web, service and browser tests in three shards at once, each with its own test
+# database and Redis database number (tests/shards.py): they mostly wait.
 test: venv
-	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist loadgroup tests $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -n 2 tests/engine tests/test_imports.py $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python tests/shards.py $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -155,7 +155,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # `make test` runs shards at once (tests/shards.py): one test file each
+    _shard = os.environ.get("SCALEBOARD_TEST_SHARD", "")
+    _test_file = f"test-{_shard}.sqlite3" if _shard.isidentifier() else "test.sqlite3"
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / _test_file)}
     if str(DATABASES["default"]["NAME"]) != ":memory:":
         # SQLite creates its file (and its -wal/-shm files, which copy the main
         # file's mode) world-readable under the usual umask: create it 0600 first.

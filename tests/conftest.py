@@ -117,15 +117,3 @@ def pytest_terminal_summary(terminalreporter) -> None:
             )
         terminalreporter.write_line("  Under CI=true these tests run and must pass.")
 
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """`make test` runs everything on two processes (pytest-xdist, `--dist
-    loadgroup`): the web and service tests stay together on one (they share one Redis
-    and start real workers on it), the browser tests together on the other (each file
-    starts its own server), and the engine's tests fill in where there is room."""
-    for item in items:
-        path = item.nodeid.split("::", 1)[0]
-        if path.startswith("tests/web/"):
-            item.add_marker(pytest.mark.xdist_group("web"))
-        elif path.startswith("tests/browser/"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
