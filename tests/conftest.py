@@ -116,4 +116,3 @@ def pytest_terminal_summary(terminalreporter) -> None:
                 f"  {reason}  ({_loud_skips.count(reason)} tests)"
             )
         terminalreporter.write_line("  Under CI=true these tests run and must pass.")
-
