@@ -126,6 +126,16 @@ def _ref_name(prop: dict) -> str | None:
     return ref.rsplit("/", 1)[-1] if ref else None
 
 
+def _named_choices(prop: dict) -> tuple | None:
+    """The names of a field that takes a name or a mapping (an enum beside a model
+    in its oneOf/anyOf), or None for any other field."""
+    options = prop.get("oneOf") or prop.get("anyOf") or []
+    names = next((o["enum"] for o in options if "enum" in o), None)
+    if names is None or not any(_ref_name(o) for o in options):
+        return None
+    return tuple(names)
+
+
 def _is_duration(prop: dict) -> bool:
     options = prop.get("oneOf") or prop.get("anyOf") or []
     refs = {_ref_name(o) for o in options}
@@ -151,7 +161,16 @@ def _fields_of(model: str, values: Any, prefix: str = "") -> list[Field]:
             required=name in required,
         )
         value = values.get(name)
-        if _is_duration(prop):
+        named = _named_choices(prop)
+        if named is not None:
+            # a name or a mapping (workload.arrivals: poisson | ... or a renewal
+            # process): the names here; a mapping stays the YAML view's to edit
+            if isinstance(value, dict):
+                continue
+            f.kind = "choice"
+            f.choices = named
+            f.value = "" if value is None else str(value)
+        elif _is_duration(prop):
             f.kind = "duration"
             f.children = _duration_fields(prefix + name, value, prop)
         elif _ref_name(prop):
