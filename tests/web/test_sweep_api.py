@@ -9,44 +9,19 @@ import pytest
 from django.test import Client
 
 from dashboard.api.services import token_create
-from dashboard.runs import execution
-from dashboard.runs.models import Run, RunPart
+from dashboard.runs.models import Run
 from dashboard.scenarios.services import scenario_create, scenario_version_create
 from dashboard.sweeps.models import Sweep
+from tests.web.sweep_helpers import SWEEP_DOC, capture_runs, drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 API = "/api/v1"
-DOC = """\
-scaleboard: 1
-name: Sweep tier
-simulation: {duration_s: 10, warmup_s: 1, seed: 7, snapshot_s: 1}
-workload: {target: lb, rps: 100}
-components:
-  lb: {type: load_balancer, algorithm: round_robin, targets: [web]}
-  web: {type: service, instances: 2, cores: 2, work_ms: {dist: exponential, mean: 10}}
-objectives:
-  latency_ms: {p99: 60}
-"""
+DOC = SWEEP_DOC
 
 
 @pytest.fixture(autouse=True)
 def queued(monkeypatch) -> list:
-    sent: list = []
-    monkeypatch.setattr("dashboard.runs.services._enqueue", sent.append)
-    monkeypatch.setattr("dashboard.runs.publish._send", lambda *a: None)
-    return sent
-
-
-def drain(queued: list) -> None:
-    while queued:
-        run_id = queued.pop(0)
-        reps = list(
-            RunPart.objects.filter(run_id=run_id).values_list("replication", flat=True)
-        )
-        for r in reps:
-            execution.part_execute(run_id=run_id, replication=r, worker="t@h")
-        if not reps:
-            execution.run_execute(run_id=run_id, worker="t@h")
+    return capture_runs(monkeypatch)
 
 
 def api(user) -> Client:

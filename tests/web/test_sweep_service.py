@@ -22,49 +22,17 @@ from dashboard.sweeps import services
 from dashboard.sweeps.models import Sweep, SweepPoint
 from dashboard.sweeps.services import SweepError, SweepLimitExceeded, sweep_create
 from simengine.sweep import capacity  # the CLI's search, in this process
+from tests.web.sweep_helpers import SWEEP_DOC, capture_runs, drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-#: A small tier with an objective: web saturates near 400 req/s.
-DOC = """\
-scaleboard: 1
-name: Sweep tier
-simulation: {duration_s: 10, warmup_s: 1, seed: 7, snapshot_s: 1}
-workload: {target: lb, rps: 100}
-components:
-  lb: {type: load_balancer, algorithm: round_robin, targets: [web]}
-  web: {type: service, instances: 2, cores: 2, work_ms: {dist: exponential, mean: 10}}
-objectives:
-  latency_ms: {p99: 60}
-"""
+DOC = SWEEP_DOC
 TWO = DOC.replace("seed: 7,", "seed: 7, replications: 2,")
 
 
 @pytest.fixture(autouse=True)
 def queued(monkeypatch) -> list:
-    """Run ids as their tasks would be sent (executed by `drain`)."""
-    sent: list = []
-    monkeypatch.setattr("dashboard.runs.services._enqueue", sent.append)
-    monkeypatch.setattr("dashboard.runs.publish._send", lambda *a: None)
-    return sent
-
-
-def drain(queued: list, limit: int = 200) -> int:
-    """Execute every queued run (parts one by one), as workers would, including
-    the rounds the runs' endings create; how many were run."""
-    done = 0
-    while queued and done < limit:
-        run_id = queued.pop(0)
-        replications = list(
-            RunPart.objects.filter(run_id=run_id).values_list("replication", flat=True)
-        )
-        if replications:
-            for r in replications:
-                execution.part_execute(run_id=run_id, replication=r, worker="t@h")
-        else:
-            execution.run_execute(run_id=run_id, worker="t@h")
-        done += 1
-    return done
+    return capture_runs(monkeypatch)
 
 
 def _json(value):
