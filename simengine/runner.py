@@ -481,9 +481,7 @@ def combine_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
         values = [_get(r, path) for r in reports]
         if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in values):
             continue
-        mean = sum(values) / n
-        var = sum((v - mean) ** 2 for v in values) / (n - 1)
-        half = t95(n - 1) * math.sqrt(var / n)
+        mean, half = _half_width(values)
         ci[path] = [mean - half, mean + half]
     combined["ci95"] = ci
     combined["replications"] = n
