@@ -35,6 +35,16 @@ class WindowLatency(TypedDict):
     p99: float | None
 
 
+class WindowLag(TypedDict):
+    mean: float | None
+    max: float | None
+
+
+class ShardWindow(TypedDict):
+    share: float  # of the requests the database took in the window, 0..1
+    utilization: float  # of the shard's own nodes over the window
+
+
 class ComponentWindow(TypedDict):
     """One component over one window; extras by kind."""
 
@@ -44,6 +54,9 @@ class ComponentWindow(TypedDict):
     instances: NotRequired[int]  # service: active instances at the window's end
     hit_ratio: NotRequired[float]  # cache: hits / (hits + misses) in the window
     errors_rps: NotRequired[float]  # load balancer: requests it failed, per second
+    # database with replicas: the lags drawn for the window's writes, ms (None: no write)
+    replication_lag_ms: NotRequired[WindowLag]
+    shards: NotRequired[list[ShardWindow]]  # sharded database: one entry per shard
 
 
 class Window(TypedDict):

@@ -29,7 +29,12 @@ def _component_facts(comp: Any) -> dict[str, Any]:
         facts["nodes"] = comp.nodes
     elif comp.type == "database":
         facts["replicas"] = comp.replicas.count if comp.replicas else 0
-        facts["shards"] = comp.shards.count if comp.shards else 1
+        sh = comp.shards
+        facts["shards"] = sh.count if sh else 1
+        # how many shards it may have by the end (a rebalance adds some mid-run)
+        facts["shards_max"] = facts["shards"] + (
+            sh.rebalance.add if sh and sh.rebalance else 0
+        )
         facts["primaries"] = comp.primaries
     elif comp.type == "load_balancer":
         facts["instances"] = getattr(comp, "instances", 1)
@@ -78,6 +83,14 @@ def run_live_view(run) -> dict[str, Any]:
         ],
         "hit_ratio": [
             cid for cid, facts in view["components"].items() if facts["type"] == "cache"
+        ],
+        "replication_lag": [
+            cid for cid, facts in view["components"].items() if facts.get("replicas")
+        ],
+        "shards": [
+            cid
+            for cid, facts in view["components"].items()
+            if facts.get("shards_max", 1) > 1
         ],
     }
     view["type_labels"] = vocabulary()["type_labels"]

@@ -134,9 +134,27 @@ def component_ids(report: Mapping[str, Any] | None) -> list[str]:
     return list(seen)
 
 
-def export_columns(report: Mapping[str, Any] | None) -> list[str]:
-    """The export's columns: the window's, then `<component>.<key>` for each key
-    some window of that component carries."""
+def _flat(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A component's window as export cells: its figures (COMPONENT_KEYS), a
+    database's replication lag (`lag_mean_ms`, `lag_max_ms`) and each shard's share
+    of its requests (`shard-<k>.share`)."""
+    cells = {k: values[k] for k in COMPONENT_KEYS if k in values}
+    lag = values.get("replication_lag_ms")
+    if isinstance(lag, Mapping):
+        cells["lag_mean_ms"] = lag.get("mean")
+        cells["lag_max_ms"] = lag.get("max")
+    shards = values.get("shards")
+    if isinstance(shards, list):
+        for k, shard in enumerate(shards):
+            if isinstance(shard, Mapping):
+                cells[f"shard-{k}.share"] = shard.get("share")
+    return cells
+
+
+def _component_cells(report: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """(component, cell) pairs some window carries, components in order of first
+    appearance, each one's cells in a fixed order."""
+    order = {k: i for i, k in enumerate((*COMPONENT_KEYS, "lag_mean_ms", "lag_max_ms"))}
     carried: dict[str, set[str]] = {cid: set() for cid in component_ids(report)}
     for window in windows(report):
         comps = window.get("components")
@@ -144,11 +162,20 @@ def export_columns(report: Mapping[str, Any] | None) -> list[str]:
             continue
         for cid, values in comps.items():
             if isinstance(values, Mapping):
-                carried[str(cid)].update(k for k in COMPONENT_KEYS if k in values)
-    columns = list(WINDOW_COLUMNS)
-    for cid, keys in carried.items():
-        columns += [f"{cid}.{k}" for k in COMPONENT_KEYS if k in keys]
-    return columns
+                carried[str(cid)].update(_flat(values))
+
+    def rank(key: str) -> tuple[int, int]:
+        if key in order:
+            return (order[key], 0)
+        return (len(order), int(key.split("-", 1)[1].split(".", 1)[0]))
+
+    return [(cid, k) for cid, keys in carried.items() for k in sorted(keys, key=rank)]
+
+
+def export_columns(report: Mapping[str, Any] | None) -> list[str]:
+    """The export's columns: the window's, then `<component>.<cell>` for each cell
+    some window of that component carries (see `_flat`)."""
+    return [*WINDOW_COLUMNS, *(f"{cid}.{k}" for cid, k in _component_cells(report))]
 
 
 def _cell(value: Any) -> Any:
@@ -162,8 +189,7 @@ def _cell(value: Any) -> Any:
 def export_rows(report: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
     """One mapping per window, keyed by `export_columns`; None where a window has no
     value (no request completed in it, a component without that figure)."""
-    columns = export_columns(report)
-    component_columns = [c for c in columns if c not in WINDOW_COLUMNS]
+    cells = _component_cells(report)
     for window in windows(report):
         row: dict[str, Any] = {}
         for key in ("t_s", "window_s", *RATE_KEYS):
@@ -172,12 +198,12 @@ def export_rows(report: Mapping[str, Any] | None) -> Iterator[dict[str, Any]]:
             row[key] = _percentile(window, key)
         comps = window.get("components")
         comps = comps if isinstance(comps, Mapping) else {}
-        for column in component_columns:
-            cid, _, key = column.rpartition(".")
-            values = comps.get(cid)
-            row[column] = (
-                _cell(values.get(key)) if isinstance(values, Mapping) else None
-            )
+        flat: dict[str, dict[str, Any]] = {}
+        for cid, key in cells:
+            if cid not in flat:
+                values = comps.get(cid)
+                flat[cid] = _flat(values) if isinstance(values, Mapping) else {}
+            row[f"{cid}.{key}"] = _cell(flat[cid].get(key))
         yield row
 
 

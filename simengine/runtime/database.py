@@ -55,6 +55,16 @@ def _discard(_: float) -> None:
     records its queries' latencies itself (applying a write is no query)."""
 
 
+def window_lag(parts: list[tuple[float, int, float]]) -> dict[str, float | None]:
+    """One window's replication lag (ms) from ``take_window_lag`` parts: the mean
+    and the largest lag drawn for the window's writes; None for both without any."""
+    count = sum(p[1] for p in parts)
+    if not count:
+        return {"mean": None, "max": None}
+    total = sum(p[0] for p in parts)
+    return {"mean": total / count * 1000.0, "max": max(p[2] for p in parts) * 1000.0}
+
+
 def _fire_ack(v: DbVisit) -> None:
     """A write acknowledged after its replication wait (semi_sync, sync)."""
     rt = v.rt
@@ -108,6 +118,10 @@ class DatabaseRt(StationComponent):
         self.lag_sum = 0.0
         self.lag_count = 0
         self.lag_max = 0.0
+        # this window's lags (warm-up included), for the timeline's replication lag
+        self.w_lag_sum = 0.0
+        self.w_lag_count = 0
+        self.w_lag_max = 0.0
         self.node_busy0: list[float] = []
         r_spec = spec.replicas
         if r_spec is not None and r_spec.count > 0:
@@ -251,6 +265,11 @@ class DatabaseRt(StationComponent):
         lag = self.lag
         lags = [lag() for _ in self.replicas]
         _, wait = repl.write(req.key, now, lags)
+        for x in lags:
+            self.w_lag_sum += x
+            if x > self.w_lag_max:
+                self.w_lag_max = x
+        self.w_lag_count += len(lags)
         if now >= self.ctx.warmup:
             for x in lags:
                 self.lag_sum += x
@@ -411,8 +430,17 @@ class DatabaseRt(StationComponent):
 
     def window(self, now: float, dt: float, measured: bool) -> dict[str, Any]:
         out = super().window(now, dt, measured)
+        if self.repl is not None:
+            out["replication_lag_ms"] = window_lag([self.take_window_lag()])
         self.prune(now)
         return out
+
+    def take_window_lag(self) -> tuple[float, int, float]:
+        """This window's lags drawn (sum, count, max, in seconds), and start anew."""
+        got = (self.w_lag_sum, self.w_lag_count, self.w_lag_max)
+        self.w_lag_sum = self.w_lag_max = 0.0
+        self.w_lag_count = 0
+        return got
 
     def prune(self, now: float) -> None:
         """Forget replication and conflict records no read can need any more."""

@@ -11,7 +11,7 @@ from ..datatier import keys_moved_fraction, make_router
 from ..document import Database, Keys
 from ..variates import uniform_sampler
 from .context import plural
-from .database import DatabaseRt, database_needs_clients
+from .database import DatabaseRt, database_needs_clients, window_lag
 from .eventcalendar import NORMAL, OK, Relay, fire_pending
 from .stations import Counters, StationComponent, ratio
 
@@ -85,6 +85,8 @@ class ShardedDatabaseRt(StationComponent):
         self.shards: list[DatabaseRt] = []
         self.calls: list[int] = []
         self.calls0: list[int] = []
+        self.w_calls: list[int] = []  # calls per shard at the last window's end
+        self.w_busy: dict[int, float] = {}  # busy area per node, the same
         self.born: list[float] = []
         self.busy0: dict[int, float] = {}
         self.measuring_from = 0.0
@@ -206,6 +208,29 @@ class ShardedDatabaseRt(StationComponent):
 
     def window(self, now: float, dt: float, measured: bool) -> dict[str, Any]:
         out = super().window(now, dt, measured)
+        calls = self.calls
+        prev_calls = self.w_calls
+        total = sum(calls) - sum(prev_calls)
+        shards = []
+        for s, inner in enumerate(self.shards):
+            # a shard added in this window counts from when it was born
+            span = now - max(self.born[s], now - dt)
+            busy = cap = 0.0
+            for inst in inner.instances:
+                b = inst.busy_area  # brought up to now by the window above
+                busy += b - self.w_busy.get(id(inst), 0.0)
+                self.w_busy[id(inst)] = b
+                cap += inst.cores * span
+            done = calls[s] - (prev_calls[s] if s < len(prev_calls) else 0)
+            shards.append(
+                {"share": ratio(done, total), "utilization": ratio(busy, cap)}
+            )
+        self.w_calls = list(calls)
+        out["shards"] = shards
+        if self.shards[0].repl is not None:
+            out["replication_lag_ms"] = window_lag(
+                [inner.take_window_lag() for inner in self.shards]
+            )
         for inner in self.shards:
             inner.prune(now)
         return out

@@ -104,10 +104,30 @@ export function headlineCharts(live, getEvents) {
   const caches = (live.charts && live.charts.hit_ratio) || [];
   add("chart-hit-ratio", caches.map((id, i) => ({ label: id + " hit ratio", stroke: PALETTE[i % PALETTE.length] })),
     (m) => caches.map((id) => m.comps[id].hit_ratio), { percent: true });
+  const lagged = (live.charts && live.charts.replication_lag) || [];
+  add("chart-lag", lagged.flatMap((id, i) => [
+    { label: id + " lag mean ms", stroke: PALETTE[i % PALETTE.length] },
+    { label: id + " lag max ms", stroke: PALETTE[i % PALETTE.length], width: 1, dash: [6, 4] },
+  ]), (m) => lagged.flatMap((id) => [m.comps[id].lag_mean_ms, m.comps[id].lag_max_ms]));
+  // every shard a database may have by the end (facts.shards_max) has its line
+  const sharded = (live.charts && live.charts.shards) || [];
+  const shardLines = sharded.flatMap((id) => {
+    const n = ((live.components || {})[id] || {}).shards_max || 1;
+    return Array.from({ length: n }, (_, k) => [id, k]);
+  });
+  add("chart-shards", shardLines.map(([id, k], i) => ({
+    label: id + " shard-" + k, stroke: PALETTE[i % PALETTE.length],
+  })), (m) => shardLines.map(([id, k]) => shardSeries(m, id, k)), { percent: true });
   return {
     update(m) { for (const c of charts) c.chart.set(m.x, c.feed(m)); },
     resize() { for (const c of charts) c.chart.resize(); },
   };
+}
+
+// Shard k's share of a database's requests, window by window (nulls until it exists).
+export function shardSeries(m, id, k) {
+  const s = m.comps[id].shard_share[k];
+  return s || m.x.map(() => null);
 }
 
 // The legend of the event kinds present, each with its colour and meaning.

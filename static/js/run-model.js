@@ -32,6 +32,8 @@ function num(v) { return typeof v === "number" && Number.isFinite(v) ? v : null;
 export const DOWN_KINDS = { instance_down: true, primary_down: true, replica_down: true, cache_node_lost: true };
 export const UP_KINDS = { instance_up: true, primary_up: true, replica_up: true, cache_node_restored: true };
 
+const SCALAR_KEYS = ["utilization", "throughput_rps", "queue_mean", "instances", "hit_ratio", "errors_rps"];
+
 // The series of every chart, the events (each with its x), and the latest state
 // of every component, from snapshots in seq order.
 export function derive(snapshots, componentIds) {
@@ -39,7 +41,10 @@ export function derive(snapshots, componentIds) {
   const failed = [], p50 = [], p95 = [], p99 = [], events = [];
   const comps = {};
   for (const id of componentIds) {
-    comps[id] = { utilization: [], throughput_rps: [], queue_mean: [], instances: [], hit_ratio: [], errors_rps: [] };
+    comps[id] = {
+      utilization: [], throughput_rps: [], queue_mean: [], instances: [], hit_ratio: [], errors_rps: [],
+      lag_mean_ms: [], lag_max_ms: [], shard_share: [],
+    };
   }
   let offset = 0, prevT = 0, prev = null;
   for (const s of snapshots) {
@@ -62,7 +67,15 @@ export function derive(snapshots, componentIds) {
     for (const id of componentIds) {
       const c = cs[id] || {};
       const into = comps[id];
-      for (const key of Object.keys(into)) into[key].push(num(c[key]));
+      for (const key of SCALAR_KEYS) into[key].push(num(c[key]));
+      const lag = c.replication_lag_ms || {};
+      into.lag_mean_ms.push(num(lag.mean));
+      into.lag_max_ms.push(num(lag.max));
+      // one series per shard; a shard added mid-run has nulls before it was born
+      const shards = Array.isArray(c.shards) ? c.shards : [];
+      const share = into.shard_share;
+      for (let k = share.length; k < shards.length; k++) share.push(new Array(x.length - 1).fill(null));
+      for (let k = 0; k < share.length; k++) share[k].push(k < shards.length ? num(shards[k].share) : null);
     }
     prev = s;
   }

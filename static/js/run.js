@@ -282,6 +282,8 @@ setInterval(() => send({ type: "ping" }), (meta.ping_s || 30) * 1000);
 // the catch-up pages it was sent), and what the canvas shows.
 window.scaleboardRun = {
   chart: () => chartData,
+  // A component's series as the charts draw them (run-model.js `comps`).
+  component: (id) => (model && model.comps[id]) || null,
   stream: () => ({ ...stream, lastContiguous, held: bySeq.size, catchingUp, status }),
   seqs: () => Array.from(bySeq.keys()).sort((a, b) => a - b),
   canvas: () => (canvas ? canvas.state() : null),

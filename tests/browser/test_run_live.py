@@ -374,3 +374,51 @@ def run_row_status(run_id: str) -> str:
     from dashboard.runs.models import Run
 
     return Run.objects.only("status").get(pk=run_id).status
+
+
+STEP7 = STEP4.with_name("case-study-step7.yaml")
+
+
+def test_a_sharded_replicated_database_gets_live_lag_and_shard_share_charts(
+    page: Page, page_errors
+):
+    from django.contrib.auth.models import User
+
+    from dashboard.scenarios.services import scenario_create
+
+    SHOTS.mkdir(exist_ok=True)
+    sign_up(page, "dba")
+    scenario = scenario_create(
+        owner=User.objects.get(username="dba"), text=STEP7.read_text()
+    )
+    page.goto(f"/scenarios/{scenario.pk}/")
+    press_run(page)
+    expect(status(page)).to_have_text("succeeded", timeout=120_000)
+    for chart in ("chart-lag", "chart-shards"):
+        expect(page.locator(f"#{chart} .uplot")).to_be_visible()
+    # The lag chart draws a mean and a largest line for postgres, the share chart one
+    # line per shard (uPlot's legend lists the series).
+    expect(page.locator("#chart-lag .u-legend")).to_contain_text("postgres lag mean ms")
+    expect(page.locator("#chart-lag .u-legend")).to_contain_text("postgres lag max ms")
+    for k in range(4):
+        expect(page.locator("#chart-shards .u-legend")).to_contain_text(
+            f"postgres shard-{k}"
+        )
+    page.wait_for_function(
+        "() => { const c = window.scaleboardRun.component('postgres');"
+        " return c && c.shard_share.length === 4 && c.lag_mean_ms.some((v) => v !== null); }"
+    )
+    pg = page.evaluate("() => window.scaleboardRun.component('postgres')")
+    # every window the page holds: the shares add up to 1 and the mean lag is near the
+    # document's 40 ms (exponential; a window's mean of a few hundred lags)
+    for i in range(len(pg["lag_mean_ms"])):
+        shares = [pg["shard_share"][k][i] for k in range(4)]
+        if None in shares:
+            continue
+        assert abs(sum(shares) - 1.0) < 1e-6
+    lags = [v for v in pg["lag_mean_ms"] if v is not None]
+    assert len(lags) > 50 and 30 < sum(lags) / len(lags) < 50
+    expect(page.get_by_test_id("badge-postgres")).to_contain_text(re.compile(r"lag \d"))
+    page.locator("#chart-lag").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "live-lag-shards.png"), full_page=True)
+    assert page_errors == []

@@ -214,3 +214,47 @@ def test_multi_primary_conflicts_match_poisson_theory():
     share = db["conflicts"] / report["requests"]["completed"]
     assert abs(share - theory) < 0.01, (share, theory)
     assert set(db["nodes"]) == {"primary", "primary-1"}
+
+
+def test_each_window_carries_the_mean_and_largest_lag_of_its_writes():
+    # constant lag: every window's mean and max are that lag exactly; exponential lag
+    # of mean 50 ms: each window's mean within 20% (about 600 lags a window), the
+    # run's mean within 4%, and the largest of a window above its mean
+    const = _doc(
+        rps=400,
+        read_ratio=0.5,
+        keys=1000,
+        replicas={"count": 3, "lag_ms": {"dist": "constant", "mean": 25}},
+    )
+    for w in run_replication(const, seed=1)["timeline"]:
+        lag = w["components"]["db"]["replication_lag_ms"]
+        assert lag["mean"] == pytest.approx(25.0) and lag["max"] == pytest.approx(25.0)
+    expo = _doc(
+        rps=400,
+        read_ratio=0.5,
+        keys=1000,
+        replicas={"count": 3, "lag_ms": {"dist": "exponential", "mean": 50}},
+    )
+    report = run_replication(expo, seed=2)
+    means = []
+    for w in report["timeline"]:
+        lag = w["components"]["db"]["replication_lag_ms"]
+        assert abs(lag["mean"] - 50.0) < 10.0
+        assert lag["max"] > lag["mean"]
+        means.append(lag["mean"])
+    assert abs(sum(means) / len(means) - 50.0) < 2.0
+    assert report["components"]["db"]["replication_lag_ms"]["mean"] == pytest.approx(
+        50.0, rel=0.04
+    )
+
+
+def test_a_window_without_writes_has_no_lag_and_a_database_without_replicas_none():
+    reads_only = _doc(rps=200, read_ratio=1.0, keys=100, replicas={"count": 2})
+    for w in run_replication(reads_only, seed=1)["timeline"]:
+        assert w["components"]["db"]["replication_lag_ms"] == {
+            "mean": None,
+            "max": None,
+        }
+    bare = _doc(rps=200, read_ratio=0.5, keys=100, replicas={"count": 0})
+    for w in run_replication(bare, seed=1)["timeline"]:
+        assert "replication_lag_ms" not in w["components"]["db"]

@@ -185,3 +185,42 @@ def test_the_same_seed_gives_an_identical_report_with_the_whole_data_tier():
     db = report["components"]["db"]
     assert len(db["shards"]) == 4 and db["keys_moved"] > 0
     assert db["stale_reads"] > 0
+
+
+def test_each_window_carries_every_shards_share_and_they_add_up():
+    # Zipf keys over ranges: the first shard is hot in every window, as over the run;
+    # a rebalance at 10 s adds a fifth line from its window on.
+    n = 100_000
+    doc = _doc(
+        shards={"count": 4, "strategy": "range", "rebalance": {"at_s": 10, "add": 1}},
+        keys={"count": n, "zipf_s": 0.99},
+        cores=32,
+    )
+    report = run_replication(doc, seed=2)
+    run_shares = [s["share"] for s in report["components"]["db"]["shards"]]
+    counts = []
+    for w in report["timeline"]:
+        shards = w["components"]["db"]["shards"]
+        counts.append(len(shards))
+        assert abs(sum(s["share"] for s in shards) - 1.0) < 1e-9
+        assert max(shards, key=lambda s: s["share"]) is shards[0]
+        assert all(0.0 <= s["utilization"] <= 1.0 for s in shards)
+    assert counts[0] == 4 and counts[-1] == 5
+    # over the measured windows, weighted by the requests of each, the windows'
+    # shares are the run's (calls and completions differ by the few in flight)
+    weights = [
+        w["components"]["db"]["throughput_rps"] * w["window_s"]
+        for w in report["timeline"]
+    ]
+    for k, run_share in enumerate(run_shares):
+        got = sum(
+            (w["components"]["db"]["shards"][k]["share"] if k < n_k else 0.0) * wt
+            for w, wt, n_k in zip(report["timeline"], weights, counts, strict=True)
+        ) / sum(weights)
+        assert abs(got - run_share) < 0.005, (k, got, run_share)
+
+
+def test_an_unsharded_database_has_no_shards_in_its_windows():
+    doc = _doc(shards={"count": 1})
+    report = run_replication(doc, seed=1)
+    assert all("shards" not in w["components"]["db"] for w in report["timeline"])

@@ -8,6 +8,7 @@ import asyncio
 import json
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -26,6 +27,8 @@ from dashboard.runs.presence import SHARE_VISITOR_LABEL, run_viewers
 from dashboard.scenarios.services import scenario_create
 from dashboard.sharing.services import share_link_create
 from tests.web.factories import SMALL_DOC, make_run, make_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HEADERS = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
 
@@ -181,8 +184,29 @@ def test_instances_and_hit_ratio_charts_appear_when_the_document_has_them(
     run = make_run(alice, scenario, text=AUTOSCALED_CACHED)
     html = alice_client.get(f"/runs/{run.pk}/").content.decode()
     live = json.loads(re.search(r'id="run-live"[^>]*>(.*?)</script>', html).group(1))
-    assert live["charts"] == {"instances": ["web"], "hit_ratio": ["cache"]}
+    assert live["charts"] == {
+        "instances": ["web"],
+        "hit_ratio": ["cache"],
+        "replication_lag": [],
+        "shards": [],
+    }
     assert 'id="chart-instances"' in html and 'id="chart-hit-ratio"' in html
+    assert 'id="chart-lag"' not in html and 'id="chart-shards"' not in html
+
+
+@pytest.mark.django_db
+def test_lag_and_shard_charts_appear_for_a_replicated_sharded_database(
+    alice, alice_client
+):
+    text = (ROOT / "examples" / "case-study-step7.yaml").read_text()
+    scenario = scenario_create(owner=alice, text=text)
+    run = make_run(alice, scenario, text=text)
+    html = alice_client.get(f"/runs/{run.pk}/").content.decode()
+    live = json.loads(re.search(r'id="run-live"[^>]*>(.*?)</script>', html).group(1))
+    assert live["charts"]["replication_lag"] == ["postgres"]
+    assert live["charts"]["shards"] == ["postgres"]
+    assert live["components"]["postgres"]["shards_max"] == 4
+    assert 'id="chart-lag"' in html and 'id="chart-shards"' in html
 
 
 @pytest.mark.django_db
@@ -516,6 +540,17 @@ def test_the_header_shows_the_verdict_and_the_report_region_carries_it_too(
         re.S,
     )
     assert oob and "degraded" in oob.group(1)
+    # beside the status the header says only what the status does not: a plain
+    # success adds nothing (not "succeeded" twice)
+    Run.objects.filter(pk=run.pk).update(
+        report={
+            "requests": {"offered": 1000, "completed": 1000},
+            "throughput_rps": 100.0,
+        }
+    )
+    page = alice_client.get(f"/runs/{run.pk}/").content.decode()
+    slot = re.search(r'<span id="run-verdict-slot">(.*?)</span>', page, re.S)
+    assert slot and slot.group(1).strip() == ""
 
 
 @pytest.mark.django_db

@@ -217,6 +217,41 @@ def test_the_csv_and_json_rows_are_the_reports_timeline(
 
 
 @pytest.mark.django_db
+def test_the_exports_carry_each_windows_replication_lag_and_shard_shares(
+    alice, alice_client
+):
+    # case-study step 7: a replicated database over four shards (its golden report)
+    report = json.loads(
+        (ROOT / "tests/engine/golden/case-study-step7.json").read_text()
+    )
+    run = finished(alice, make_scenario(alice), report=report)
+    rows = _csv(alice_client.get(reverse("run_timeline_csv", args=[run.pk])))
+    header, body = rows[0], rows[1:]
+    db = [c for c in header if c.startswith("postgres.")]
+    assert db[-6:] == [
+        "postgres.lag_mean_ms",
+        "postgres.lag_max_ms",
+        "postgres.shard-0.share",
+        "postgres.shard-1.share",
+        "postgres.shard-2.share",
+        "postgres.shard-3.share",
+    ]
+    for row, window in zip(body, report["timeline"], strict=True):
+        cells = dict(zip(header, row, strict=True))
+        comp = window["components"]["postgres"]
+        assert (
+            _value(cells["postgres.lag_mean_ms"]) == comp["replication_lag_ms"]["mean"]
+        )
+        assert _value(cells["postgres.lag_max_ms"]) == comp["replication_lag_ms"]["max"]
+        for k, shard in enumerate(comp["shards"]):
+            assert _value(cells[f"postgres.shard-{k}.share"]) == shard["share"]
+    data = alice_client.get(reverse("run_timeline_json", args=[run.pk])).json()
+    assert data["columns"] == header[1:]
+    first = report["timeline"][0]["components"]["postgres"]
+    assert data["rows"][0]["postgres.shard-2.share"] == first["shards"][2]["share"]
+
+
+@pytest.mark.django_db
 def test_a_run_name_cannot_inject_a_formula_into_the_csv(
     alice, alice_client, small_report
 ):
