@@ -17,6 +17,7 @@ from django.http import Http404
 from dashboard.access import Perm, scenario_perms
 from dashboard.scenarios.models import Scenario
 from dashboard.sweeps.models import Sweep, SweepPoint
+from dashboard.sweeps.services import ab_answer
 
 #: Top-level sections whose numbers are not the system's (varying them sweeps
 #: nothing a team designs): the format version, the run settings, the objectives.
@@ -151,6 +152,12 @@ def sweep_data(*, sweep: Sweep, run_url) -> dict[str, Any]:
             else "p99"
         ),
         "answer": answers,
+        # an A/B capacity search, once both answers are in: did the change raise it?
+        "comparison": (
+            ab_answer(result["a"], result["b"], labels, sweep.vary)
+            if sweep.kind == Sweep.Kind.CAPACITY and result.get("a") and result.get("b")
+            else ""
+        ),
         "points_total": sum(len(p) for p in series.values()),
         "points_done": sum(1 for ps in series.values() for p in ps if p["recorded"]),
     }

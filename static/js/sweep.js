@@ -175,6 +175,7 @@
         lines.push(prefix + "knee at " + data.vary + " = " + num(data.knee[s], 4) + " (" + rule + ")");
       }
     }
+    if (data.comparison) lines.push(data.comparison);
     if (!lines.length) {
       const p = document.createElement("p");
       p.className = "muted";

@@ -122,6 +122,50 @@ def test_capacity_equals_simengine_capacity_with_the_same_batch(
     assert mine["answer"].startswith(f"up to {top} req/s within")
 
 
+def test_an_a_b_capacity_search_says_by_how_much_the_change_raised_capacity(
+    alice, queued
+):
+    # A third web server: each search as the CLI's, and the page's comparison line
+    # says the capacity rose by about half (2 to 3 servers, the same bottleneck)
+    from dashboard.sweeps.selectors import sweep_data
+
+    scenario = scenario_create(owner=alice, text=DOC)
+    v1 = scenario.latest_version
+    three = DOC.replace("instances: 2", "instances: 3")
+    v2 = scenario_version_create(
+        scenario=scenario, text=three, author=alice, message="three"
+    )
+    sweep = sweep_create(owner=alice, scenario=scenario, version=v2,
+                         compare_version=v1, kind="capacity", vary="workload.rps",
+                         resolution=0.02)  # fmt: skip
+    drain(queued)
+    sweep.refresh_from_db()
+    assert sweep.status == Sweep.Status.SUCCEEDED, sweep.error
+    for s, text in (("a", three), ("b", DOC)):
+        local = capacity(text, "workload.rps", resolution=0.02, jobs=services.BATCH)
+        assert sweep.result[s]["max_value"] == local["max_value"]
+    a, b = sweep.result["a"]["max_value"], sweep.result["b"]["max_value"]
+    assert 1.3 < a / b < 1.7, (a, b)
+    line = sweep_data(sweep=sweep, run_url=str)["comparison"]
+    assert line == (
+        f"version 2 against version 1: raises capacity by {(a - b) / b:.0%}, from "
+        f"{services.number_text(b)} req/s to {services.number_text(a)} req/s; "
+        "web limits both"
+    )
+
+
+def test_a_sweep_or_a_single_capacity_search_has_no_comparison_line(alice, queued):
+    from dashboard.sweeps.selectors import sweep_data
+
+    scenario = scenario_create(owner=alice, text=DOC)
+    sweep = _sweep(alice, scenario, kind="capacity", vary="workload.rps",
+                   resolution=0.05)  # fmt: skip
+    drain(queued)
+    sweep.refresh_from_db()
+    assert sweep.status == Sweep.Status.SUCCEEDED, sweep.error
+    assert sweep_data(sweep=sweep, run_url=str)["comparison"] == ""
+
+
 def test_a_b_sweep_runs_every_value_on_both_versions(alice, scenario, queued):
     v1 = scenario.latest_version
     v2 = scenario_version_create(
