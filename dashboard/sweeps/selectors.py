@@ -16,8 +16,8 @@ from django.http import Http404
 
 from dashboard.access import Perm, scenario_perms
 from dashboard.scenarios.models import Scenario
+from dashboard.sweeps.answers import ab_answer
 from dashboard.sweeps.models import Sweep, SweepPoint
-from dashboard.sweeps.services import ab_answer
 
 #: Top-level sections whose numbers are not the system's (varying them sweeps
 #: nothing a team designs): the format version, the run settings, the objectives.

@@ -18,7 +18,7 @@ from dashboard.runs.models import Run, RunPart
 from dashboard.runs.services import run_create, run_document_parse
 from dashboard.runs.signals import run_finished
 from dashboard.scenarios.services import scenario_create, scenario_version_create
-from dashboard.sweeps import services
+from dashboard.sweeps import answers, services
 from dashboard.sweeps.models import Sweep, SweepPoint
 from dashboard.sweeps.services import SweepError, SweepLimitExceeded, sweep_create
 from simengine.sweep import capacity  # the CLI's search, in this process
@@ -118,7 +118,7 @@ def test_capacity_equals_simengine_capacity_with_the_same_batch(
     assert max(sweep.points.values_list("round", flat=True)) >= 2
     assert "within latency_ms.p99 <= 60 ms" in mine["answer"]
     assert "web" in mine["answer"]
-    top = services.number_text(local["max_value"])
+    top = answers.number_text(local["max_value"])
     assert mine["answer"].startswith(f"up to {top} req/s within")
 
 
@@ -149,7 +149,7 @@ def test_an_a_b_capacity_search_says_by_how_much_the_change_raised_capacity(
     line = sweep_data(sweep=sweep, run_url=str)["comparison"]
     assert line == (
         f"version 2 against version 1: raises capacity by {(a - b) / b:.0%}, from "
-        f"{services.number_text(b)} req/s to {services.number_text(a)} req/s; "
+        f"{answers.number_text(b)} req/s to {answers.number_text(a)} req/s; "
         "web limits both"
     )
 
