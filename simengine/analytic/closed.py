@@ -103,11 +103,10 @@ def mva(
                 continue
             c, d = s.servers, s.demand_s
             old = p[s.name]
-            xm = x / s.copies  # the throughput one member sees
             new = [0.0] * c
             for j in range(1, c):
-                new[j] = xm * d / j * old[j - 1]
-            busy = xm * d  # mean busy cores
+                new[j] = x * d / j * old[j - 1]
+            busy = x * d  # mean busy cores of a member
             rest = sum((c - j) * new[j] for j in range(1, c))
             new[0] = max(0.0, 1.0 - (busy + rest) / c)
             p[s.name] = new
@@ -122,7 +121,7 @@ def mva(
         approximate=[s.component for s in approx],
     )
     for s in stations:
-        result.utilization[s.name] = x / s.copies * s.demand_s / s.servers
+        result.utilization[s.name] = x * s.demand_s / s.servers
     return result
 
 
