@@ -31,6 +31,9 @@ from .network import Node, hop_ms, walk
 #: The exact multi-server recursion costs N x c per station; beyond this many
 #: servers at one station the estimate uses Seidmann's approximation for it.
 MAX_EXACT_SERVERS = 256
+#: The exact recursion takes about users x cores steps (all stations): beyond this
+#: the estimate uses the approximate MVA (Bard-Schweitzer), and says so.
+MAX_EXACT_WORK = 300_000
 
 
 @dataclass
@@ -61,6 +64,7 @@ class MvaResult:
     queue: dict[str, float] = field(default_factory=dict)
     utilization: dict[str, float] = field(default_factory=dict)
     approximate: list[str] = field(default_factory=list)
+    schweitzer: bool = False  # the approximate MVA (too many users for the exact)
 
 
 def mva(
@@ -123,6 +127,52 @@ def mva(
     for s in stations:
         result.utilization[s.name] = x * s.demand_s / s.servers
     return result
+
+
+def schweitzer_mva(
+    stations: list[MvaStation], users: int, think_s: float, delay_s: float = 0.0
+) -> MvaResult:
+    """Approximate mean value analysis (Bard-Schweitzer: Q(N - 1) ~ (N - 1)/N Q(N),
+    solved as a fixed point) with Seidmann's multi-core stations: for populations
+    too large for the exact recursion (``MAX_EXACT_WORK``). Every station is listed
+    in ``approximate``."""
+    share = users / max(len(stations), 1)
+    q = {s.name: share / s.copies for s in stations}  # queueing part, per member
+    x = 0.0
+    residence: dict[str, float] = {}
+    response = delay_s
+    for _ in range(100_000):
+        residence = {}
+        queueing = {}
+        for s in stations:
+            c, d = s.servers, s.demand_s
+            queueing[s.name] = d / c * (1.0 + q[s.name] * (users - 1) / users)
+            residence[s.name] = (queueing[s.name] + d * (c - 1) / c) * s.copies
+        response = delay_s + sum(residence.values())
+        x = users / (think_s + response)
+        new = {name: x * r for name, r in queueing.items()}
+        moved = max((abs(new[k] - q[k]) for k in new), default=0.0)
+        q = new
+        if moved <= 1e-10 * users:
+            break
+    result = MvaResult(
+        users=users,
+        think_s=think_s,
+        delay_s=delay_s,
+        throughput=x,
+        response_s=response,
+        residence_s=residence,
+        queue={s.name: x * residence[s.name] / s.copies for s in stations},
+        approximate=[s.component for s in stations],
+    )
+    for s in stations:
+        result.utilization[s.name] = x * s.demand_s / s.servers
+    return result
+
+
+def exact_work(stations: list[MvaStation], users: int) -> int:
+    """About how many steps the exact recursion takes."""
+    return users * sum(max(s.servers, 1) for s in stations)
 
 
 def _delay_ms(doc: Document, nodes: dict[str, Node], rate: float) -> float:
@@ -208,10 +258,15 @@ def solve(doc: Document) -> tuple[MvaResult, Document]:
     rate = 1.0
     result = None
     # a cache's hit ratio under TTL depends on the rate: settle it (a few rounds)
-    for _ in range(4):
+    ttl = any(c.type == "cache" and c.ttl_s for c in doc.components.values())
+    for _ in range(6 if ttl else 1):
         stations, delay_s = network_stations(doc, rate)
-        result = mva(stations, users.count, think_s, delay_s)
-        if result.throughput <= 0 or abs(result.throughput - rate) <= 1e-9 * rate:
+        if exact_work(stations, users.count) <= MAX_EXACT_WORK:
+            result = mva(stations, users.count, think_s, delay_s)
+        else:
+            result = schweitzer_mva(stations, users.count, think_s, delay_s)
+            result.schweitzer = True
+        if result.throughput <= 0 or abs(result.throughput - rate) <= 1e-6 * rate:
             break
         rate = result.throughput
     assert result is not None
@@ -227,7 +282,13 @@ def closed_section(doc: Document, result: MvaResult) -> dict[str, Any]:
         return round(s * 1000.0, 4)
 
     method = "exact mean value analysis"
-    if result.approximate:
+    if result.schweitzer:
+        method = (
+            f"approximate mean value analysis (Bard-Schweitzer, Seidmann's for "
+            f"multi-core stations): {users.count} users are too many for the exact "
+            "recursion to be instant"
+        )
+    elif result.approximate:
         method += (
             "; Seidmann's approximation (approximate) for the stations of "
             + ", ".join(dict.fromkeys(result.approximate))
@@ -266,7 +327,7 @@ def _bound(result: MvaResult) -> float:
     return 1.0 / worst if worst > 0 else math.inf
 
 
-def _approximations(doc: Document, open_doc: Document) -> list[str]:
+def _approximations(doc: Document) -> list[str]:
     """Where the network is not one MVA solves exactly, in words."""
     out = []
     comps = doc.components
@@ -293,25 +354,23 @@ def _approximations(doc: Document, open_doc: Document) -> list[str]:
         for c in comps.values()
     ):
         out.append("scatter reads (taken as visits to every shard in turn)")
-    if any(
-        c.type == "service" and c.queue_limit is not None for c in comps.values()
-    ) or any(c.type == "database" for c in comps.values()):
-        limits = [
-            cid
-            for cid, c in comps.items()
-            if (
-                c.type == "service"
-                and c.queue_limit is not None
-                and c.queue_limit + c.cores < _peak(doc)
-            )
-            or (c.type == "database" and c.primary.connections < _peak(doc))
-        ]
-        if limits:
-            out.append(
-                "queue or connection limits below the number of users at "
-                + ", ".join(limits)
-                + " (refusals are not modelled)"
-            )
+    peak = _peak(doc)
+    limited = [
+        cid
+        for cid, c in comps.items()
+        if (
+            c.type == "service"
+            and c.queue_limit is not None
+            and c.queue_limit + c.cores < peak
+        )
+        or (c.type == "database" and c.primary.connections < peak)
+    ]
+    if limited:
+        out.append(
+            "queue or connection limits below the number of users at "
+            + ", ".join(limited)
+            + " (refusals are not modelled)"
+        )
     return out
 
 
@@ -349,7 +408,7 @@ def closed_estimate(doc: Document) -> dict[str, Any]:
             entry["latency_ms"] = None
             entry["wait_ms"] = None
     section = closed_section(doc, result)
-    approx = _approximations(doc, open_doc)
+    approx = _approximations(doc)
     section["approximate"] = approx
     out["closed"] = section
     notes = [

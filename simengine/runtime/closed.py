@@ -58,7 +58,6 @@ class ClosedSource(Source):
         assert users is not None
         # the open source's streams come first, in their order; these two are new
         # and made only for a closed workload
-        self.think_ms = users.think_ms
         self.think_draw = duration_sampler(users.think_ms, ctx.streams.generator())
         self.stagger = uniform_sampler(ctx.streams.generator())
         self.sweep = None  # every request has its deadline on the calendar

@@ -21,7 +21,7 @@ from helpers_engine import document, example_document
 
 import simengine
 from simengine.analytic import estimate
-from simengine.analytic.closed import MvaStation, mva, solve
+from simengine.analytic.closed import MvaStation, mva, schweitzer_mva, solve
 
 WEB_MS, DB_MS, DB_CORES, THINK_MS = 5.0, 8.0, 2, 100.0
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -402,3 +402,40 @@ def test_a_spike_injection_is_refused_for_a_closed_workload() -> None:
     with pytest.raises(simengine.DocumentError) as exc:
         injection_parse(doc, {"action": "spike", "factor": 2, "for_s": 5})
     assert [e.path for e in exc.value.errors] == ["injection.action"]
+
+
+def test_too_many_users_for_the_exact_mva_are_estimated_approximately_and_say_so() -> (
+    None
+):
+    est = estimate(closed_doc(200_000, duration_s=1))
+    closed = est["closed"]
+    assert closed["method"].startswith("approximate mean value analysis")
+    # exponential work: only the database's connections (fewer than the users)
+    assert [a.split(" at ")[-1] for a in closed["approximate"]] == [
+        "db (refusals are not modelled)"
+    ]
+    # far past saturation: the bound 1 / D_max, R = N / X - Z
+    assert est["rps"] == pytest.approx(200.0, rel=1e-6)
+    assert closed["response_ms"] == pytest.approx(200_000 / 200 * 1000 - 100, rel=1e-4)
+    # and near the exact one where both run (N = 50: 196.4 against 199.9 req/s)
+    stations = [
+        MvaStation("web", "web", 1, 1, WEB_MS / 1000),
+        MvaStation("db", "db", DB_CORES, 1, DB_MS / 1000),
+    ]
+    approx = schweitzer_mva(stations, 50, THINK_MS / 1000)
+    assert approx.throughput == pytest.approx(theory(50)[0], rel=0.03)
+
+
+def test_a_station_of_very_many_cores_is_labelled_approximate() -> None:
+    got = mva([MvaStation("big.instance", "big", 300, 1, 1.0)], 20, 1.0)
+    assert got.approximate == ["big"]
+    doc = document(
+        workload={"target": "big", "users": {"count": 20, "think_ms": 1000}},
+        components={
+            "big": {"type": "service", "cores": 300, "work_ms": {"mean": 1000}}
+        },
+        duration_s=1,
+        warmup_s=0,
+    )
+    method = estimate(doc)["closed"]["method"]
+    assert "Seidmann's approximation (approximate) for the stations of big" in method
