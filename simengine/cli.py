@@ -207,6 +207,14 @@ def summary(report: dict[str, Any]) -> str:
             *(_fmt(lat[k], 2) for k in ("mean", "p50", "p90", "p95", "p99", "max"))
         )
     )
+    closed = report.get("closed")
+    if closed:  # a closed workload (workload.users)
+        lines.append(
+            f"closed     users {_fmt(closed['users'])}  think ms "
+            f"{_fmt(closed['think_ms_mean'], 2)}  cycle ms "
+            f"{_fmt(closed['cycle_ms']['mean'], 2)}  "
+            f"{_fmt(closed['throughput_rps'])} cycles/s"
+        )
     lines.append("")
     header = f"{'component':<16}{'type':<15}{'util':>7}{'rps':>11}{'queue':>9}"
     header += f"{'mean ms':>10}{'p99 ms':>10}"

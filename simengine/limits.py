@@ -26,6 +26,8 @@ class Limits:
     max_keys: int = 100_000_000
     #: ``workload.clients``.
     max_clients: int = 100_000_000
+    #: ``workload.users.count`` and every phase's ``users`` (a closed workload).
+    max_users: int = 1_000_000
     #: Expected requests of the whole run: mean rate x (warm-up + duration) x
     #: replications.
     max_requests: int = 200_000_000

@@ -188,6 +188,8 @@ def build_report(
         "events": sim.events,
         "event_log": sim.ctx.event_log,
     }
+    if sim.doc.workload.users is not None:  # a closed workload (ClosedSource)
+        report["closed"] = sim.source.report(duration, end)  # type: ignore[attr-defined]
     report["bottleneck"] = bottleneck(sim.doc, components)
     report["warnings"] = sim.warnings + run_warnings(sim.doc, report)
     specs = objective_specs(sim.doc.objectives)

@@ -93,6 +93,7 @@ class Event(TypedDict):
     instance: NotRequired[str]
     instances: NotRequired[int]
     rps: NotRequired[float]
+    users: NotRequired[int]  # phase_changed of a closed workload (workload.users)
     writes_lost: NotRequired[int]
     promoted: NotRequired[str]
     shards: NotRequired[int]

@@ -134,6 +134,14 @@ def injection_parse(doc: Document, raw: Any, *, path: str = "injection") -> Inje
         for name in ("component", "instance", "node"):
             if getattr(inj, name) is not None:
                 errors.append(FieldError(f"{path}.{name}", "a spike takes no target"))
+        if doc.workload.users is not None:
+            errors.append(
+                FieldError(
+                    f"{path}.action",
+                    "a spike multiplies an open workload's arrival rate: a closed "
+                    "workload (workload.users) has none (change users with phases)",
+                )
+            )
     else:
         if inj.factor is not None:
             errors.append(FieldError(f"{path}.factor", "only a spike takes a factor"))

@@ -24,6 +24,13 @@ def format_estimate(result: dict[str, Any]) -> str:
         f"{num(lat['mean'], 2) + ' ms' if lat else why}; "
         f"cost {result['cost_per_hour']:,.2f} per hour"
     )
+    closed = result.get("closed")
+    if closed:  # a closed workload: mean value analysis
+        lines.append(
+            f"closed: {closed['users']} users, think {num(closed['think_ms_mean'], 2)}"
+            f" ms, response {num(closed['response_ms'], 2)} ms, cycle "
+            f"{num(closed['cycle_ms']['mean'], 2)} ms ({closed['method']})"
+        )
     lines.append("")
     lines.append(
         f"{'component':<16}{'type':<15}{'load rps':>11}{'busy':>8}{'latency ms':>12}"

@@ -159,6 +159,10 @@ ENTRY: dict[str, Any] = {
 
 def estimate(doc: Document) -> dict[str, Any]:
     """The instant estimate of a validated document (see the package docstring)."""
+    if doc.workload.users is not None:  # a closed workload: mean value analysis
+        from .closed import closed_estimate
+
+        return closed_estimate(doc)
     comps = doc.components
     wl = doc.workload
     nodes, latency = walk(doc)

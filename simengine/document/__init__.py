@@ -51,6 +51,7 @@ from .models import (
     Objectives,
     Phase,
     Simulation,
+    Users,
     Workload,
     document_schema,
 )
@@ -116,6 +117,7 @@ __all__ = [
     "Service",
     "Shards",
     "Simulation",
+    "Users",
     "Work",
     "Workload",
     "as_distribution",

@@ -7,12 +7,24 @@ from typing import Any
 
 from .models import Document
 
+#: A closed workload's think time counts as at least this (s) in the budget.
+MIN_CYCLE_S = 0.001
+
 
 def expected_requests(doc: Document) -> float:
-    """Mean number of client requests of one replication (rate integrated over time)."""
+    """Mean number of client requests of one replication (rate integrated over time).
+
+    A closed workload (``users``) counts at most users / think time per second (a
+    user's cycle is its think time plus a response): an upper bound."""
     wl = doc.workload
     horizon = doc.simulation.warmup_s + doc.simulation.duration_s
-    points = [(0.0, wl.rps)] + [(p.at_s, p.rps) for p in wl.phases]
+    if wl.users is not None:
+        cycle_s = max((wl.users.think_ms.mean or 0.0) / 1000.0, MIN_CYCLE_S)
+        points = [(0.0, wl.users.count / cycle_s)] + [
+            (p.at_s, (p.users or 0) / cycle_s) for p in wl.phases
+        ]
+    else:
+        points = [(0.0, wl.rps or 0.0)] + [(p.at_s, p.rps or 0.0) for p in wl.phases]
     total = 0.0
     for i, (at, rate) in enumerate(points):
         end = points[i + 1][0] if i + 1 < len(points) else horizon

@@ -7,7 +7,14 @@ import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, PrivateAttr, Tag, model_validator
+from pydantic import (
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from ..limits import Limits
@@ -16,6 +23,7 @@ from .fields import (
     ID_RE,
     MAX_EMPIRICAL_SAMPLES,
     Distribution,
+    Duration,
     Name,
     NonNegFloat,
     NonNegInt,
@@ -78,7 +86,12 @@ class Simulation(_Model):
 
 class Phase(_Model):
     at_s: NonNegFloat = Field(description="simulated time the rate changes, seconds")
-    rps: NonNegFloat = Field(description="mean arrival rate from at_s on")
+    rps: NonNegFloat | None = Field(
+        None, description="mean arrival rate from at_s on (an open workload)"
+    )
+    users: NonNegInt | None = Field(
+        None, description="users from at_s on (a closed workload: workload.users)"
+    )
 
 
 class Bursty(_Model):
@@ -86,6 +99,16 @@ class Bursty(_Model):
     off_s: PosFloat = Field(15.0, description="time between bursts, seconds")
     factor: Annotated[float, Field(strict=True, ge=1, allow_inf_nan=False)] = Field(
         3.0, description="rate during a burst, as a multiple of rps"
+    )
+
+
+class Users(_Model):
+    """A closed workload: ``count`` users, each sending a request, waiting for its
+    outcome, thinking ``think_ms`` and sending the next."""
+
+    count: PosInt = Field(description="users, each one request outstanding at most")
+    think_ms: Duration = Field(
+        description="think time between an outcome and the user's next request, ms"
     )
 
 
@@ -162,7 +185,16 @@ Arrivals = Annotated[
 
 class Workload(_Model):
     target: Name = Field(description="component the clients call")
-    rps: NonNegFloat = Field(description="mean arrival rate, requests per second")
+    rps: NonNegFloat | None = Field(
+        None,
+        description="mean arrival rate, requests per second (exactly one of rps "
+        "and users)",
+    )
+    users: Users | None = Field(
+        None,
+        description="a closed workload instead of rps: users who wait, think and "
+        "send again",
+    )
     arrivals: Arrivals = Field(
         "poisson",
         description="poisson | constant | bursty, or a renewal process: "
@@ -182,6 +214,38 @@ class Workload(_Model):
     scatter_ratio: Ratio = Field(
         0.0, description="share of reads that need every shard (part 2)"
     )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _rps_or_users(cls, data: Any, handler: Any) -> Any:
+        """``rps`` is required unless ``users`` is given (a closed workload); the
+        error is pydantic's own "missing", on ``rps``, beside any others."""
+        missing = (
+            isinstance(data, Mapping) and "rps" not in data and "users" not in data
+        )
+        if not missing:
+            return handler(data)
+        lost = {"type": "missing", "loc": ("rps",), "input": data}
+        try:
+            handler(data)
+        except ValidationError as exc:
+            others = [
+                {
+                    "type": PydanticCustomError(e["type"], e["msg"], e.get("ctx")),
+                    "loc": e["loc"],
+                    "input": e["input"],
+                }
+                for e in exc.errors(include_url=False)
+            ]
+            raise ValidationError.from_exception_data(
+                cls.__name__, [lost, *others]
+            ) from None
+        raise ValidationError.from_exception_data(cls.__name__, [lost])
+
+    @property
+    def closed(self) -> bool:
+        """A closed workload (``users``): no arrival rate of its own."""
+        return self.users is not None
 
 
 class Network(_Model):

@@ -11,6 +11,7 @@ from ..document import Document
 from ..document.models import Fault
 from ..errors import BudgetExceeded, Cancelled
 from ..snapshot import Window
+from .closed import ClosedSource
 from .component import Component
 from .context import RunContext
 from .eventcalendar import URGENT, Boundary, raise_boundary
@@ -47,7 +48,7 @@ class Sim:
         for cid, spec in doc.components.items():
             ctx.components[cid] = RUNTIMES[spec.type](ctx, cid, spec)
         self.components: dict[str, Component] = ctx.components
-        self.source = Source(ctx, doc)
+        self.source = (ClosedSource if doc.workload.users else Source)(ctx, doc)
         for rt in self.components.values():
             rt.link(ctx)
         self.source.link(ctx)

@@ -22,6 +22,21 @@ def workload_limit_errors(wl: Workload, limits: Limits) -> list[FieldError]:
                 "(Limits.max_keys)",
             )
         )
+    if wl.users is not None:
+        counts = [("workload.users.count", wl.users.count)] + [
+            (f"workload.phases[{i}].users", p.users)
+            for i, p in enumerate(wl.phases)
+            if p.users is not None
+        ]
+        for path, count in counts:
+            if count > limits.max_users:
+                errors.append(
+                    FieldError(
+                        path,
+                        f"{count} users is over the limit of {limits.max_users} "
+                        "(Limits.max_users)",
+                    )
+                )
     if wl.clients > limits.max_clients:
         errors.append(
             FieldError(
@@ -85,7 +100,8 @@ def run_limit_errors(doc: Document, limits: Limits) -> list[FieldError]:
         err(
             "simulation.duration_s",
             f"the run would make about {requests:.3g} requests "
-            f"(rps x {horizon:g} s x {planned} replications), over the "
+            f"({'users / think time' if doc.workload.users else 'rps'} x "
+            f"{horizon:g} s x {planned} replications), over the "
             f"limit of {limits.max_requests:.3g} (Limits.max_requests)",
         )
     else:

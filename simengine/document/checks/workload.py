@@ -1,4 +1,4 @@
-"""Cross-field rules of the workload: bursts, phases, regions."""
+"""Cross-field rules of the workload: bursts, phases, regions, closed users."""
 
 from __future__ import annotations
 
@@ -9,6 +9,19 @@ from ..models import Bursty, Workload
 def workload_errors(wl: Workload) -> list[FieldError]:
     """The workload's cross-field errors (references are checked elsewhere)."""
     errors: list[FieldError] = []
+    if wl.users is not None:
+        return errors + closed_workload_errors(wl)
+    for i, phase in enumerate(wl.phases):
+        if phase.users is not None:
+            errors.append(
+                FieldError(
+                    f"workload.phases[{i}].users",
+                    "only a closed workload (workload.users) takes users; "
+                    "an open workload's phase gives rps",
+                )
+            )
+        elif phase.rps is None:
+            errors.append(FieldError(f"workload.phases[{i}].rps", "is required"))
     if wl.arrivals != "bursty" and wl.bursty is not None:
         errors.append(
             FieldError("workload.bursty", "only allowed with arrivals: bursty")
@@ -24,6 +37,11 @@ def workload_errors(wl: Workload) -> list[FieldError]:
                     f"(got {b.factor:g})",
                 )
             )
+    return errors + _phase_order_and_region_errors(wl)
+
+
+def _phase_order_and_region_errors(wl: Workload) -> list[FieldError]:
+    errors: list[FieldError] = []
     last = -1.0
     for i, phase in enumerate(wl.phases):
         if phase.at_s <= last:
@@ -43,3 +61,45 @@ def workload_errors(wl: Workload) -> list[FieldError]:
                 )
             )
     return errors
+
+
+def closed_workload_errors(wl: Workload) -> list[FieldError]:
+    """A closed workload (``users``): no rate, no open-only arrival settings, and
+    phases that give users."""
+    errors: list[FieldError] = []
+    if wl.rps is not None:
+        errors.append(
+            FieldError(
+                "workload.users",
+                "give either rps (an open workload) or users (a closed one), not both",
+            )
+        )
+    # (the defaults pass: a parsed document's model_dump gives them back)
+    for name, given in (
+        ("arrivals", wl.arrivals != "poisson"),
+        ("bursty", wl.bursty is not None),
+    ):
+        if given:
+            errors.append(
+                FieldError(
+                    f"workload.{name}",
+                    "only for an open workload (rps): closed users send their "
+                    "next request when they have thought (workload.users.think_ms)",
+                )
+            )
+    for i, phase in enumerate(wl.phases):
+        if phase.rps is not None:
+            errors.append(
+                FieldError(
+                    f"workload.phases[{i}].rps",
+                    "a closed workload's phase gives users, not rps",
+                )
+            )
+        elif phase.users is None:
+            errors.append(
+                FieldError(
+                    f"workload.phases[{i}].users",
+                    "is required (a closed workload's phase gives users)",
+                )
+            )
+    return errors + _phase_order_and_region_errors(wl)
