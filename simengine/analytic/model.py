@@ -292,15 +292,23 @@ def estimate(doc: Document) -> dict[str, Any]:
             "a balancer the clients call directly and approximate behind other "
             "components (their output is not Poisson)."
         )
+    elif limited and wl.arrivals == "bursty":
+        notes.append(
+            "Rate limits ("
+            + ", ".join(limited)
+            + ") are taken at the fluid level of each burst and quiet period: a "
+            "limit accepts min(the period's rate, rps), plus the burst it saved up "
+            "while quiet, and answers the rest 429. Approximate: the Poisson noise "
+            "within a period refuses a little more. A run measures it."
+        )
     elif limited:
         notes.append(
             "Rate limits ("
             + ", ".join(limited)
             + ") are taken at the fluid level: a limit accepts min(offered rate, "
-            "rps) and answers the rest 429. Exact for constant arrivals; for bursty "
-            "or other renewal arrivals it is approximate (a full bucket lets part "
-            "of a burst through, and a small burst refuses some requests even "
-            "below rps). A run measures it."
+            "rps) and answers the rest 429. Exact for constant arrivals; for other "
+            "renewal arrivals it is approximate (a small burst refuses some "
+            "requests even below rps). A run measures it."
         )
     unreached = [cid for cid in comps if cid not in nodes]
     if unreached:

@@ -13,9 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from ..document import Document, ReadWriteWork
+from ..document import Bursty, Document, ReadWriteWork
 from .popularity import che_hit_ratio, popularity, zipf_share_below
-from .queueing import Station, mean_and_scv, token_bucket_share, usl_capacity
+from .queueing import (
+    Station,
+    mean_and_scv,
+    token_bucket_on_off_share,
+    token_bucket_share,
+    usl_capacity,
+)
 
 
 @dataclass
@@ -171,17 +177,24 @@ def _balancer_stations(doc: Document, node: Node) -> None:
     The rate limit passes on the share ``accepted``: with Poisson arrivals the
     token bucket's long-run share, 1 - P(no token) (``token_bucket_share``; exact
     for the workload's own Poisson stream, approximate behind other components,
-    whose output is not Poisson); with other arrivals the fluid share
-    min(1, rps / offered) (exact for constant arrivals; for bursty ones a full
-    bucket lets part of a burst through, which the fluid level ignores).
+    whose output is not Poisson); with bursty arrivals the fluid share of each
+    on and off period plus the burst saved up in the quiet one
+    (``token_bucket_on_off_share``); with other arrivals the fluid share
+    min(1, rps / offered) (exact for constant arrivals).
     """
     lb = node.comp
     offered = node.reads + node.writes
     accepted = 1.0
     rl = lb.rate_limit
     if rl is not None and offered > 0:
-        if doc.workload.arrivals == "poisson":
+        wl = doc.workload
+        if wl.arrivals == "poisson":
             accepted = token_bucket_share(offered, rl.rps, rl.burst)
+        elif wl.arrivals == "bursty":
+            b = wl.bursty or Bursty()
+            accepted = token_bucket_on_off_share(
+                offered, rl.rps, rl.burst, b.on_s, b.off_s, b.factor
+            )
         else:
             accepted = min(1.0, rl.rps / offered)
     node.extra["accepted"] = accepted

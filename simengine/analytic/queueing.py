@@ -160,6 +160,33 @@ class Station:
         return mmc_wait(self.servers, lam / 1000.0, mean)  # rate per ms
 
 
+def token_bucket_on_off_share(
+    offered_rps: float,
+    rate_rps: float,
+    burst: int,
+    on_s: float,
+    off_s: float,
+    factor: float,
+) -> float:
+    """Share of on/off arrivals (``factor`` x for ``on_s``, then the rate that keeps
+    the mean for ``off_s``) a token bucket lets through, at the fluid level: in each
+    period min(rate, the period's rate), plus the tokens saved in the quiet period
+    spent at the start of the burst (at most ``burst``, what the quiet period
+    refilled, and the burst's excess). Ignores the Poisson noise within a period."""
+    if offered_rps <= 0:
+        return 1.0
+    cycle = on_s + off_s
+    on_rps = offered_rps * factor
+    off_rps = max(0.0, offered_rps * (cycle - factor * on_s) / off_s)
+    passed = on_s * min(on_rps, rate_rps) + off_s * min(off_rps, rate_rps)
+    saved = min(
+        float(burst),
+        max(0.0, rate_rps - off_rps) * off_s,
+        max(0.0, on_rps - rate_rps) * on_s,
+    )
+    return min(1.0, (passed + saved) / (offered_rps * cycle))
+
+
 #: A token bucket's exact solution is worked out up to this burst; beyond it the
 #: fluid answer min(1, rps / offered) is within about 1 / (2 x burst) of it.
 EXACT_BURST = 1000

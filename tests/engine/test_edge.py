@@ -442,3 +442,16 @@ def test_replications_average_the_rate_limited_count() -> None:
     report = simengine.simulate(tree_doc)
     assert "requests.rate_limited" in report["ci95"]
     assert "components.lb.rate_limited" in report["ci95"]
+
+
+def test_estimate_of_bursty_arrivals_clips_each_burst() -> None:
+    # 3x for 5 s in every 20 s: 1,800 req/s in bursts, 200 between; the bucket
+    # passes 1,200/s in a burst plus the 300 tokens saved while quiet:
+    # (5 x 1200 + 300 + 15 x 200) / 20 = 465 req/s of the 600 offered
+    lb = {"rate_limit": {"rps": 1200, "burst": 300}}
+    doc = _doc(lb, rps=600, duration_s=400, arrivals="bursty")
+    est = estimate(doc)["components"]["lb"]
+    assert est["accepted_rps"] == pytest.approx(465.0)
+    req = simengine.simulate(doc)["requests"]
+    measured_rps = (req["offered"] - req["rate_limited"]) / 400
+    assert measured_rps == pytest.approx(est["accepted_rps"], rel=0.02)
