@@ -138,7 +138,10 @@ def advise(doc: Document, loads: Mapping[str, Load]) -> Finding:
     ranked = {
         cid: loads[cid].peak
         for cid, spec in doc.components.items()
-        if cid in loads and loads[cid].peak is not None and spec.type in RELIEF
+        if cid in loads
+        and loads[cid].peak is not None
+        and spec.type in RELIEF
+        and HAS_CAPACITY.get(spec.type, _always)(spec)
     }
     if not ranked:
         return Finding(
@@ -351,4 +354,15 @@ RELIEF: dict[str, Callable[[Document, str, Any, Load, float], Relief]] = {
     "service": _service,
     "database": _database,
     "load_balancer": _balancer,
+}
+
+
+def _always(spec: Any) -> bool:
+    return True
+
+
+#: Kinds of ``RELIEF`` that have a capacity only when configured so: a balancer
+#: only with ``work_ms`` (older reports carry 0.0 for one without: not a candidate).
+HAS_CAPACITY: dict[str, Callable[[Any], bool]] = {
+    "load_balancer": lambda spec: spec.work_ms is not None,
 }
