@@ -200,6 +200,11 @@ def summary(report: dict[str, Any]) -> str:
         f"requests   offered {_fmt(req['offered'], 0)}  completed "
         f"{_fmt(req['completed'], 0)}  errors {_fmt(req['errors'], 0)}  timeouts "
         f"{_fmt(req['timeouts'], 0)}  rejected {_fmt(req['rejected'], 0)}"
+        + (
+            f" (rate limited {_fmt(req['rate_limited'], 0)})"
+            if "rate_limited" in req
+            else ""
+        )
     )
     lines.append(f"throughput {_fmt(report['throughput_rps'])} requests/s")
     lines.append(

@@ -93,6 +93,8 @@ def _replication(
     seq = seq_start
     timeline: list[Window] = []
     totals = {"offered": 0, "completed": 0, "errors": 0, "timeouts": 0, "rejected": 0}
+    if sim.source.rate_limits:
+        totals["rate_limited"] = 0  # 429s, counted in rejected too
     event_log = sim.ctx.event_log
     events_sent = 0
     watch = WindowWatch(objective_specs(doc.objectives))

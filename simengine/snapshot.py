@@ -54,6 +54,7 @@ class ComponentWindow(TypedDict):
     instances: NotRequired[int]  # service: active instances at the window's end
     hit_ratio: NotRequired[float]  # cache: hits / (hits + misses) in the window
     errors_rps: NotRequired[float]  # load balancer: requests it failed, per second
+    rate_limited_rps: NotRequired[float]  # balancer with rate_limit: 429s per second
     # database with replicas: the lags drawn for the window's writes, ms (None: no write)
     replication_lag_ms: NotRequired[WindowLag]
     shards: NotRequired[list[ShardWindow]]  # sharded database: one entry per shard
@@ -74,6 +75,8 @@ class Window(TypedDict):
     rejected: int
     latency_ms: WindowLatency
     components: dict[str, ComponentWindow]
+    # only when a balancer has a rate_limit: 429s per second (part of rejected_rps)
+    rate_limited_rps: NotRequired[float]
 
 
 class Event(TypedDict):

@@ -13,8 +13,9 @@ The wording has three levels, by the busiest component's utilization:
   how much (instances, replicas, cores) would bring it back under 70%.
 
 What relieves a component depends on its kind, through ``RELIEF`` (type -> function);
-a kind without an entry (a balancer, a cache) has no capacity of its own and is never
-the bottleneck, whatever utilization it reports.
+a kind without an entry (a cache) has no capacity of its own and is never the
+bottleneck, whatever utilization it reports; a balancer is one only with ``work_ms``
+(without it, its utilization is None).
 """
 
 from __future__ import annotations
@@ -137,7 +138,10 @@ def advise(doc: Document, loads: Mapping[str, Load]) -> Finding:
     ranked = {
         cid: loads[cid].peak
         for cid, spec in doc.components.items()
-        if cid in loads and loads[cid].peak is not None and spec.type in RELIEF
+        if cid in loads
+        and loads[cid].peak is not None
+        and spec.type in RELIEF
+        and HAS_CAPACITY.get(spec.type, _always)(spec)
     }
     if not ranked:
         return Finding(
@@ -324,9 +328,41 @@ def _database(doc: Document, cid: str, spec: Any, load: Load, util: float) -> Re
     return Relief(where, remedy, note, sizing, fact, hint)
 
 
+def _balancer(doc: Document, cid: str, spec: Any, load: Load, util: float) -> Relief:
+    """A balancer with ``work_ms`` (only then is its utilization measured)."""
+    n, cores = spec.instances, spec.cores or 1
+    where = (
+        f"{cid} at {pct(util)} ({_plural(n, 'balancer instance')} x "
+        f"{_plural(cores, 'core')}, its own work_ms per request)"
+    )
+    need = needed(n, util)
+    sizing = (
+        f"{need} balancer instances instead of {n} would bring it to about "
+        f"{pct(util * n / need)}"
+    )
+    remedy = (
+        "more balancer instances or cores (instances, cores), or less work per "
+        "request at the balancer (work_ms: e.g. TLS or layer-7 rules moved off it)"
+    )
+    return Relief(where, remedy, "", sizing)
+
+
 #: What relieves a component, by its ``type``; kinds absent have no capacity of
-#: their own (a balancer and a cache are delays) and are never the bottleneck.
+#: their own (a cache is a delay) and are never the bottleneck. A balancer is a
+#: candidate only when it has ``work_ms`` (otherwise its utilization is None).
 RELIEF: dict[str, Callable[[Document, str, Any, Load, float], Relief]] = {
     "service": _service,
     "database": _database,
+    "load_balancer": _balancer,
+}
+
+
+def _always(spec: Any) -> bool:
+    return True
+
+
+#: Kinds of ``RELIEF`` that have a capacity only when configured so: a balancer
+#: only with ``work_ms`` (older reports carry 0.0 for one without: not a candidate).
+HAS_CAPACITY: dict[str, Callable[[Any], bool]] = {
+    "load_balancer": lambda spec: spec.work_ms is not None,
 }

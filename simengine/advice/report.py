@@ -113,7 +113,13 @@ def run_warnings(doc: Document, report: dict[str, Any]) -> list[str]:
         out.append(
             f"{pct(lost)} of offered requests did not complete "
             f"({req['errors']} errors, {req['timeouts']} timeouts, "
-            f"{req['rejected']} rejected, {req['in_flight']} still in flight)"
+            f"{req['rejected']} rejected"
+            + (
+                f" ({req['rate_limited']} of them rate limited, 429)"
+                if "rate_limited" in req
+                else ""
+            )
+            + f", {req['in_flight']} still in flight)"
         )
     out.extend(_orphaned_work(report))
     out.extend(_caches_warming(report))

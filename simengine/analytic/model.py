@@ -9,7 +9,7 @@ from .. import pricing
 from ..advice import HOT_UTILIZATION, WARN_UTILIZATION, Load, advise
 from ..document import Distribution, Document
 from ..objectives import objective_specs
-from .network import STATIONS, Node, walk
+from .network import Node, has_stations, walk
 
 LABEL = "Estimate — a run gives the measured truth"
 
@@ -18,7 +18,8 @@ ASSUMPTIONS = (
     "Allen-Cunneen correction for the service-time variability); bursty and constant "
     "arrivals, autoscaling, faults and timeouts are not modelled.",
     "A balancer is a fixed delay (overhead_ms at layer 7) and a cache a fixed delay "
-    "(hit_ms), not queues (as in the engine).",
+    "(hit_ms), not queues (as in the engine); a balancer with work_ms is also an "
+    "M/G/c station per balancer instance (its cores), fed its share of the load.",
     "A service calls each of its dependencies once per request; a call to another "
     "service is a nested request of the same kind (read or write).",
     "Cache hit ratios use Che's approximation over the workload's key popularity "
@@ -147,6 +148,14 @@ def _database_entry(node: Node, entry: dict[str, Any]) -> None:
 
 def _balancer_entry(node: Node, entry: dict[str, Any]) -> None:
     entry["share"] = {t: _round(s) for t, s in node.extra["shares"].items()}
+    if node.comp.rate_limit is not None:
+        # the token bucket's share (see network._balancer_stations)
+        offered = node.reads + node.writes
+        accepted = node.extra.get("accepted", 1.0)
+        entry["accepted_rps"] = _round(offered * accepted, 3)
+        entry["rate_limited_rps"] = _round(offered * (1.0 - accepted), 3)
+        if accepted < 1.0:
+            entry["refused_ratio"] = _round(1.0 - accepted)
 
 
 #: What a reached component's entry adds, by type.
@@ -196,7 +205,7 @@ def estimate(doc: Document) -> dict[str, Any]:
             if refused > 0.0005:
                 entry["refused_ratio"] = _round(refused)
             entry["read_work_share"] = _round(_read_share(node))
-        elif node is None and comp.type in STATIONS:
+        elif node is None and has_stations(comp):
             util = peak = 0.0
         entry["utilization"] = _round(util)
         entry["peak_utilization"] = _round(peak)
@@ -270,6 +279,40 @@ def estimate(doc: Document) -> dict[str, Any]:
             + ": a pareto duration with alpha <= 2 has infinite variance, so the mean "
             "wait in a queue has no finite value (Pollaczek-Khinchine); run it to see "
             "what a finite run measures."
+        )
+    limited = [
+        cid
+        for cid, comp in comps.items()
+        if cid in nodes and getattr(comp, "rate_limit", None) is not None
+    ]
+    if limited and wl.arrivals == "poisson":
+        notes.append(
+            "Rate limits ("
+            + ", ".join(limited)
+            + "): the share accepted is the token bucket's long-run 1 - P(no "
+            "token) for Poisson arrivals (solved numerically; a small burst "
+            "refuses some requests even below its rps, a large one tends to "
+            "min(offered, rps)); the rest is answered 429 at once. It is exact for "
+            "a balancer the clients call directly and approximate behind other "
+            "components (their output is not Poisson)."
+        )
+    elif limited and wl.arrivals == "bursty":
+        notes.append(
+            "Rate limits ("
+            + ", ".join(limited)
+            + ") are taken at the fluid level of each burst and quiet period: a "
+            "limit accepts min(the period's rate, rps), plus the burst it saved up "
+            "while quiet, and answers the rest 429. Approximate: the Poisson noise "
+            "within a period refuses a little more. A run measures it."
+        )
+    elif limited:
+        notes.append(
+            "Rate limits ("
+            + ", ".join(limited)
+            + ") are taken at the fluid level: a limit accepts min(offered rate, "
+            "rps) and answers the rest 429. Exact for constant arrivals; for other "
+            "renewal arrivals it is approximate (a small burst refuses some "
+            "requests even below rps). A run measures it."
         )
     unreached = [cid for cid in comps if cid not in nodes]
     if unreached:

@@ -13,9 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from ..document import Document, ReadWriteWork
+from ..document import Bursty, Document, ReadWriteWork
 from .popularity import che_hit_ratio, popularity, zipf_share_below
-from .queueing import Station, mean_and_scv, usl_capacity
+from .queueing import (
+    Station,
+    mean_and_scv,
+    token_bucket_on_off_share,
+    token_bucket_share,
+    usl_capacity,
+)
 
 
 @dataclass
@@ -165,11 +171,60 @@ def _database_stations(doc: Document, node: Node) -> None:
         node.shards.append(names)
 
 
+def _balancer_stations(doc: Document, node: Node) -> None:
+    """A balancer's rate limit and, with ``work_ms``, its instances as stations.
+
+    The rate limit passes on the share ``accepted``: with Poisson arrivals the
+    token bucket's long-run share, 1 - P(no token) (``token_bucket_share``; exact
+    for the workload's own Poisson stream, approximate behind other components,
+    whose output is not Poisson); with bursty arrivals the fluid share of each
+    on and off period plus the burst saved up in the quiet one
+    (``token_bucket_on_off_share``); with other arrivals the fluid share
+    min(1, rps / offered) (exact for constant arrivals).
+    """
+    lb = node.comp
+    offered = node.reads + node.writes
+    accepted = 1.0
+    rl = lb.rate_limit
+    if rl is not None and offered > 0:
+        wl = doc.workload
+        if wl.arrivals == "poisson":
+            accepted = token_bucket_share(offered, rl.rps, rl.burst)
+        elif wl.arrivals == "bursty":
+            b = wl.bursty or Bursty()
+            accepted = token_bucket_on_off_share(
+                offered, rl.rps, rl.burst, b.on_s, b.off_s, b.factor
+            )
+        else:
+            accepted = min(1.0, rl.rps / offered)
+    node.extra["accepted"] = accepted
+    if lb.work_ms is None:
+        return  # a fixed delay (overhead_ms): no capacity of its own
+    work = mean_and_scv(lb.work_ms)
+    node.stations["instance"] = Station(
+        servers=lb.cores or 1,
+        copies=lb.instances,
+        read_rps=node.reads * accepted,
+        write_rps=node.writes * accepted,
+        read_ms=work,
+        write_ms=work,
+    )
+
+
 #: Kinds that queue (their stations are solved); the others are fixed delays.
 STATIONS: dict[str, Callable[[Document, Node], None]] = {
     "service": _service_stations,
     "database": _database_stations,
+    "load_balancer": _balancer_stations,
 }
+
+
+def has_stations(comp: Any) -> bool:
+    """Whether a component queues: its kind has stations (a balancer only with
+    ``work_ms``)."""
+    if comp.type == "load_balancer":
+        return comp.work_ms is not None
+    return comp.type in STATIONS
 
 
 # --- 2. flow: what a component passes on ---------------------------------------------
@@ -199,9 +254,10 @@ def _balancer_flow(doc: Document, node: Node, nodes: dict[str, Node]) -> None:
     shares = _balancer_shares(doc, node.comp)
     node.extra["shares"] = shares
     dispatch = _DISPATCH.get(node.comp.algorithm)
+    passed = node.extra.get("accepted", 1.0)  # what its rate limit lets through
     for t, share in shares.items():
-        nodes[t].reads += node.reads * share
-        nodes[t].writes += node.writes * share
+        nodes[t].reads += node.reads * share * passed
+        nodes[t].writes += node.writes * share * passed
         if dispatch is not None:
             # how the instances share the load (Station.dispatch); the first
             # balancer in front of a service decides
@@ -273,6 +329,9 @@ Latency = dict[str, float]
 def _balancer_latency(doc: Document, node: Node, below: dict[str, Latency]) -> Latency:
     comp = node.comp
     own = comp.overhead_ms if comp.layer == 7 else 0.0
+    st = node.stations.get("instance")
+    if st is not None:  # work_ms: its own queue and cores, before the overhead
+        own += st.wait_ms + st.read_ms[0]
     return {
         kind: own
         + sum(

@@ -60,6 +60,14 @@ class HealthCheck(_Model):
     healthy_after: PosInt = Field(2, description="passed probes to mark healthy")
 
 
+class RateLimit(_Model):
+    """A token bucket shared by the balancer's instances: ``burst`` tokens, refilled
+    at ``rps`` per second, full at the start; a request finding no token gets 429."""
+
+    rps: PosFloat = Field(description="tokens added per second (the sustained rate)")
+    burst: PosInt = Field(description="bucket capacity, tokens (>= 1)")
+
+
 class LoadBalancer(_Component):
     type: Literal["load_balancer"]
     algorithm: Literal[LB_ALGORITHMS] = "round_robin"  # type: ignore[valid-type]
@@ -78,6 +86,17 @@ class LoadBalancer(_Component):
     instances: PosInt = Field(1, description="balancer instances")
     d: Annotated[int, Field(strict=True, ge=2, le=64)] | None = Field(
         None, description="power_of_d: instances sampled per request (default 3)"
+    )
+    rate_limit: RateLimit | None = Field(
+        None, description="token bucket over all its instances; 429 when empty"
+    )
+    work_ms: Duration | None = Field(
+        None,
+        description="CPU work per request on a balancer instance, ms (a FCFS "
+        "queue, on top of overhead_ms)",
+    )
+    cores: PosInt | None = Field(
+        None, description="cores per balancer instance, with work_ms (default 1)"
     )
 
     def instance_count(self) -> int:

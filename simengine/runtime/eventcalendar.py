@@ -26,6 +26,9 @@ from typing import Any
 import simpy
 
 OK, ERROR, REJECTED, DEAD = 0, 1, 2, 3
+#: A balancer's rate limit refused the request (429): the client counts it as
+#: rejected and as rate limited (``runtime.edge``); only rate-limited runs see it.
+LIMITED = 4
 URGENT, NORMAL = simpy.core.URGENT, simpy.core.NORMAL
 
 

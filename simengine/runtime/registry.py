@@ -11,11 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..document import Database
-from .balancer import Balancer
 from .cache import CacheRt
 from .component import Component
 from .context import RunContext
 from .database import DatabaseRt
+from .edge import balancer_runtime
 from .service import ServiceRt
 from .sharded import ShardedDatabaseRt
 
@@ -29,7 +29,7 @@ def database_runtime(ctx: RunContext, cid: str, spec: Database) -> Component:
 
 
 RUNTIMES: dict[str, Callable[[RunContext, str, Any], Component]] = {
-    "load_balancer": Balancer,
+    "load_balancer": balancer_runtime,
     "service": ServiceRt,
     "cache": CacheRt,
     "database": database_runtime,

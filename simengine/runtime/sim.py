@@ -224,6 +224,9 @@ class Sim:
         }
         src.w_offered = src.w_errors = 0
         src.w_timeouts = src.w_rejected = 0
+        if src.rate_limits:  # 429s: a part of rejected (runtime.edge)
+            counts["rate_limited"] = src.w_rate_limited
+            src.w_rate_limited = 0
         comps = {
             cid: rt.window(t1, dt, measured) for cid, rt in self.components.items()
         }
@@ -245,4 +248,6 @@ class Sim:
             },
             "components": comps,  # type: ignore[typeddict-item]
         }
+        if src.rate_limits:
+            window["rate_limited_rps"] = _per_s(counts["rate_limited"], dt)
         return window, counts

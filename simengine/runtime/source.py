@@ -19,6 +19,7 @@ from ..variates import (
     uniform_sampler,
     zipf_keys,
 )
+from .edge import has_rate_limit, limited_resume
 from .eventcalendar import NORMAL, OK, REJECTED, fire_entry
 
 if TYPE_CHECKING:
@@ -120,13 +121,15 @@ class Source:
         self.next_t = math.inf
         base = TimedRequest if wl.timeout_ms else ClientRequest
         warm = WarmupTimedRequest if wl.timeout_ms else WarmupRequest
+        # a balancer's rate limit answers 429s, counted apart (runtime.edge); the
+        # resume that counts them is chosen here, so other runs never see it
+        self.rate_limits = has_rate_limit(doc)
+        self.w_rate_limited = 0
         # ``src`` is a class attribute of a per-run subclass: no store per request
-        self.measured_class = type(
-            base.__name__, (base,), {"__slots__": (), "src": self}
-        )
+        self.measured_class = type(base.__name__, (base,), self._namespace(base))
         self.measure_from = ctx.warmup
         self.req_class = (
-            type(warm.__name__, (warm,), {"__slots__": (), "src": self})
+            type(warm.__name__, (warm,), self._namespace(warm))
             if ctx.warmup > 0
             else self.measured_class
         )
@@ -154,6 +157,14 @@ class Source:
         self.need_clients = True
         self.w_offered = self.w_errors = 0
         self.w_timeouts = self.w_rejected = 0
+
+    def _namespace(self, base: type) -> dict[str, Any]:
+        """The per-run request class's attributes: its source, and with rate
+        limits the resume that counts 429s."""
+        ns: dict[str, Any] = {"__slots__": (), "src": self}
+        if self.rate_limits:
+            ns["resume"] = limited_resume(base)
+        return ns
 
     def set_rate(self, rate: float) -> None:
         """Change the arrival rate now (memoryless: the next gap is drawn afresh)."""

@@ -61,6 +61,14 @@ def _balancer(lb: Any, base: str) -> list[FieldError]:
                 f"only algorithm power_of_d takes d (got algorithm {lb.algorithm})",
             )
         ]
+    if lb.work_ms is None and lb.cores is not None:
+        return [
+            FieldError(
+                f"{base}.cores",
+                "only a balancer with work_ms has cores (without it the balancer "
+                "is a fixed delay)",
+            )
+        ]
     return []
 
 
