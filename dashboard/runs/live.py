@@ -71,7 +71,9 @@ def run_live_view(run) -> dict[str, Any]:
         "replications": sim.replications,
         "snapshot_s": sim.snapshot_s,
     }
-    view["workload_rps"] = doc.workload.rps
+    view["workload_rps"] = doc.workload.rps  # None for a closed workload
+    users = getattr(doc.workload, "users", None)
+    view["workload_users"] = {"count": users.count} if users is not None else None
     view["components"] = {
         cid: _component_facts(comp) for cid, comp in doc.components.items()
     }

@@ -94,6 +94,8 @@ class Field:
     error: str = ""
     children: list[Field] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)  # table rows
+    # a phases table's second column: "rps" (open workload) or "users" (closed)
+    column: str = "rps"
 
     @property
     def input_id(self) -> str:
@@ -182,10 +184,12 @@ def _fields_of(model: str, values: Any, prefix: str = "") -> list[Field]:
             items = prop.get("items", {})
             if _ref_name(items) == "Phase":
                 f.kind = "table"
+                # a closed workload's phases change its users, an open one's rate
+                f.column = "users" if values.get("users") is not None else "rps"
                 f.rows = [
                     {
                         "at_s": designer._num(r.get("at_s", "")),
-                        "rps": designer._num(r.get("rps", "")),
+                        "value": designer._num(r.get(f.column, "")),
                     }
                     for r in (value if isinstance(value, list) else [])
                     if isinstance(r, dict)
@@ -389,10 +393,13 @@ def _read(fields: list[Field], post: Any, current: dict) -> dict:
             rows = []
             for i in range(_row_count(post.get(f.name + ".__rows")) + 1):
                 at = post.get(f"{f.name}.{i}.at_s", "").strip()
-                rps = post.get(f"{f.name}.{i}.rps", "").strip()
-                if at or rps:
+                level = post.get(f"{f.name}.{i}.{f.column}", "").strip()
+                if at or level:
                     rows.append(
-                        {"at_s": _number(at, False), "rps": _number(rps, False)}
+                        {
+                            "at_s": _number(at, False),
+                            f.column: _number(level, f.column == "users"),
+                        }
                     )
             if rows:
                 out[key] = rows

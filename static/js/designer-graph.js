@@ -96,8 +96,12 @@ export function installGraph(d) {
 
   function nodeLines(n, est) {
     if (n.type === "clients") {
-      const rps = d.state.tree && d.state.tree.workload && d.state.tree.workload.rps;
-      return ["Clients", ...(rps !== undefined ? [fmt(rps) + " req/s"] : [])];
+      const wl = (d.state.tree && d.state.tree.workload) || {};
+      // an open workload's rate, or a closed one's users
+      const users = wl.users && typeof wl.users === "object" ? wl.users.count : undefined;
+      if (typeof users === "number") return ["Clients", fmt(users) + " users"];
+      const rps = wl.rps;
+      return ["Clients", ...(typeof rps === "number" ? [fmt(rps) + " req/s"] : [])];
     }
     const lines = [d.TYPE_NAMES[n.type] ? d.TYPE_NAMES[n.type].toUpperCase() : "", n.label];
     if (n.sub) lines.push(n.sub);

@@ -60,7 +60,7 @@ export function createCanvas(live, { getModel, getEvents }) {
     readonly: true,
     CLIENTS,
     TYPE_NAMES: { clients: "Clients", ...(live.type_labels || {}), unknown: "Unknown type" },
-    state: { graph: live.graph, tree: { workload: { rps: live.workload_rps } }, estimate: null, errors: [] },
+    state: { graph: live.graph, tree: { workload: { rps: live.workload_rps, users: live.workload_users } }, estimate: null, errors: [] },
     positions: { ...(live.positions || {}) },
     selectedId: null,
     layoutInput: null,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from dashboard.scenarios.models import ScenarioVersion
 from tests.web.factories import SMALL_DOC, make_scenario
 
+ROOT = Path(__file__).resolve().parents[2]
 WEB_TIER = """\
 scaleboard: 1
 name: Web tier
@@ -311,6 +313,53 @@ def test_workload_panel_edits_rate_and_phases(alice_client, scenario):
     workload = yaml.safe_load(json.loads(match.group(1)))["workload"]
     assert workload["rps"] == 900 and workload["read_ratio"] == 0.8
     assert workload["phases"] == [{"at_s": 30, "rps": 4000}]
+
+
+@pytest.mark.django_db
+def test_a_closed_workloads_phases_table_edits_users_not_a_rate(alice_client, scenario):
+    # examples/login-flow-closed.yaml: phases of users; the table's column is Users,
+    # and applying it keeps them users (a rate there would be refused)
+    text = (ROOT / "examples" / "login-flow-closed.yaml").read_text()
+    url = reverse("designer_inspect", args=[scenario.pk])
+    html = alice_client.post(
+        url, {"document": text, "subject": "workload"}
+    ).content.decode()
+    assert '<th scope="col">Users</th>' in html
+    assert re.search(r'name="phases\.0\.users"[^>]*value="600"', html), html[:2000]
+    assert 'name="phases.0.rps"' not in html
+    response = alice_client.post(
+        url,
+        {
+            "document": text,
+            "subject": "workload",
+            "apply": "1",
+            "target": "lb",
+            "users.__on": "1",
+            "users.count": "400",
+            "users.think_ms.dist": "exponential",
+            "users.think_ms.mean": "2000",
+            "phases.__rows": "2",
+            "phases.0.at_s": "120",
+            "phases.0.users": "800",
+            "phases.1.at_s": "240",
+            "phases.1.users": "400",
+        },
+    )
+    match = re.search(
+        r'<script id="inspector-result" type="application/json">(.*?)</script>',
+        response.content.decode(),
+    )
+    assert match, response.content.decode()[:3000]
+    workload = yaml.safe_load(json.loads(match.group(1)))["workload"]
+    assert workload["phases"] == [
+        {"at_s": 120, "users": 800},
+        {"at_s": 240, "users": 400},
+    ]
+    assert "rps" not in workload
+    assert workload["users"] == {
+        "count": 400,
+        "think_ms": {"dist": "exponential", "mean": 2000},
+    }
 
 
 @pytest.mark.django_db
