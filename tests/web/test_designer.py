@@ -83,6 +83,24 @@ def test_apply_text_returns_graph_estimate_and_mermaid(alice_client, scenario):
 
 
 @pytest.mark.django_db
+def test_a_call_in_its_mapping_form_draws_its_edge(alice_client, scenario):
+    text = WEB_TIER.replace(
+        "calls: [db]",
+        "calls: [{to: search, probability: 0.3}, {to: db, breaker: {error_rate: 0.5}}]",
+    ).replace("  db:\n", "  search: {type: service}\n  db:\n")
+    data = _apply(alice_client, scenario, {"text": text}).json()
+    assert data["valid"] is True, data["errors"]
+    edges = {
+        (e["source"], e["target"], e["kind"], e["path"]) for e in data["graph"]["edges"]
+    }
+    assert ("web", "search", "calls", "components.web.calls[0]") in edges
+    assert ("web", "db", "calls", "components.web.calls[1]") in edges
+    assert "c_web --> c_search" in data["mermaid"]
+    # the estimate thins the call: search gets 30% of web's 600 req/s
+    assert data["estimate"]["components"]["search"]["offered_rps"] == pytest.approx(180)
+
+
+@pytest.mark.django_db
 def test_apply_tree_writes_yaml_that_parses_back_to_the_same_tree(
     alice_client, scenario
 ):
