@@ -131,6 +131,7 @@ class BreakerCall:
         self.open_until = 0.0
         self.open_since = 0.0  # when it last left the closed state
         self.opened = self.closed = self.rejected = 0
+        self.sent = self.failed = 0  # calls that went through; of them, failed
         self.open_time = 0.0  # measured time not closed, up to the last close
         self.measure_from = 0.0
 
@@ -146,6 +147,7 @@ class BreakerCall:
                 self.rejected += 1
                 parent.resume(ERROR)
                 return
+        self.sent += 1
         v = BreakerVisit()
         v.breaker = self
         v.req = req
@@ -159,6 +161,7 @@ class BreakerCall:
         failed = status != OK or (
             self.timeout_s is not None and now - v.t_sent > self.timeout_s
         )
+        self.failed += failed
         if v.trial:
             if failed:
                 self._open(now, "re-opened: the trial call failed")
@@ -211,7 +214,7 @@ class BreakerCall:
         )
 
     def start_measuring(self, now: float) -> None:
-        self.opened = self.closed = self.rejected = 0
+        self.opened = self.closed = self.rejected = self.sent = self.failed = 0
         self.open_time = 0.0
         self.measure_from = now
 
@@ -224,7 +227,8 @@ class BreakerCall:
             "closed": self.closed,
             "rejected": self.rejected,
             "open_s": open_time,
-            "state": ("closed", "open", "half_open")[self.state],
+            "calls": self.sent,
+            "failed": self.failed,
         }
 
 
