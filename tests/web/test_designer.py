@@ -373,6 +373,47 @@ def test_objectives_panel_sets_and_clears_the_objectives(alice_client, scenario)
 
 
 @pytest.mark.django_db
+def test_inspector_leaves_calls_in_the_mapping_form_to_the_yaml_view(
+    alice_client, scenario
+):
+    calls = "calls: [db, {to: db, probability: 0.5, breaker: {open_s: 20}}]"
+    document = WEB_TIER.replace("calls: [db]", calls)
+    shown = alice_client.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {"document": document, "subject": "web"},
+    ).content.decode()
+    assert 'name="instances"' in shown and 'name="calls"' not in shown
+    plain = alice_client.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {"document": WEB_TIER, "subject": "web"},
+    ).content.decode()
+    assert 'name="calls"' in plain  # plain ids stay editable as names
+    response = alice_client.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {
+            "document": document,
+            "subject": "web",
+            "apply": "1",
+            "instances": "5",
+            "cores": "4",
+            "work_ms.dist": "exponential",
+            "work_ms.mean": "8",
+        },
+    )
+    html = response.content.decode()
+    match = re.search(
+        r'<script id="inspector-result" type="application/json">(.*?)</script>', html
+    )
+    assert match, html[:2000]
+    web = yaml.safe_load(json.loads(match.group(1)))["components"]["web"]
+    assert web["instances"] == 5
+    assert web["calls"] == [
+        "db",
+        {"to": "db", "probability": 0.5, "breaker": {"open_s": 20}},
+    ]
+
+
+@pytest.mark.django_db
 def test_inspector_for_an_unknown_component_says_so(alice_client, scenario):
     response = alice_client.post(
         reverse("designer_inspect", args=[scenario.pk]),
