@@ -127,6 +127,33 @@ def test_the_estimate_of_a_thinned_call_is_the_mmc_queue_at_the_thinned_rate():
     assert est["latency_ms"]["mean"] == pytest.approx(0.1 + 0.3 * theory_ms, rel=1e-3)
 
 
+@pytest.mark.parametrize(
+    ("call", "expected_ms"),
+    [
+        # web's 1 ms, then on half the requests 70 ms to the other region and 2 ms
+        ({"to": "search", "probability": 0.5}, 1 + 0.5 * (70 + 2)),
+        ({"to": "search", "breaker": {"error_rate": 0.5}}, 1 + 70 + 2),
+    ],
+)
+def test_a_mapping_call_to_another_region_pays_the_cross_region_delay(
+    call: dict[str, Any], expected_ms: float
+):
+    tree = {
+        "scaleboard": 1,
+        "simulation": {"duration_s": 60, "seed": 2},
+        "workload": {"target": "web", "rps": 200},
+        "network": {"hop_ms": 0, "cross_region_ms": 70},
+        "components": {
+            "web": {**_fast([call]), "work_ms": 1, "region": "us"},
+            "search": {"type": "service", "cores": 16, "work_ms": 2, "region": "eu"},
+        },
+    }
+    doc = simengine.parse_document(tree)
+    report = simengine.simulate(doc)
+    assert report["latency_ms"]["mean"] == pytest.approx(expected_ms, rel=0.03)
+    assert estimate(doc)["latency_ms"]["mean"] == pytest.approx(expected_ms)
+
+
 def test_a_mapping_without_a_probability_or_breaker_runs_as_the_plain_id():
     def report(call: Any) -> str:
         doc = _doc(
