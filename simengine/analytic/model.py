@@ -19,7 +19,8 @@ ASSUMPTIONS = (
     "arrivals, autoscaling, faults and timeouts are not modelled.",
     "A balancer is a fixed delay (overhead_ms at layer 7) and a cache a fixed delay "
     "(hit_ms), not queues (as in the engine).",
-    "A service calls each of its dependencies once per request; a call to another "
+    "A service calls each of its dependencies once per request (a call with a "
+    "probability on that share of them: Jackson's visit ratios); a call to another "
     "service is a nested request of the same kind (read or write).",
     "Cache hit ratios use Che's approximation over the workload's key popularity "
     "(every cache sees the client key distribution), with TTL and write "

@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import simengine
 from simengine.analytic import estimate
@@ -395,3 +397,83 @@ def test_a_cycle_through_a_mapping_call_is_an_error():
             duration_s=10,
         )
     assert "calls form a cycle" in str(info.value)
+
+
+# --- fuzzing --------------------------------------------------------------------------
+
+_probability = st.one_of(st.none(), st.floats(min_value=0.01, max_value=1.0))
+_breaker = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {
+            "error_rate": st.floats(min_value=0.05, max_value=1.0),
+            "window_s": st.floats(min_value=0.5, max_value=20),
+            "open_s": st.floats(min_value=0.5, max_value=20),
+            "min_calls": st.integers(1, 50),
+        }
+    ),
+)
+
+
+@st.composite
+def _call(draw: st.DrawFn, to: str) -> Any:
+    p, b = draw(_probability), draw(_breaker)
+    if p is None and b is None and draw(st.booleans()):
+        return to
+    call: dict[str, Any] = {"to": to}
+    if p is not None:
+        call["probability"] = p
+    if b is not None:
+        call["breaker"] = b
+    return call
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    web_calls=st.tuples(_call("a"), _call("db")),
+    a_call=_call("db"),
+    fault_at=st.floats(min_value=0, max_value=15),
+    fault_for=st.floats(min_value=0.5, max_value=15),
+    timeout=st.one_of(st.none(), st.floats(min_value=5, max_value=200)),
+    seed=st.integers(0, 1000),
+)
+def test_any_mix_of_mapping_calls_runs_to_a_sane_repeatable_report(
+    web_calls: tuple[Any, Any],
+    a_call: Any,
+    fault_at: float,
+    fault_for: float,
+    timeout: float | None,
+    seed: int,
+) -> None:
+    extra = {"timeout_ms": timeout} if timeout else {}
+    doc = _doc(
+        {
+            "web": {"type": "service", "cores": 4, "work_ms": 2, "calls": [*web_calls]},
+            "a": {"type": "service", "cores": 2, "work_ms": 5, "calls": [a_call]},
+            "db": {"type": "database"},
+        },
+        rps=200,
+        duration_s=20,
+        seed=seed,
+        faults=[{"at_s": fault_at, "component": "a", "for_s": fault_for}],
+        **extra,
+    )
+    report = simengine.simulate(doc)
+    req = report["requests"]
+    assert (
+        sum(req[k] for k in ("completed", "errors", "timeouts", "rejected"))
+        + req["in_flight"]
+        == req["offered"]
+    )
+    web = report["components"]["web"]
+    for share in web.get("call_shares", {}).values():
+        assert 0 <= share["made"] <= share["offered"]
+    for b in [*web.get("breakers", {}).values()]:
+        assert b["opened"] >= b["closed"] >= 0
+        assert 0 <= b["open_s"] <= 20 + 1e-9
+        assert b["failed"] <= b["calls"]
+    kinds = [e["kind"] for e in report["event_log"] if e["kind"].startswith("breaker")]
+    assert all(k in simengine.EVENT_KINDS for k in kinds)
+    assert json.dumps(simengine.simulate(doc), sort_keys=True) == json.dumps(
+        report, sort_keys=True
+    )
