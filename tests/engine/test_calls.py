@@ -477,3 +477,16 @@ def test_any_mix_of_mapping_calls_runs_to_a_sane_repeatable_report(
     assert json.dumps(simengine.simulate(doc), sort_keys=True) == json.dumps(
         report, sort_keys=True
     )
+
+
+def test_the_run_summary_shows_call_shares_and_breakers():
+    from simengine.cli import summary
+
+    text = summary(simengine.simulate(_breaker_doc(fault=True)))
+    assert "breaker on search: opened 2, closed 1, 2,915 calls failed fast" in text
+    thinned = summary(
+        simengine.simulate(_doc(_tree_components(), rps=50, duration_s=5))
+    )
+    assert "calls a on " in thinned and "(probability 0.5)" in thinned
+    plain = summary(simengine.simulate(_breaker_doc(fault=True, breaker=False)))
+    assert "breaker" not in plain and "probability" not in plain
