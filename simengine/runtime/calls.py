@@ -100,8 +100,9 @@ class BreakerCall:
     with a client timeout, also a call that took longer than it), the breaker opens.
     Open: every call fails at once (``ERROR``, counted as ``rejected``) for
     ``open_s``. The first call after that is the half-open trial (the others still
-    fail fast while it is out): success closes the breaker with an empty window,
-    failure opens it again. Outcomes of calls sent before it opened are not counted.
+    fail fast while it is out; one still unanswered after ``open_s`` more gives way
+    to a new trial): success closes the breaker with an empty window, failure opens
+    it again. Outcomes of calls sent before it opened are not counted.
     """
 
     def __init__(
@@ -140,8 +141,11 @@ class BreakerCall:
         now = self.env._now
         trial = False
         if state != _CLOSED:
-            if state == _OPEN and now >= self.open_until:
+            # open_s over (open), or the trial out for open_s without an answer
+            # (half-open): this call is the trial
+            if now >= self.open_until:
                 self.state = _HALF_OPEN
+                self.open_until = now + self.open_s
                 trial = True
             else:
                 self.rejected += 1
@@ -162,7 +166,7 @@ class BreakerCall:
             self.timeout_s is not None and now - v.t_sent > self.timeout_s
         )
         self.failed += failed
-        if v.trial:
+        if v.trial and self.state == _HALF_OPEN:
             if failed:
                 self._open(now, "re-opened: the trial call failed")
             else:
