@@ -181,6 +181,23 @@ def _database_lines(cid: str, comp: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _call_lines(comp: dict[str, Any]) -> list[str]:
+    """A service's calls in the mapping form: measured shares and breakers."""
+    lines = []
+    for to, c in (comp.get("call_shares") or {}).items():
+        lines.append(
+            f"{'':<16}calls {to} on {_share(c['share'])} of requests "
+            f"(probability {c['probability']:g})"
+        )
+    for to, b in (comp.get("breakers") or {}).items():
+        lines.append(
+            f"{'':<16}breaker on {to}: opened {_fmt(b['opened'], 0)}, closed "
+            f"{_fmt(b['closed'], 0)}, {_fmt(b['rejected'], 0)} calls failed fast, "
+            f"open {_fmt(b['open_s'])} s"
+        )
+    return lines
+
+
 #: The data tier's own lines, by component type (the web report's cards).
 _DATA_TIER = {"cache": _cache_lines, "database": _database_lines}
 
@@ -243,6 +260,7 @@ def summary(report: dict[str, Any]) -> str:
         if comp["type"] == "load_balancer" and comp.get("share"):
             shares = ", ".join(f"{k} {v:.1%}" for k, v in comp["share"].items())
             lines.append(f"{'':<16}share: {shares}")
+        lines.extend(_call_lines(comp))
     lines.extend(unmeasured)
     tier = [
         line

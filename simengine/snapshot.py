@@ -85,7 +85,8 @@ class Event(TypedDict):
     ``kind`` is one of ``EVENT_KINDS``; ``text`` says it in a sentence for the event
     log. Extras by kind: ``instance`` (an instance's name), ``instances`` (how many
     are active after it), ``rps`` (the new arrival rate), ``writes_lost``,
-    ``promoted``, ``shards``, ``keys_moved`` (a fraction of the keys).
+    ``promoted``, ``shards``, ``keys_moved`` (a fraction of the keys), ``to`` (a
+    breaker's callee).
     """
 
     t_s: float  # simulated time since the start (the warm-up included)
@@ -106,6 +107,7 @@ class Event(TypedDict):
     objective: NotRequired[str]  # objective_*: e.g. "latency_ms.p99"
     value: NotRequired[float]  # objective_breached: the window's value
     limit: NotRequired[float]  # objective_*: the objective's bound
+    to: NotRequired[str]  # breaker_*: the callee of the call the breaker guards
 
 
 #: What can happen, and what each kind means (the event log's vocabulary).
@@ -129,6 +131,10 @@ EVENT_KINDS = {
     "spike_ended": "an injected traffic spike ended",
     "objective_breached": "a window broke one of the document's objectives",
     "objective_recovered": "the objective held again for several windows in a row",
+    "breaker_opened": "a circuit breaker on a service's call opened (or re-opened "
+    "after a failed trial): calls to ``to`` fail fast for its open_s",
+    "breaker_closed": "a circuit breaker's half-open trial call succeeded: calls go "
+    "through again",
 }
 
 

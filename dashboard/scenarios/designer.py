@@ -276,8 +276,12 @@ def document_graph(tree: dict) -> dict:
             continue
         for i, t in enumerate(_names(comp.get("targets"))):
             edge(cid, t, "targets", f"components.{cid}.targets[{i}]")
-        for i, t in enumerate(_names(comp.get("calls"))):
-            edge(cid, t, "calls", f"components.{cid}.calls[{i}]")
+        calls = comp.get("calls")
+        for i, call in enumerate(calls if isinstance(calls, list) else []):
+            # a plain id, or the mapping form {to: id, probability, breaker}
+            t = call.get("to") if isinstance(call, dict) else call
+            if isinstance(t, str):
+                edge(cid, t, "calls", f"components.{cid}.calls[{i}]")
         if isinstance(comp.get("backing"), str):
             edge(cid, comp["backing"], "backing", f"components.{cid}.backing")
     return {"nodes": nodes, "edges": edges}

@@ -194,7 +194,15 @@ def _fields_of(model: str, values: Any, prefix: str = "") -> list[Field]:
                     for r in (value if isinstance(value, list) else [])
                     if isinstance(r, dict)
                 ]
-            elif items.get("type") == "string":
+            elif items.get("type") == "string" or any(
+                o.get("type") == "string" for o in items.get("oneOf", ())
+            ):
+                # ids; a list that also holds mappings (a service's calls in the
+                # mapping form) stays the YAML view's to edit
+                if isinstance(value, list) and not all(
+                    isinstance(v, str) for v in value
+                ):
+                    continue
                 f.kind = "names"
                 f.value = (
                     ", ".join(str(v) for v in value) if isinstance(value, list) else ""

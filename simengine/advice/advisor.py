@@ -245,7 +245,7 @@ def _service(doc: Document, cid: str, spec: Any, load: Load, util: float) -> Rel
             "It keeps sessions on its instances: a stateless service spreads over "
             "more instances."
         )
-    calls = [doc.components[c].type for c in spec.calls if c in doc.components]
+    calls = [doc.components[c].type for c in spec.callees if c in doc.components]
     if "database" in calls and "cache" not in calls:
         extras.append("A cache in front of its database would also remove read work.")
     return Relief(where, remedy, note, sizing, fact, " ".join(extras))

@@ -8,7 +8,8 @@ stated assumptions (listed in the result's ``assumptions``):
   instance; weighted_round_robin by ``weights`` per instance; the load-aware
   algorithms in proportion to capacity, cores x speed); a service does its CPU work and
   then calls every dependency in ``calls`` once, as a read or a write as the request
-  is; a cache sends its misses (and, by strategy, its writes) to ``backing``; a
+  is (a call with a ``probability`` on that share of its requests; a circuit breaker
+  is left out when it cannot open without faults, else the latency is not given); a cache sends its misses (and, by strategy, its writes) to ``backing``; a
   database sends writes to its primaries and reads to its replicas (or primaries),
   split over shards by strategy (range sharding of a skewed workload is uneven).
 * A cache's hit ratio is Che's approximation for LRU (FIFO and random use the

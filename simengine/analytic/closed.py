@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..document import Document
-from .network import Node, hop_ms, walk
+from .network import Node, call_shares, hop_ms, walk
 
 #: The exact multi-server recursion costs N x c per station; beyond this many
 #: servers at one station the estimate uses Seidmann's approximation for it.
@@ -191,8 +191,8 @@ def _delay_ms(doc: Document, nodes: dict[str, Node], rate: float) -> float:
                 total += calls * share * hop_ms(doc, comp, comps[t])
         elif comp.type == "service":
             passed = 1.0 - node.stations["instance"].blocking
-            for callee in comp.calls:
-                total += calls * passed * hop_ms(doc, comp, comps[callee])
+            for callee, p in call_shares(comp):
+                total += calls * passed * p * hop_ms(doc, comp, comps[callee])
         elif comp.type == "cache":
             total += calls * (comp.hit_ms.mean or 0.0)
             hit = node.extra["hit_ratio"]

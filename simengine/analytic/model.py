@@ -9,7 +9,7 @@ from .. import pricing
 from ..advice import HOT_UTILIZATION, WARN_UTILIZATION, Load, advise
 from ..document import Distribution, Document
 from ..objectives import objective_specs
-from .network import Node, has_stations, walk
+from .network import CALLEES, Node, has_stations, walk
 
 LABEL = "Estimate — a run gives the measured truth"
 
@@ -20,7 +20,8 @@ ASSUMPTIONS = (
     "A balancer is a fixed delay (overhead_ms at layer 7) and a cache a fixed delay "
     "(hit_ms), not queues (as in the engine); a balancer with work_ms is also an "
     "M/G/c station per balancer instance (its cores), fed its share of the load.",
-    "A service calls each of its dependencies once per request; a call to another "
+    "A service calls each of its dependencies once per request (a call with a "
+    "probability on that share of them: Jackson's visit ratios); a call to another "
     "service is a nested request of the same kind (read or write).",
     "Cache hit ratios use Che's approximation over the workload's key popularity "
     "(every cache sees the client key distribution), with TTL and write "
@@ -112,6 +113,82 @@ def _infinite_variance(doc: Document) -> list[str]:
                 out.append(cid)
                 break
     return out
+
+
+def _below(doc: Document, start: str) -> list[str]:
+    """``start`` and every component it reaches through calls."""
+    seen = [start]
+    i = 0
+    while i < len(seen):
+        comp = doc.components.get(seen[i])
+        i += 1
+        if comp is None:
+            continue
+        for c in CALLEES[comp.type](comp):
+            if c not in seen:
+                seen.append(c)
+    return seen
+
+
+def _breakers(doc: Document, nodes: dict[str, Node]) -> tuple[list[str], set[str]]:
+    """The notes on the circuit breakers of reached calls, and the callers whose
+    latency the estimate cannot give because a breaker may open in steady state.
+
+    Without faults a breaker opens only if its call fails at least ``error_rate`` of
+    the time. A call fails at most 1 - prod(1 - refused) over the stations it can
+    reach (each refusing its M/M/c/K share); below ``error_rate`` the breaker never
+    opens and the estimate leaves it out (and says so). A saturated station on the
+    way (a queue that grows, so timeouts) or a bound at or over ``error_rate``: the
+    estimate does not say what the breaker does.
+    """
+    notes: list[str] = []
+    unknown: set[str] = set()
+    faulted = {f.component for f in doc.faults}
+    for cid, node in nodes.items():
+        if node.comp.type != "service":
+            continue
+        for call in node.comp.calls:
+            if isinstance(call, str) or call.breaker is None:
+                continue
+            below = _below(doc, call.to)
+            ok = 1.0
+            saturated = []
+            for b in below:
+                for st in nodes[b].stations.values() if b in nodes else ():
+                    ok *= 1.0 - st.blocking
+                    if st.offered_utilization >= 1.0 and st.blocking == 0.0:
+                        saturated.append(b)
+            fails = 1.0 - ok
+            rate = call.breaker.error_rate
+            name = f"{cid} -> {call.to}"
+            if saturated or fails >= rate:
+                why = (
+                    f"{', '.join(dict.fromkeys(saturated))} is saturated (its queue "
+                    "grows, so calls time out)"
+                    if saturated
+                    else f"up to {fails:.1%} of its calls are refused (error_rate "
+                    f"{rate:g})"
+                )
+                notes.append(
+                    f"Estimate not available with a circuit breaker on {name}: {why}, "
+                    f"so it may open; run it. No latency is given for {cid} and "
+                    "end to end."
+                )
+                unknown.add(cid)
+                continue
+            text = (
+                f"Circuit breaker on {name} left out: without faults at most "
+                f"{fails:.1%} of its calls fail, under its error_rate {rate:g}, so it "
+                "never opens."
+            )
+            hit = [b for b in below if b in faulted]
+            if hit:
+                text += (
+                    f" During the faults on {', '.join(hit)} it would: estimate not "
+                    "available with a circuit breaker for them; run it."
+                )
+            notes.append(text)
+    return notes, unknown
 
 
 def _bottleneck(doc: Document, nodes: dict[str, Node]) -> dict[str, Any] | None:
@@ -247,6 +324,11 @@ def estimate(doc: Document) -> dict[str, Any]:
 
         if end_to_end["mean"] is None:
             end_to_end = None  # a saturated station on the way: no steady state
+    breaker_notes, no_latency = _breakers(doc, nodes)
+    if no_latency:
+        end_to_end = None
+        for cid in no_latency:
+            out_components[cid]["latency_ms"] = None
     bottleneck = _bottleneck(doc, nodes)
     peak_rps = max([wl.rps, *(p.rps for p in wl.phases)])
     notes: list[str] = []
@@ -314,6 +396,7 @@ def estimate(doc: Document) -> dict[str, Any]:
             "renewal arrivals it is approximate (a small burst refuses some "
             "requests even below rps). A run measures it."
         )
+    notes += breaker_notes
     unreached = [cid for cid in comps if cid not in nodes]
     if unreached:
         notes.append("Not reached by the workload: " + ", ".join(unreached) + ".")

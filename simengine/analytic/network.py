@@ -41,10 +41,17 @@ class Node:
 #: Whom a component passes requests to.
 CALLEES: dict[str, Callable[[Any], Iterable[str]]] = {
     "load_balancer": lambda c: c.targets,
-    "service": lambda c: c.calls,
+    "service": lambda c: c.callees,
     "cache": lambda c: (c.backing,),
     "database": lambda c: (),
 }
+
+
+def call_shares(svc: Any) -> list[tuple[str, float]]:
+    """(callee, probability) of each of a service's calls (a plain id: 1)."""
+    return [
+        (c, 1.0) if isinstance(c, str) else (c.to, c.probability) for c in svc.calls
+    ]
 
 
 def hop_ms(doc: Document, a: Any, b: Any) -> float:
@@ -277,9 +284,10 @@ _DISPATCH = {
 def _service_flow(doc: Document, node: Node, nodes: dict[str, Node]) -> None:
     # a station that refuses requests (M/M/c/K) passes on only the rest
     passed = 1.0 - node.stations["instance"].blocking
-    for callee in node.comp.calls:
-        nodes[callee].reads += node.reads * passed
-        nodes[callee].writes += node.writes * passed
+    for callee, p in call_shares(node.comp):
+        # Jackson's visit ratios: a call made with probability p carries p of them
+        nodes[callee].reads += node.reads * passed * p
+        nodes[callee].writes += node.writes * passed * p
 
 
 def _cache_flow(doc: Document, node: Node, nodes: dict[str, Node]) -> None:
@@ -348,7 +356,10 @@ def _service_latency(doc: Document, node: Node, below: dict[str, Latency]) -> La
     return {
         kind: st.wait_ms
         + mean
-        + sum(hop_ms(doc, comp, doc.components[c]) + below[c][kind] for c in comp.calls)
+        + sum(
+            p * (hop_ms(doc, comp, doc.components[c]) + below[c][kind])
+            for c, p in call_shares(comp)
+        )
         for kind, (mean, _) in (("read", st.read_ms), ("write", st.write_ms))
     }
 

@@ -18,7 +18,9 @@ from .checks import check_document
 from .components import (
     MODEL_OF_TYPE,
     Autoscale,
+    Breaker,
     Cache,
+    Call,
     Component,
     Database,
     Failover,
@@ -30,6 +32,7 @@ from .components import (
     Scaling,
     Service,
     Shards,
+    call_target,
 )
 from .fields import (
     ID_RE,
@@ -90,8 +93,10 @@ __all__ = [
     "SHARD_STRATEGIES",
     "VOCABULARY",
     "Autoscale",
+    "Breaker",
     "Bursty",
     "Cache",
+    "Call",
     "Component",
     "Database",
     "Distribution",
@@ -121,6 +126,7 @@ __all__ = [
     "Work",
     "Workload",
     "as_distribution",
+    "call_target",
     "check_document",
     "document_schema",
     "events_per_request",

@@ -37,7 +37,7 @@ def expected_requests(doc: Document) -> float:
 # Events per request at a component of each type, given the cost of a callee.
 _EVENTS: dict[str, Callable[[Any, Callable[[str], float]], float]] = {
     "load_balancer": lambda c, cost: 1.0 + max(map(cost, c.targets), default=1.0),
-    "service": lambda c, cost: 2.0 + sum(1.0 + cost(x) for x in c.calls),
+    "service": lambda c, cost: 2.0 + sum(1.0 + cost(x) for x in c.callees),
     "cache": lambda c, cost: 2.0 + cost(c.backing),
     "database": lambda c, cost: 2.0,
 }

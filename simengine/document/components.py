@@ -122,6 +122,53 @@ class Autoscale(_Model):
     cooldown_s: NonNegFloat = 60.0
 
 
+class Breaker(_Model):
+    """A circuit breaker on one call: opens when the share of failed calls over the
+    last ``window_s`` seconds passes ``error_rate`` (after ``min_calls`` calls)."""
+
+    error_rate: Annotated[
+        float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)
+    ] = Field(0.5, description="share of failed calls in the window that opens it")
+    window_s: PosFloat = Field(10.0, description="sliding window of calls, seconds")
+    open_s: PosFloat = Field(30.0, description="seconds open before one trial call")
+    min_calls: PosInt = Field(
+        20, description="calls in the window before the share can open it"
+    )
+
+
+class Call(_Model):
+    """A call in its mapping form: ``{to: search, probability: 0.3, breaker: ...}``."""
+
+    to: Name = Field(description="the component called")
+    probability: Annotated[
+        float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)
+    ] = Field(1.0, description="share of requests that make the call, (0, 1]")
+    breaker: Breaker | None = Field(None, description="circuit breaker on the call")
+
+
+def _call_tag(value: Any) -> str:
+    return "~call" if isinstance(value, (Mapping, Call)) else "~name"
+
+
+#: One entry of a service's ``calls``: a component's id, or a :class:`Call`.
+CallEntry = Annotated[
+    Annotated[Name, Tag("~name")] | Annotated[Call, Tag("~call")],
+    Discriminator(_call_tag),
+]
+
+
+def call_target(entry: Any) -> Any:
+    """The id an entry of ``calls`` names (a raw tree's or a parsed model's; None
+    when it names none)."""
+    if isinstance(entry, str):
+        return entry
+    if isinstance(entry, Call):
+        return entry.to
+    if isinstance(entry, Mapping):
+        return entry.get("to")
+    return None
+
+
 class Service(_Component):
     type: Literal["service"]
     instances: PosInt = Field(1, description="horizontal scaling")
@@ -135,12 +182,20 @@ class Service(_Component):
     queue_limit: NonNegInt | None = Field(
         None, description="waiting requests per instance beyond which one is rejected"
     )
-    calls: tuple[Name, ...] = Field((), description="dependencies, called in order")
+    calls: tuple[CallEntry, ...] = Field(
+        (),
+        description="dependencies, called in order: ids, or {to, probability, breaker}",
+    )
     stateful: StrictBool = Field(False, description="sessions live on the instance")
     autoscale: Autoscale | None = None
 
     def instance_count(self) -> int:
         return max(self.instances, self.autoscale.max if self.autoscale else 0)
+
+    @property
+    def callees(self) -> tuple[str, ...]:
+        """The ids of ``calls``, in order, whatever their form."""
+        return tuple(c if isinstance(c, str) else c.to for c in self.calls)
 
 
 # --- cache -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from ..errors import FieldError
-from .components import MODEL_OF_TYPE
+from .components import MODEL_OF_TYPE, Call
 from .fields import Distribution, ReadWriteWork
 from .models import ArrivalGaps
 from .vocabulary import COMPONENT_TYPES
@@ -41,6 +41,7 @@ _TAGGED: dict[str, type[BaseModel]] = {
     "~distribution": Distribution,
     "~read_write": ReadWriteWork,
     "~renewal": ArrivalGaps,
+    "~call": Call,
 }
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..document import ReadWriteWork, Service
 from ..variates import duration_sampler
+from .calls import BreakerCall, ProbableCall, build_calls
 from .eventcalendar import DEAD
 from .stations import (
     Instance,
@@ -66,10 +67,20 @@ class ServiceRt(StationComponent):
         self.capacity_changed()
         self.rr = 0
         self.booting = 0
+        self.probable: dict[str, ProbableCall] = {}
+        self.breakers: dict[str, BreakerCall] = {}
         self.active_changed()
 
     def link(self, ctx: RunContext) -> None:
         spec = self.spec
+        if any(not isinstance(c, str) for c in spec.calls):
+            # the mapping form (probabilities, breakers): objects of their own
+            calls, self.probable, self.breakers = build_calls(
+                ctx, self.id, spec.region, spec.calls
+            )
+            for inst in self.instances:
+                inst.calls = calls
+            return
         calls = tuple(
             (ctx.components[c], ctx.delay(spec.region, ctx.spec(c).region))
             for c in spec.calls
@@ -125,6 +136,11 @@ class ServiceRt(StationComponent):
         out["instances"] = len(self.active)
         return out
 
+    def start_measuring(self, now: float) -> None:
+        super().start_measuring(now)
+        for wrapper in (*self.probable.values(), *self.breakers.values()):
+            wrapper.start_measuring(now)
+
     def report(self, duration: float, end: float) -> dict[str, Any]:
         out = self.station_report(duration)
         area = self.count_area + len(self.active) * (end - self.count_last)
@@ -139,6 +155,10 @@ class ServiceRt(StationComponent):
         }
         out["cores"] = self.spec.cores
         out["sessions_lost"] = sum(inst.sessions_lost for inst in self.instances)
+        if self.probable:
+            out["call_shares"] = {to: c.report() for to, c in self.probable.items()}
+        if self.breakers:
+            out["breakers"] = {to: b.report(end) for to, b in self.breakers.items()}
         return out
 
     def autoscale_process(self) -> Iterator[Any]:

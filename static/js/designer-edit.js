@@ -27,6 +27,10 @@ function freshId(tree, base) {
 // on the path) at once: the selected component when it fits, else the likeliest
 // one (for a cache, the database the services call; for a balancer, the service
 // the clients call). Null: nothing fits yet.
+// The id an entry of a service's `calls` names: a plain id, or the mapping form's `to`
+// ({to, probability, breaker}).
+const callee = (x) => (x && typeof x === "object" ? x.to : x);
+
 function frontOf(tree, kind, selected) {
   const comps = tree.components;
   const type = (id) => (comps[id] && typeof comps[id] === "object" ? comps[id].type : null);
@@ -34,7 +38,7 @@ function frontOf(tree, kind, selected) {
   if (kind === "cache") {
     if (selected && ["database", "service", "load_balancer"].includes(type(selected))) return selected;
     const called = new Set();
-    for (const c of Object.values(comps)) if (c && Array.isArray(c.calls)) c.calls.forEach((x) => called.add(x));
+    for (const c of Object.values(comps)) if (c && Array.isArray(c.calls)) c.calls.forEach((x) => called.add(callee(x)));
     const dbs = ids.filter((id) => type(id) === "database");
     return dbs.find((id) => called.has(id)) || dbs[0] || null;
   }
@@ -51,8 +55,10 @@ function frontOf(tree, kind, selected) {
 function rewireCallers(tree, newId, target) {
   const rewired = [];
   for (const [id, c] of Object.entries(tree.components)) {
-    if (id === newId || !c || typeof c !== "object" || !Array.isArray(c.calls) || !c.calls.includes(target)) continue;
-    c.calls = c.calls.includes(newId) ? c.calls.filter((x) => x !== target) : c.calls.map((x) => (x === target ? newId : x));
+    if (id === newId || !c || typeof c !== "object" || !Array.isArray(c.calls) || !c.calls.some((x) => callee(x) === target)) continue;
+    c.calls = c.calls.some((x) => callee(x) === newId)
+      ? c.calls.filter((x) => callee(x) !== target)
+      : c.calls.map((x) => (callee(x) !== target ? x : typeof x === "object" ? { ...x, to: newId } : newId));
     rewired.push(id);
   }
   if (tree.workload && tree.workload.target === target) {
@@ -156,7 +162,7 @@ export function installEdit(d) {
         comp.targets.push(target);
       } else if (srcType === "service") {
         comp.calls = Array.isArray(comp.calls) ? comp.calls : [];
-        if (comp.calls.includes(target)) return false;
+        if (comp.calls.some((x) => callee(x) === target)) return false;
         comp.calls.push(target);
       } else if (srcType === "cache") {
         if (tgtType === "cache") { d.setStatus("A cache is backed by a database, service or balancer, not another cache.", true); return false; }
@@ -181,7 +187,7 @@ export function installEdit(d) {
       for (const comp of Object.values(tree.components)) {
         if (!comp || typeof comp !== "object") continue;
         for (const key of ["targets", "calls"]) {
-          if (Array.isArray(comp[key])) comp[key] = comp[key].filter((x) => x !== id);
+          if (Array.isArray(comp[key])) comp[key] = comp[key].filter((x) => callee(x) !== id);
         }
         if (comp.backing === id) delete comp.backing;
         if (comp.weights && typeof comp.weights === "object") delete comp.weights[id];
@@ -197,7 +203,7 @@ export function installEdit(d) {
       const comp = tree.components[source];
       if (!comp) return false;
       if (kind === "backing") delete comp.backing;
-      else if (Array.isArray(comp[kind])) comp[kind] = comp[kind].filter((x) => x !== target);
+      else if (Array.isArray(comp[kind])) comp[kind] = comp[kind].filter((x) => callee(x) !== target);
     }, "Removed " + source + " → " + target + ".");
   }
 

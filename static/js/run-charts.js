@@ -12,6 +12,7 @@ export const EVENT_COLOURS = {
   phase_changed: "#64748b", spike_ended: "#64748b",
   injected: "#db2777",
   objective_breached: "#b45309", objective_recovered: "#4d7c0f",
+  breaker_opened: "#f97316", breaker_closed: "#22c55e",
 };
 const DEFAULT_COLOUR = "#475569";
 

@@ -85,6 +85,24 @@ def test_apply_text_returns_graph_estimate_and_mermaid(alice_client, scenario):
 
 
 @pytest.mark.django_db
+def test_a_call_in_its_mapping_form_draws_its_edge(alice_client, scenario):
+    text = WEB_TIER.replace(
+        "calls: [db]",
+        "calls: [{to: search, probability: 0.3}, {to: db, breaker: {error_rate: 0.5}}]",
+    ).replace("  db:\n", "  search: {type: service}\n  db:\n")
+    data = _apply(alice_client, scenario, {"text": text}).json()
+    assert data["valid"] is True, data["errors"]
+    edges = {
+        (e["source"], e["target"], e["kind"], e["path"]) for e in data["graph"]["edges"]
+    }
+    assert ("web", "search", "calls", "components.web.calls[0]") in edges
+    assert ("web", "db", "calls", "components.web.calls[1]") in edges
+    assert "c_web --> c_search" in data["mermaid"]
+    # the estimate thins the call: search gets 30% of web's 600 req/s
+    assert data["estimate"]["components"]["search"]["offered_rps"] == pytest.approx(180)
+
+
+@pytest.mark.django_db
 def test_apply_tree_writes_yaml_that_parses_back_to_the_same_tree(
     alice_client, scenario
 ):
@@ -401,6 +419,47 @@ def test_objectives_panel_sets_and_clears_the_objectives(alice_client, scenario)
     tree, _ = apply({})
     assert "objectives" not in tree
     assert scenario.versions.count() == 1  # applying is not saving
+
+
+@pytest.mark.django_db
+def test_inspector_leaves_calls_in_the_mapping_form_to_the_yaml_view(
+    alice_client, scenario
+):
+    calls = "calls: [db, {to: db, probability: 0.5, breaker: {open_s: 20}}]"
+    document = WEB_TIER.replace("calls: [db]", calls)
+    shown = alice_client.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {"document": document, "subject": "web"},
+    ).content.decode()
+    assert 'name="instances"' in shown and 'name="calls"' not in shown
+    plain = alice_client.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {"document": WEB_TIER, "subject": "web"},
+    ).content.decode()
+    assert 'name="calls"' in plain  # plain ids stay editable as names
+    response = alice_client.post(
+        reverse("designer_inspect", args=[scenario.pk]),
+        {
+            "document": document,
+            "subject": "web",
+            "apply": "1",
+            "instances": "5",
+            "cores": "4",
+            "work_ms.dist": "exponential",
+            "work_ms.mean": "8",
+        },
+    )
+    html = response.content.decode()
+    match = re.search(
+        r'<script id="inspector-result" type="application/json">(.*?)</script>', html
+    )
+    assert match, html[:2000]
+    web = yaml.safe_load(json.loads(match.group(1)))["components"]["web"]
+    assert web["instances"] == 5
+    assert web["calls"] == [
+        "db",
+        {"to": "db", "probability": 0.5, "breaker": {"open_s": 20}},
+    ]
 
 
 @pytest.mark.django_db

@@ -174,6 +174,41 @@ def test_the_run_page_shows_the_data_tier_a_user_switched_on(alice, alice_client
     assert "Replication lag" in page
 
 
+BREAKER_DOC = """\
+scaleboard: 1
+name: Guarded search
+simulation: {duration_s: 60, seed: 3, snapshot_s: 1}
+workload: {target: web, rps: 50}
+components:
+  web:
+    type: service
+    cores: 4
+    work_ms: 5
+    calls:
+      - {to: search, probability: 0.5, breaker: {error_rate: 0.5, open_s: 20}}
+  search: {type: service, cores: 4, work_ms: 20}
+faults:
+  - {at_s: 10, component: search, for_s: 15}
+"""
+
+
+@pytest.mark.django_db
+def test_the_run_page_shows_a_services_call_shares_and_breakers(alice, alice_client):
+    from django.urls import reverse
+
+    run = make_run(alice, text=BREAKER_DOC)
+    assert execution.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
+    run.refresh_from_db()
+    web = run.report["components"]["web"]
+    assert web["breakers"]["search"]["opened"] >= 1
+    page = alice_client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert 'data-testid="calls-web"' in page and "Breaker on" in page
+    assert f"{web['call_shares']['search']['share'] * 100:.1f}%" in page
+    assert 'data-testid="calls-search"' not in page
+    kinds = [e["kind"] for e in run.report["event_log"]]
+    assert "breaker_opened" in kinds and "breaker_closed" in kinds
+
+
 @pytest.mark.django_db
 def test_reaping_one_run_leaves_the_others_to_the_workers(alice, settings, no_enqueue):
     old = timezone.now() - timezone.timedelta(seconds=settings.RUN_STALE_AFTER_S + 5)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ...errors import FieldError
+from ..components import call_target
 from ..fields import ID_RE
 from ..messages import did_you_mean
 from ..vocabulary import COMPONENT_TYPES
@@ -89,9 +90,20 @@ def _balancer(refs: _Refs, cid: str, comp: Any, base: str) -> None:
                 )
 
 
+def _calls(value: Any) -> Iterator[tuple[int, str, str]]:
+    """(index, name, path suffix) of each entry of ``calls`` naming a component: a
+    plain id (``[i]``) or a mapping's ``to`` (``[i].to``)."""
+    if isinstance(value, (list, tuple)):
+        for i, entry in enumerate(value):
+            name = call_target(entry)
+            if isinstance(name, str):
+                suffix = f"[{i}]" if isinstance(entry, str) else f"[{i}].to"
+                yield i, name, suffix
+
+
 def _service(refs: _Refs, cid: str, comp: Any, base: str) -> None:
-    for i, callee in _names(get(comp, "calls")):
-        path = f"{base}.calls[{i}]"
+    for _i, callee, suffix in _calls(get(comp, "calls")):
+        path = f"{base}.calls{suffix}"
         if refs.link(cid, callee, path):
             refs.edges[cid].append((callee, path))
 
