@@ -56,6 +56,9 @@ class ComponentWindow(TypedDict):
     errors_rps: NotRequired[float]  # load balancer: requests it failed, per second
     # database with replicas: the lags drawn for the window's writes, ms (None: no write)
     replication_lag_ms: NotRequired[WindowLag]
+    # queue: messages waiting and the oldest one's age (ms), at the window's end
+    depth: NotRequired[int]
+    lag_ms: NotRequired[float]
     shards: NotRequired[list[ShardWindow]]  # sharded database: one entry per shard
 
 
@@ -151,6 +154,11 @@ UTILIZATION_NOTES = {
     "cache": (
         "no capacity of its own in this model: a hit takes hit_ms and never queues; "
         "see hit_ratio for how much work it takes off its backing store"
+    ),
+    "queue": (
+        "no capacity of its own in this model: the broker acknowledges a publish "
+        "after publish_ms; see depth and consumer_lag_ms for whether its consumers "
+        "keep up"
     ),
 }
 

@@ -33,6 +33,7 @@ from .vocabulary import (
     INVALIDATIONS,
     LB_ALGORITHMS,
     LB_LAYERS,
+    QUEUE_FULL_POLICIES,
     READ_ROUTING,
     REPLICA_MODES,
     SHARD_STRATEGIES,
@@ -224,12 +225,39 @@ class Database(_Component):
         return shards * (self.primaries + replicas)
 
 
+# --- queue (a message broker) ----------------------------------------------------------
+
+
+class Queue(_Component):
+    """A broker between services: producers publish and get their answer after
+    ``publish_ms``; ``concurrency`` messages at a time go to ``consumers``."""
+
+    type: Literal["queue"]
+    consumers: Name = Field(description="service that processes the messages")
+    concurrency: PosInt = Field(
+        1, description="messages processed at once across the consumer's instances"
+    )
+    capacity: PosInt | None = Field(
+        None, description="messages waiting at most (default: unbounded)"
+    )
+    when_full: Literal[QUEUE_FULL_POLICIES] = Field(  # type: ignore[valid-type]
+        "reject", description="a full queue refuses the publish or drops the oldest"
+    )
+    publish_ms: Duration = Field(
+        1.0, validate_default=True, description="time to acknowledge a publish, ms"
+    )
+
+    def instance_count(self) -> int:
+        return 1
+
+
 #: The model of each component type (keys in ``COMPONENT_TYPES`` order).
 MODEL_OF_TYPE: dict[str, type[_Component]] = {
     "load_balancer": LoadBalancer,
     "service": Service,
     "cache": Cache,
     "database": Database,
+    "queue": Queue,
 }
 
 
@@ -248,7 +276,8 @@ Component = Annotated[
     Annotated[LoadBalancer, Tag("~load_balancer")]
     | Annotated[Service, Tag("~service")]
     | Annotated[Cache, Tag("~cache")]
-    | Annotated[Database, Tag("~database")],
+    | Annotated[Database, Tag("~database")]
+    | Annotated[Queue, Tag("~queue")],
     Discriminator(
         _component_tag,
         custom_error_type="component_type",

@@ -16,6 +16,7 @@ from .cache import CacheRt
 from .component import Component
 from .context import RunContext
 from .database import DatabaseRt
+from .queue import QueueRt
 from .service import ServiceRt
 from .sharded import ShardedDatabaseRt
 
@@ -33,4 +34,5 @@ RUNTIMES: dict[str, Callable[[RunContext, str, Any], Component]] = {
     "service": ServiceRt,
     "cache": CacheRt,
     "database": database_runtime,
+    "queue": QueueRt,
 }

@@ -69,6 +69,7 @@ COMPONENT_CHECKS: dict[str, Callable[[Any, str], list[FieldError]]] = {
     "service": _service,
     "cache": _none,
     "database": _database,
+    "queue": _none,
 }
 
 

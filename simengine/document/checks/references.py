@@ -111,12 +111,25 @@ def _database(refs: _Refs, cid: str, comp: Any, base: str) -> None:
     """A database names no other component."""
 
 
+def _queue(refs: _Refs, cid: str, comp: Any, base: str) -> None:
+    consumers = get(comp, "consumers")
+    path = f"{base}.consumers"
+    if not isinstance(consumers, str) or not refs.link(cid, consumers, path):
+        return
+    kind = _kind(refs.comps, consumers)
+    if kind not in (None, "service"):
+        refs.err(path, f"{consumers!r} is a {kind}; a queue's consumers is a service")
+    elif kind == "service":
+        refs.edges[cid].append((consumers, path))
+
+
 #: The reference check of each component type.
 REFERENCES: dict[str, Callable[[_Refs, str, Any, str], None]] = {
     "load_balancer": _balancer,
     "service": _service,
     "cache": _cache,
     "database": _database,
+    "queue": _queue,
 }
 
 
