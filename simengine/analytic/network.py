@@ -310,8 +310,9 @@ def _service_latency(doc: Document, node: Node, below: dict[str, Latency]) -> La
         and node.extra["queue_rps"] >= node.reads + node.writes - 1e-9
         and st.utilization < 1.0
     ):
-        # fed by queues only, which keep at most their concurrency in it: a
-        # message finds a free core (the waiting happens in the broker)
+        # fed by queues only, which keep at most their concurrency in it, spread
+        # over the instances by the messages each has: a message finds a free
+        # core (the waiting happens in the broker)
         st.wait_ms = 0.0
     return {
         kind: st.wait_ms

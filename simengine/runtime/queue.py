@@ -39,7 +39,7 @@ _SPILL = 262_144  # bound the end-to-end window list (as the driver does for ``l
 class Message:
     """A published message: waiting in the broker, or a request at its consumer."""
 
-    __slots__ = ("pending", "q", "req", "t_pub")
+    __slots__ = ("inst", "pending", "q", "req", "t_pub")
 
     def resume(self, status: int) -> None:
         """The consumer finished the message (or failed it)."""
@@ -86,6 +86,9 @@ class QueueRt(Component):
     def link(self, ctx: RunContext) -> None:
         self.consumer = ctx.components[self.spec.consumers]
         self.delay = ctx.delay(self.spec.region, ctx.spec(self.spec.consumers).region)
+        # messages of this queue at each consumer instance (by station uid): the
+        # consumers pull, so a message goes to the instance with the fewest
+        self.inflight = [0] * ctx.uid_count
 
     # --- messages ----------------------------------------------------------------------
     def call(self, req: Any, parent: Any) -> None:
@@ -148,18 +151,35 @@ class QueueRt(Component):
         parent.resume(REJECTED)
 
     def _send(self, msg: Message) -> None:
+        """Hand a message to the consumer instance with the fewest of this queue's
+        messages (the first such in order): consumers pull when they have room."""
+        active = self.consumer.active
+        if active:
+            inflight = self.inflight
+            target = active[0]
+            least = inflight[target.uid]
+            for inst in active:
+                if inflight[inst.uid] < least:
+                    target, least = inst, inflight[inst.uid]
+            inflight[target.uid] = least + 1
+        else:
+            target = self.consumer  # no instance: the service refuses it
+        msg.inst = target
         if self.delay:
             env = self.env
-            msg.pending = self.consumer
+            msg.pending = target
             heappush(
                 env._queue,
                 (env._now + self.delay, NORMAL, next(env._eid), fire_pending, msg),
             )
         else:
-            self.consumer.call(msg.req, msg)
+            target.call(msg.req, msg)
 
     def consumed_done(self, msg: Message, status: int) -> None:
         now = self.env._now
+        inst = msg.inst
+        if inst is not self.consumer:
+            self.inflight[inst.uid] -= 1
         if status == OK:
             self.consumed += 1
             self.e2e_values.append(now - msg.t_pub)

@@ -21,6 +21,7 @@ def _queue_doc(
     rps: float,
     *,
     concurrency: int = 4,
+    instances: int = 1,
     capacity: int | None = None,
     when_full: str | None = None,
     duration_s: float = 4000,
@@ -42,7 +43,8 @@ def _queue_doc(
             # as many cores as the queue's concurrency: a message never waits here
             "worker": {
                 "type": "service",
-                "cores": concurrency,
+                "instances": instances,
+                "cores": concurrency // instances,
                 "work_ms": {"mean": 1000.0 / MU},
             },
         },
@@ -57,9 +59,14 @@ def _mmc_wait_ms(lam: float, mu: float, c: int) -> float:
     return erlang_c(c, lam / mu) / (c * mu - lam) * 1000.0
 
 
-def test_consumer_wait_matches_mmc_erlang_c_when_consumers_keep_up() -> None:
+@pytest.mark.parametrize("instances", [1, 4])
+def test_consumer_wait_matches_mmc_erlang_c_when_consumers_keep_up(
+    instances: int,
+) -> None:
+    # one 4-core consumer, or four 1-core ones pulling a message when idle: either
+    # way the broker is one queue in front of 4 servers
     lam, c = 60.0, 4  # rho 0.6, about 240,000 messages
-    report = simengine.simulate(_queue_doc(lam, concurrency=c))
+    report = simengine.simulate(_queue_doc(lam, concurrency=c, instances=instances))
     q = report["components"]["q"]
     theory = _mmc_wait_ms(lam, MU, c)  # 9.0 ms
     wait = q["consumer_lag_ms"]["wait_mean"]
