@@ -30,6 +30,7 @@ TYPE_LABELS = {
     "service": "Service",
     "cache": "Cache",
     "database": "Database",
+    "queue": "Queue",
 }
 
 
@@ -224,6 +225,10 @@ def _sublabel(comp: dict) -> str:
         return text + (f" · {_num(nodes)} nodes" if nodes not in (1, None) else "")
     if kind == "load_balancer":
         return str(comp.get("algorithm", "round_robin")).replace("_", " ")
+    if kind == "queue":
+        text = f"{_num(comp.get('concurrency', 1))} at once"
+        cap = comp.get("capacity")
+        return text + (f" · {_short(cap)} max" if cap is not None else "")
     return ""
 
 
@@ -280,6 +285,8 @@ def document_graph(tree: dict) -> dict:
             edge(cid, t, "calls", f"components.{cid}.calls[{i}]")
         if isinstance(comp.get("backing"), str):
             edge(cid, comp["backing"], "backing", f"components.{cid}.backing")
+        if isinstance(comp.get("consumers"), str):
+            edge(cid, comp["consumers"], "consumers", f"components.{cid}.consumers")
     return {"nodes": nodes, "edges": edges}
 
 
@@ -291,6 +298,7 @@ _MERMAID_SHAPES = {
     "service": ("[", "]", "🖥️ "),
     "cache": ("[", "]", "⚡ "),
     "database": ("[(", ")]", "💾 "),
+    "queue": ("[/", "/]", "📨 "),
     "unknown": ("[", "]", ""),
 }
 _MERMAID_ARROWS = {
@@ -298,6 +306,7 @@ _MERMAID_ARROWS = {
     "targets": "-->|Distribute|",
     "calls": "-->",
     "backing": "-.->|Miss|",
+    "consumers": "-.->|Consume|",
 }
 
 
