@@ -198,8 +198,24 @@ def _queue_lines(cid: str, comp: dict[str, Any]) -> list[str]:
     return _packed(f"{cid}: ", items)
 
 
+def _cdn_lines(cid: str, comp: dict[str, Any]) -> list[str]:
+    """A CDN's hit ratio and the cross-region time its hits saved, per region."""
+    items = [
+        f"{name}: hit ratio {_share(r.get('hit_ratio'))} ({_fmt(r.get('hits'), 0)} "
+        f"hits, {_fmt(r.get('misses'), 0)} misses), saved "
+        f"{_fmt((r.get('saved_ms') or 0.0) / 1000.0, 1)} s"
+        for name, r in (comp.get("regions") or {}).items()
+    ]
+    return _packed(f"{cid}: ", items)
+
+
 #: The data tier's own lines, by component type (the web report's cards).
-_DATA_TIER = {"cache": _cache_lines, "database": _database_lines, "queue": _queue_lines}
+_DATA_TIER = {
+    "cache": _cache_lines,
+    "database": _database_lines,
+    "queue": _queue_lines,
+    "cdn": _cdn_lines,
+}
 
 
 def summary(report: dict[str, Any]) -> str:

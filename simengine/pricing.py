@@ -28,6 +28,7 @@ DEFAULT_PRICES = {
 #: of documents without it are unchanged).
 ADDED_PRICES = {
     "queue": 0.05,  # per queue (a managed broker's queue or topic)
+    "cdn": 0.08,  # per region node (an edge location's cache)
 }
 
 
@@ -38,6 +39,7 @@ _DEFAULT_UNIT_PRICE: dict[str, Callable[[Any], float]] = {
     "cache": lambda c: DEFAULT_PRICES["cache"],
     "database": lambda c: DEFAULT_PRICES["database_core"] * c.primary.cores,
     "queue": lambda c: ADDED_PRICES["queue"],
+    "cdn": lambda c: ADDED_PRICES["cdn"],
 }
 
 
@@ -62,6 +64,7 @@ _UNITS: dict[str, Callable[[Any, float | None], float]] = {
     "cache": lambda c, shards: float(c.nodes),
     "database": _database_units,
     "queue": lambda c, shards: 1.0,
+    "cdn": lambda c, shards: float(len(c.regions)),
 }
 
 
@@ -88,6 +91,7 @@ _RUN_UNITS: dict[str, Callable[[Any, dict[str, Any]], float]] = {
     "cache": lambda c, rep: units(c),
     "database": lambda c, rep: units(c, rep.get("shards_mean")),
     "queue": lambda c, rep: units(c),
+    "cdn": lambda c, rep: units(c),
 }
 
 

@@ -52,7 +52,7 @@ class ComponentWindow(TypedDict):
     throughput_rps: float
     queue_mean: NotRequired[float]
     instances: NotRequired[int]  # service: active instances at the window's end
-    hit_ratio: NotRequired[float]  # cache: hits / (hits + misses) in the window
+    hit_ratio: NotRequired[float]  # cache, cdn: hits / (hits + misses) in the window
     errors_rps: NotRequired[float]  # load balancer: requests it failed, per second
     # database with replicas: the lags drawn for the window's writes, ms (None: no write)
     replication_lag_ms: NotRequired[WindowLag]
@@ -159,6 +159,10 @@ UTILIZATION_NOTES = {
         "no capacity of its own in this model: the broker acknowledges a publish "
         "after publish_ms; see depth and consumer_lag_ms for whether its consumers "
         "keep up"
+    ),
+    "cdn": (
+        "no capacity of its own in this model: a hit takes hit_ms at the client's "
+        "edge and never queues; see hit_ratio and saved_ms per region"
     ),
 }
 

@@ -170,12 +170,19 @@ def _queue_entry(node: Node, entry: dict[str, Any]) -> None:
     entry["grows_msg_per_s"] = _round(q["grows_rps"], 3)
 
 
+def _cdn_entry(node: Node, entry: dict[str, Any]) -> None:
+    hits = node.extra["region_hit_ratio"]
+    shares = node.comp.regions
+    entry["regions"] = {name: {"hit_ratio": _round(hits[name])} for name in shares}
+
+
 #: What a reached component's entry adds, by type.
 ENTRY: dict[str, Any] = {
     "cache": _cache_entry,
     "database": _database_entry,
     "load_balancer": _balancer_entry,
     "queue": _queue_entry,
+    "cdn": _cdn_entry,
 }
 
 

@@ -40,6 +40,7 @@ CALLEES: dict[str, Callable[[Any], Iterable[str]]] = {
     "cache": lambda c: (c.backing,),
     "database": lambda c: (),
     "queue": lambda c: (c.consumers,),
+    "cdn": lambda c: (c.origin,),
 }
 
 
@@ -274,11 +275,41 @@ def _queue_flow(doc: Document, node: Node, nodes: dict[str, Node]) -> None:
     )
 
 
+def _cdn_flow(doc: Document, node: Node, nodes: dict[str, Node]) -> None:
+    """Each served region's node is an LRU cache of the reads of that region's
+    clients (Che's approximation); misses, writes and the reads of unserved
+    regions go to the origin."""
+    comp = node.comp
+    count, zipf_s, _ = keys(doc)
+    shares = doc.workload.regions or {}
+    hits: dict[str, float] = {}
+    passed = node.reads
+    for name in comp.regions:
+        reads = node.reads * shares.get(name, 0.0)
+        hit = che_hit_ratio(
+            capacity_keys=comp.capacity_keys,
+            key_count=count,
+            zipf_s=zipf_s,
+            read_rps=reads,
+            write_rps=0.0,
+            eviction="lru",
+            ttl_s=comp.ttl_s,
+            invalidate_on_write=False,
+        )
+        hits[name] = hit
+        passed -= reads * hit
+    node.extra["region_hit_ratio"] = hits
+    origin = nodes[comp.origin]
+    origin.reads += passed
+    origin.writes += node.writes
+
+
 FLOW: dict[str, Callable[[Document, Node, dict[str, Node]], None]] = {
     "load_balancer": _balancer_flow,
     "service": _service_flow,
     "cache": _cache_flow,
     "queue": _queue_flow,
+    "cdn": _cdn_flow,
 }
 
 
@@ -450,12 +481,35 @@ def queue_solution(
     return out
 
 
+def _cdn_latency(doc: Document, node: Node, below: dict[str, Latency]) -> Latency:
+    """A hit costs hit_ms at the client's edge; a miss (and any write, and the
+    requests of regions it does not serve) the delay from the client's region to
+    the origin's and the origin's own latency."""
+    comp = node.comp
+    origin = doc.components[comp.origin]
+    own = mean_and_scv(comp.hit_ms)[0]
+    hits = node.extra["region_hit_ratio"]
+    net = doc.network
+    out = {"read": 0.0, "write": 0.0}
+    for name, share in (doc.workload.regions or {}).items():
+        away = net.hop_ms + (
+            net.cross_region_ms if origin.region and origin.region != name else 0.0
+        )
+        hit = hits.get(name, 0.0)
+        out["read"] += share * (
+            hit * own + (1 - hit) * (away + below[comp.origin]["read"])
+        )
+        out["write"] += share * (away + below[comp.origin]["write"])
+    return out
+
+
 LATENCY: dict[str, Callable[[Document, Node, dict[str, Latency]], Latency]] = {
     "load_balancer": _balancer_latency,
     "service": _service_latency,
     "cache": _cache_latency,
     "database": _database_latency,
     "queue": _queue_latency,
+    "cdn": _cdn_latency,
 }
 
 

@@ -30,6 +30,7 @@ _EVENTS: dict[str, Callable[[Any, Callable[[str], float]], float]] = {
     "database": lambda c, cost: 2.0,
     # the publish's answer, then the message's dispatch and its consumer
     "queue": lambda c, cost: 3.0 + cost(c.consumers),
+    "cdn": lambda c, cost: 2.0 + cost(c.origin),
 }
 
 

@@ -251,6 +251,30 @@ class Queue(_Component):
         return 1
 
 
+# --- cdn (an edge cache per client region) --------------------------------------------
+
+
+class Cdn(_Component):
+    """An edge cache with one node per client region it serves: a hit answers
+    after ``hit_ms`` in the client's region, a miss goes to ``origin``."""
+
+    type: Literal["cdn"]
+    regions: tuple[Name, ...] = Field(
+        min_length=1, description="the workload's client regions it serves"
+    )
+    capacity_keys: PosInt = Field(100_000, description="keys each region's node holds")
+    ttl_s: PosFloat | None = Field(
+        None, description="seconds a cached key stays (default: no expiry)"
+    )
+    hit_ms: Duration = Field(
+        2.0, validate_default=True, description="time of a hit at the edge, ms"
+    )
+    origin: Name = Field(description="what a miss goes to")
+
+    def instance_count(self) -> int:
+        return len(self.regions)
+
+
 #: The model of each component type (keys in ``COMPONENT_TYPES`` order).
 MODEL_OF_TYPE: dict[str, type[_Component]] = {
     "load_balancer": LoadBalancer,
@@ -258,6 +282,7 @@ MODEL_OF_TYPE: dict[str, type[_Component]] = {
     "cache": Cache,
     "database": Database,
     "queue": Queue,
+    "cdn": Cdn,
 }
 
 
@@ -277,7 +302,8 @@ Component = Annotated[
     | Annotated[Service, Tag("~service")]
     | Annotated[Cache, Tag("~cache")]
     | Annotated[Database, Tag("~database")]
-    | Annotated[Queue, Tag("~queue")],
+    | Annotated[Queue, Tag("~queue")]
+    | Annotated[Cdn, Tag("~cdn")],
     Discriminator(
         _component_tag,
         custom_error_type="component_type",

@@ -9,7 +9,7 @@ cache strategy starts with one entry here.
 from __future__ import annotations
 
 #: Component kinds, the ``type`` of a component.
-COMPONENT_TYPES = ("load_balancer", "service", "cache", "database", "queue")
+COMPONENT_TYPES = ("load_balancer", "service", "cache", "database", "queue", "cdn")
 
 #: Duration distributions (``dist`` of a duration mapping).
 DISTRIBUTIONS = (

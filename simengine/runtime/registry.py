@@ -13,6 +13,7 @@ from typing import Any
 from ..document import Database
 from .balancer import Balancer
 from .cache import CacheRt
+from .cdn import CdnRt
 from .component import Component
 from .context import RunContext
 from .database import DatabaseRt
@@ -35,4 +36,5 @@ RUNTIMES: dict[str, Callable[[RunContext, str, Any], Component]] = {
     "cache": CacheRt,
     "database": database_runtime,
     "queue": QueueRt,
+    "cdn": CdnRt,
 }
