@@ -31,6 +31,7 @@ TYPE_LABELS = {
     "cache": "Cache",
     "database": "Database",
     "queue": "Queue",
+    "cdn": "CDN",
 }
 
 
@@ -225,6 +226,10 @@ def _sublabel(comp: dict) -> str:
         return text + (f" · {_num(nodes)} nodes" if nodes not in (1, None) else "")
     if kind == "load_balancer":
         return str(comp.get("algorithm", "round_robin")).replace("_", " ")
+    if kind == "cdn":
+        regions = _names(comp.get("regions"))
+        text = f"{_short(comp.get('capacity_keys', 100_000))} keys"
+        return text + (f" · {', '.join(regions)}" if regions else "")
     if kind == "queue":
         text = f"{_num(comp.get('concurrency', 1))} at once"
         cap = comp.get("capacity")
@@ -285,6 +290,8 @@ def document_graph(tree: dict) -> dict:
             edge(cid, t, "calls", f"components.{cid}.calls[{i}]")
         if isinstance(comp.get("backing"), str):
             edge(cid, comp["backing"], "backing", f"components.{cid}.backing")
+        if isinstance(comp.get("origin"), str):
+            edge(cid, comp["origin"], "origin", f"components.{cid}.origin")
         if isinstance(comp.get("consumers"), str):
             edge(cid, comp["consumers"], "consumers", f"components.{cid}.consumers")
     return {"nodes": nodes, "edges": edges}
@@ -299,6 +306,7 @@ _MERMAID_SHAPES = {
     "cache": ("[", "]", "⚡ "),
     "database": ("[(", ")]", "💾 "),
     "queue": ("[/", "/]", "📨 "),
+    "cdn": ("{{", "}}", "🌐 "),
     "unknown": ("[", "]", ""),
 }
 _MERMAID_ARROWS = {
@@ -307,6 +315,7 @@ _MERMAID_ARROWS = {
     "calls": "-->",
     "backing": "-.->|Miss|",
     "consumers": "-.->|Consume|",
+    "origin": "-.->|Miss|",
 }
 
 

@@ -174,6 +174,9 @@ def _cdn_entry(node: Node, entry: dict[str, Any]) -> None:
     hits = node.extra["region_hit_ratio"]
     shares = node.comp.regions
     entry["regions"] = {name: {"hit_ratio": _round(hits[name])} for name in shares}
+    # of all the reads it takes (the clients of regions it does not serve miss)
+    regions = node.extra["client_regions"]
+    entry["hit_ratio"] = _round(sum(regions.get(n, 0.0) * hits[n] for n in shares))
 
 
 #: What a reached component's entry adds, by type.

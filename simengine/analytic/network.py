@@ -299,6 +299,7 @@ def _cdn_flow(doc: Document, node: Node, nodes: dict[str, Node]) -> None:
         hits[name] = hit
         passed -= reads * hit
     node.extra["region_hit_ratio"] = hits
+    node.extra["client_regions"] = dict(shares)
     origin = nodes[comp.origin]
     origin.reads += passed
     origin.writes += node.writes

@@ -2,7 +2,7 @@
 // connect (a mode that stays on until turned off), delete, rename, duplicate.
 // Each is a change of the document tree sent through d.edit (designer-doc.js).
 
-const BASE_IDS = { load_balancer: "lb", service: "web", cache: "cache", database: "db", queue: "queue" };
+const BASE_IDS = { load_balancer: "lb", service: "web", cache: "cache", database: "db", queue: "queue", cdn: "cdn" };
 
 function newComponent(vocab, kind) {
   switch (kind) {
@@ -14,6 +14,7 @@ function newComponent(vocab, kind) {
       primary: { cores: 8, read_ms: { dist: "exponential", mean: 4 }, write_ms: { dist: "exponential", mean: 12 } },
     };
     case "queue": return { type: "queue", concurrency: 4, when_full: vocab.queue_full_policies[0], publish_ms: 1 };
+    case "cdn": return { type: "cdn", regions: [], capacity_keys: 100000, hit_ms: 2 };
     default: return null;
   }
 }
@@ -126,6 +127,20 @@ export function installEdit(d) {
         said = "Added " + name + " in front of " + target +
           (rewired.length ? ": " + listing(rewired) + " now send to " + newId + ", which distributes to " + target + "."
             : ", distributing to it. Nothing sends to it yet: connect a caller to it.");
+      } else if (kind === "cdn") {
+        // in front of the clients: it serves every client region, its origin is
+        // what the clients called
+        const wl = tree.workload || {};
+        comp.regions = wl.regions && typeof wl.regions === "object" ? Object.keys(wl.regions) : [];
+        const origin = typeof wl.target === "string" && tree.components[wl.target] && wl.target !== newId ? wl.target : null;
+        if (origin) {
+          comp.origin = origin;
+          tree.workload.target = newId;
+        }
+        said = origin
+          ? "Added " + name + " in front of " + origin + ": the clients now call " + newId + ", which reads " + origin + " on a miss."
+          : "Added " + name + ". A CDN needs an origin: connect " + newId + " to it, and Clients to " + newId + ".";
+        if (!comp.regions.length) said += " It serves client regions: give the workload regions, then list them in its inspector.";
       } else if (kind === "queue" && target) {
         comp.consumers = target;
         said = "Added " + name + ", consumed by " + target + ". Nothing publishes to it yet: connect a service (or the clients) to it.";
@@ -172,6 +187,9 @@ export function installEdit(d) {
         comp.calls = Array.isArray(comp.calls) ? comp.calls : [];
         if (comp.calls.includes(target)) return false;
         comp.calls.push(target);
+      } else if (srcType === "cdn") {
+        if (tgtType === "cdn" || tgtType === "queue") { d.setStatus("A CDN's origin is a service, balancer, cache or database.", true); return false; }
+        comp.origin = target;
       } else if (srcType === "queue") {
         if (tgtType !== "service") { d.setStatus("A queue's consumers is a service.", true); return false; }
         comp.consumers = target;
@@ -202,6 +220,7 @@ export function installEdit(d) {
         }
         if (comp.backing === id) delete comp.backing;
         if (comp.consumers === id) delete comp.consumers;
+        if (comp.origin === id) delete comp.origin;
         if (comp.weights && typeof comp.weights === "object") delete comp.weights[id];
       }
       delete d.positions[id];
@@ -214,7 +233,7 @@ export function installEdit(d) {
     d.edit((tree) => {
       const comp = tree.components[source];
       if (!comp) return false;
-      if (kind === "backing" || kind === "consumers") delete comp[kind];
+      if (kind === "backing" || kind === "consumers" || kind === "origin") delete comp[kind];
       else if (Array.isArray(comp[kind])) comp[kind] = comp[kind].filter((x) => x !== target);
     }, "Removed " + source + " → " + target + ".");
   }
@@ -237,6 +256,7 @@ export function installEdit(d) {
         for (const key of ["targets", "calls"]) if (Array.isArray(comp[key])) comp[key] = comp[key].map(swap);
         if (comp.backing === old) comp.backing = name;
         if (comp.consumers === old) comp.consumers = name;
+        if (comp.origin === old) comp.origin = name;
         if (comp.weights && typeof comp.weights === "object" && old in comp.weights) {
           comp.weights[name] = comp.weights[old];
           delete comp.weights[old];

@@ -771,3 +771,33 @@ def test_the_palette_offers_a_queue(alice_client, scenario):
     response = alice_client.get(reverse("scenario_detail", args=[scenario.pk]))
     html = response.content.decode()
     assert 'data-add="queue"' in html
+
+
+def test_a_cdn_is_drawn_in_front_of_its_origin_and_inspected_from_the_schema():
+    import simengine
+    from dashboard.scenarios import designer, inspector
+
+    tree = yaml.safe_load(
+        WEB_TIER.replace("target: lb", "target: edge").replace(
+            "read_ratio: 0.9}", "read_ratio: 0.9, regions: {eu: 0.5, us: 0.5}}"
+        )
+        + "  edge: {type: cdn, regions: [eu, us], capacity_keys: 5000, origin: lb}\n"
+    )
+    simengine.parse_document(tree)  # the document is valid
+    graph = designer.document_graph(tree)
+    node = next(n for n in graph["nodes"] if n["id"] == "edge")
+    assert node["type"] == "cdn" and node["sub"] == "5k keys · eu, us"
+    edges = {(e["source"], e["target"], e["kind"]) for e in graph["edges"]}
+    assert ("__clients__", "edge", "workload") in edges
+    assert ("edge", "lb", "origin") in edges
+    assert "c_edge -.->|Miss| c_lb" in designer.document_mermaid(tree)
+    fields = inspector.build_form(tree, "edge").fields
+    names = {f.name for f in fields}
+    assert {"regions", "capacity_keys", "ttl_s", "hit_ms", "origin"} <= names
+    assert designer.vocabulary()["type_labels"]["cdn"] == "CDN"
+
+
+@pytest.mark.django_db
+def test_the_palette_offers_a_cdn(alice_client, scenario):
+    response = alice_client.get(reverse("scenario_detail", args=[scenario.pk]))
+    assert 'data-add="cdn"' in response.content.decode()
