@@ -81,6 +81,7 @@ def test_consumer_wait_matches_mmc_erlang_c_when_consumers_keep_up(
     assert q["depth"]["mean"] == pytest.approx(lam * wait / 1000.0, rel=0.02)
     assert q["consumed"] == pytest.approx(q["published"], abs=c + 20)
     assert q["rejected"] == q["dropped"] == 0
+    assert not any("grew" in w for w in report["warnings"])
     # the oldest message's age is a lower, time-weighted figure, under the max
     assert 0 < q["consumer_lag_ms"]["mean"] < wait < q["consumer_lag_ms"]["max"]
 
@@ -151,6 +152,7 @@ def test_windows_carry_depth_and_lag_and_an_overloaded_queue_grows() -> None:
     assert growth == pytest.approx(lam - c * MU, rel=0.15)
     assert windows[-1]["lag_ms"] > windows[0]["lag_ms"] > 0
     assert windows[-1]["throughput_rps"] == pytest.approx(c * MU, rel=0.1)
+    assert any("queue q grew" in w for w in report["warnings"])
     # the estimate says so instead of giving a lag
     est = estimate(doc)
     assert est["components"]["q"]["consumer_wait_ms"] is None
