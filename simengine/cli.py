@@ -198,8 +198,41 @@ def _call_lines(comp: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _queue_lines(cid: str, comp: dict[str, Any]) -> list[str]:
+    """A queue's messages, depth, lag and end-to-end time."""
+    depth = comp.get("depth") or {}
+    lag = comp.get("consumer_lag_ms") or {}
+    e2e = comp.get("end_to_end_ms") or {}
+    items = [
+        f"published {_fmt(comp.get('published'), 0)}, consumed "
+        f"{_fmt(comp.get('consumed'), 0)}, rejected {_fmt(comp.get('rejected'), 0)}, "
+        f"dropped {_fmt(comp.get('dropped'), 0)}",
+        f"depth mean {_fmt(depth.get('mean'), 2)}, max {_fmt(depth.get('max'), 0)}",
+        f"lag ms mean {_fmt(lag.get('mean'), 2)}, max {_fmt(lag.get('max'), 2)}, "
+        f"wait mean {_fmt(lag.get('wait_mean'), 2)}",
+        f"end to end ms mean {_fmt(e2e.get('mean'), 2)}, p99 {_fmt(e2e.get('p99'), 2)}",
+    ]
+    return _packed(f"{cid}: ", items)
+
+
+def _cdn_lines(cid: str, comp: dict[str, Any]) -> list[str]:
+    """A CDN's hit ratio and the cross-region time its hits saved, per region."""
+    items = [
+        f"{name}: hit ratio {_share(r.get('hit_ratio'))} ({_fmt(r.get('hits'), 0)} "
+        f"hits, {_fmt(r.get('misses'), 0)} misses), saved "
+        f"{_fmt((r.get('saved_ms') or 0.0) / 1000.0, 1)} s"
+        for name, r in (comp.get("regions") or {}).items()
+    ]
+    return _packed(f"{cid}: ", items)
+
+
 #: The data tier's own lines, by component type (the web report's cards).
-_DATA_TIER = {"cache": _cache_lines, "database": _database_lines}
+_DATA_TIER = {
+    "cache": _cache_lines,
+    "database": _database_lines,
+    "queue": _queue_lines,
+    "cdn": _cdn_lines,
+}
 
 
 def summary(report: dict[str, Any]) -> str:

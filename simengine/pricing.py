@@ -23,6 +23,14 @@ DEFAULT_PRICES = {
     "database_core": 0.06,  # per core of each database node
 }
 
+#: Default prices of the kinds added to format 1 later, per unit per hour; a report's
+#: ``default_prices`` lists one only when its document has that kind (so the reports
+#: of documents without it are unchanged).
+ADDED_PRICES = {
+    "queue": 0.05,  # per queue (a managed broker's queue or topic)
+    "cdn": 0.08,  # per region node (an edge location's cache)
+}
+
 
 # The default price of one unit of each component type, per hour.
 _DEFAULT_UNIT_PRICE: dict[str, Callable[[Any], float]] = {
@@ -30,6 +38,8 @@ _DEFAULT_UNIT_PRICE: dict[str, Callable[[Any], float]] = {
     "service": lambda c: DEFAULT_PRICES["service_core"] * c.cores,
     "cache": lambda c: DEFAULT_PRICES["cache"],
     "database": lambda c: DEFAULT_PRICES["database_core"] * c.primary.cores,
+    "queue": lambda c: ADDED_PRICES["queue"],
+    "cdn": lambda c: ADDED_PRICES["cdn"],
 }
 
 
@@ -53,6 +63,8 @@ _UNITS: dict[str, Callable[[Any, float | None], float]] = {
     "service": lambda c, shards: float(c.instances),
     "cache": lambda c, shards: float(c.nodes),
     "database": _database_units,
+    "queue": lambda c, shards: 1.0,
+    "cdn": lambda c, shards: float(len(c.regions)),
 }
 
 
@@ -78,6 +90,8 @@ _RUN_UNITS: dict[str, Callable[[Any, dict[str, Any]], float]] = {
     "service": _service_run_units,
     "cache": lambda c, rep: units(c),
     "database": lambda c, rep: units(c, rep.get("shards_mean")),
+    "queue": lambda c, rep: units(c),
+    "cdn": lambda c, rep: units(c),
 }
 
 
@@ -105,8 +119,12 @@ def report_cost(doc: Document, components: dict[str, Any]) -> dict[str, Any]:
         per_hour = n * price
         total += per_hour
         out[cid] = {"per_hour": per_hour, "units": n, "default_price": default}
+    prices = dict(DEFAULT_PRICES)
+    for comp in doc.components.values():
+        if comp.type in ADDED_PRICES:
+            prices[comp.type] = ADDED_PRICES[comp.type]
     return {
         "per_hour": total,
         "components": out,
-        "default_prices": dict(DEFAULT_PRICES),
+        "default_prices": prices,
     }

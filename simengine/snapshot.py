@@ -52,11 +52,14 @@ class ComponentWindow(TypedDict):
     throughput_rps: float
     queue_mean: NotRequired[float]
     instances: NotRequired[int]  # service: active instances at the window's end
-    hit_ratio: NotRequired[float]  # cache: hits / (hits + misses) in the window
+    hit_ratio: NotRequired[float]  # cache, cdn: hits / (hits + misses) in the window
     errors_rps: NotRequired[float]  # load balancer: requests it failed, per second
     rate_limited_rps: NotRequired[float]  # balancer with rate_limit: 429s per second
     # database with replicas: the lags drawn for the window's writes, ms (None: no write)
     replication_lag_ms: NotRequired[WindowLag]
+    # queue: messages waiting and the oldest one's age (ms), at the window's end
+    depth: NotRequired[int]
+    lag_ms: NotRequired[float]
     shards: NotRequired[list[ShardWindow]]  # sharded database: one entry per shard
 
 
@@ -161,6 +164,15 @@ UTILIZATION_NOTES = {
     "cache": (
         "no capacity of its own in this model: a hit takes hit_ms and never queues; "
         "see hit_ratio for how much work it takes off its backing store"
+    ),
+    "queue": (
+        "no capacity of its own in this model: the broker acknowledges a publish "
+        "after publish_ms; see depth and consumer_lag_ms for whether its consumers "
+        "keep up"
+    ),
+    "cdn": (
+        "no capacity of its own in this model: a hit takes hit_ms at the client's "
+        "edge and never queues; see hit_ratio and saved_ms per region"
     ),
 }
 

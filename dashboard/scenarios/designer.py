@@ -30,6 +30,8 @@ TYPE_LABELS = {
     "service": "Service",
     "cache": "Cache",
     "database": "Database",
+    "queue": "Queue",
+    "cdn": "CDN",
 }
 
 
@@ -224,6 +226,14 @@ def _sublabel(comp: dict) -> str:
         return text + (f" · {_num(nodes)} nodes" if nodes not in (1, None) else "")
     if kind == "load_balancer":
         return str(comp.get("algorithm", "round_robin")).replace("_", " ")
+    if kind == "cdn":
+        regions = _names(comp.get("regions"))
+        text = f"{_short(comp.get('capacity_keys', 100_000))} keys"
+        return text + (f" · {', '.join(regions)}" if regions else "")
+    if kind == "queue":
+        text = f"{_num(comp.get('concurrency', 1))} at once"
+        cap = comp.get("capacity")
+        return text + (f" · {_short(cap)} max" if cap is not None else "")
     return ""
 
 
@@ -284,6 +294,10 @@ def document_graph(tree: dict) -> dict:
                 edge(cid, t, "calls", f"components.{cid}.calls[{i}]")
         if isinstance(comp.get("backing"), str):
             edge(cid, comp["backing"], "backing", f"components.{cid}.backing")
+        if isinstance(comp.get("origin"), str):
+            edge(cid, comp["origin"], "origin", f"components.{cid}.origin")
+        if isinstance(comp.get("consumers"), str):
+            edge(cid, comp["consumers"], "consumers", f"components.{cid}.consumers")
     return {"nodes": nodes, "edges": edges}
 
 
@@ -295,6 +309,8 @@ _MERMAID_SHAPES = {
     "service": ("[", "]", "🖥️ "),
     "cache": ("[", "]", "⚡ "),
     "database": ("[(", ")]", "💾 "),
+    "queue": ("[/", "/]", "📨 "),
+    "cdn": ("{{", "}}", "🌐 "),
     "unknown": ("[", "]", ""),
 }
 _MERMAID_ARROWS = {
@@ -302,6 +318,8 @@ _MERMAID_ARROWS = {
     "targets": "-->|Distribute|",
     "calls": "-->",
     "backing": "-.->|Miss|",
+    "consumers": "-.->|Consume|",
+    "origin": "-.->|Miss|",
 }
 
 

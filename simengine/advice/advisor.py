@@ -245,6 +245,13 @@ def _service(doc: Document, cid: str, spec: Any, load: Load, util: float) -> Rel
             "It keeps sessions on its instances: a stateless service spreads over "
             "more instances."
         )
+    for qid, q in doc.components.items():
+        if q.type == "queue" and q.consumers == cid:
+            extras.append(
+                f"It consumes queue {qid}, which hands it {q.concurrency} "
+                "message(s) at a time: more instances need a higher concurrency "
+                "on the queue too."
+            )
     calls = [doc.components[c].type for c in spec.callees if c in doc.components]
     if "database" in calls and "cache" not in calls:
         extras.append("A cache in front of its database would also remove read work.")

@@ -123,11 +123,33 @@ def run_warnings(doc: Document, report: dict[str, Any]) -> list[str]:
         )
     out.extend(_orphaned_work(report))
     out.extend(_caches_warming(report))
+    out.extend(_queues_growing(report))
     if doc.workload.regions and not any(c.region for c in doc.components.values()):
         out.append(
             "workload.regions is set but no component has a region: cross-region "
             "latency never applies"
         )
+    return out
+
+
+def _queues_growing(report: dict[str, Any]) -> list[str]:
+    """Queues whose consumers did not keep up: more messages stayed than a few."""
+    out = []
+    duration = report["duration_s"] or 0.0
+    for cid, rep in report.get("components", {}).items():
+        if rep.get("type") != "queue" or not duration:
+            continue
+        published = rep.get("published") or 0
+        accepted = published - (rep.get("rejected") or 0) - (rep.get("dropped") or 0)
+        left = accepted - (rep.get("consumed") or 0) - (rep.get("errors") or 0)
+        waiting = rep.get("waiting_at_end") or 0
+        if waiting and left > max(0.02 * published, (rep.get("concurrency") or 1) + 10):
+            out.append(
+                f"queue {cid} grew: its consumers took {rep['consumed'] / duration:,.1f}"
+                f" of {published / duration:,.1f} messages/s, and {waiting:,} were "
+                "still waiting at the end; its depth and lag depend on the run length "
+                "(raise its concurrency or its consumers' capacity)"
+            )
     return out
 
 

@@ -44,6 +44,16 @@ def format_estimate(result: dict[str, Any]) -> str:
             extra = f"  hit ratio {c['hit_ratio']:.1%}"
         if c.get("refused_ratio"):
             extra += f"  refuses {c['refused_ratio']:.1%}"
+        if c.get("dropped_ratio"):
+            extra += f"  drops {c['dropped_ratio']:.1%}"
+        if c["type"] == "queue" and c["reached"]:
+            if c.get("consumer_wait_ms") is not None:
+                extra += (
+                    f"  consumer wait {num(c['consumer_wait_ms'], 2)} ms, end to end "
+                    f"{num(c['end_to_end_ms'], 2)} ms"
+                )
+            elif c.get("grows_msg_per_s") is not None:
+                extra += f"  grows by {num(c['grows_msg_per_s'])} msg/s"
         if not c["reached"]:
             extra += "  (not reached)"
         lines.append(

@@ -35,6 +35,13 @@ ASSUMPTIONS = (
     "Latencies are means; a scatter read waits for the slowest shard's mean.",
 )
 
+#: Added to ``assumptions`` for a document with a queue.
+QUEUE_ASSUMPTION = (
+    "A queue answers its producer after publish_ms; its consumer side is an M/M/c "
+    "queue with c = concurrency and the consumer's mean response as the service "
+    "time (M/M/c/K with a capacity); the consumer's latency is not in the client's."
+)
+
 
 def _round(x: float | None, digits: int = 4) -> float | None:
     if x is None or math.isinf(x) or math.isnan(x):
@@ -235,12 +242,56 @@ def _balancer_entry(node: Node, entry: dict[str, Any]) -> None:
             entry["refused_ratio"] = _round(1.0 - accepted)
 
 
+def _queue_entry(node: Node, entry: dict[str, Any]) -> None:
+    q = node.extra["queue"]
+    wait = q["wait_ms"]
+    response = q["response_ms"]
+    entry["consumer_response_ms"] = _round(response, 3)
+    entry["consumer_wait_ms"] = _round(wait, 3)
+    entry["end_to_end_ms"] = None if wait is None else _round(wait + response, 3)
+    if q["blocking"] > 0.0005:
+        # drop_oldest discards as many as reject refuses (the same M/M/c/K)
+        full = "dropped_ratio" if node.comp.when_full == "drop_oldest" else None
+        entry[full or "refused_ratio"] = _round(q["blocking"])
+    entry["grows_msg_per_s"] = _round(q["grows_rps"], 3)
+
+
+def _cdn_entry(node: Node, entry: dict[str, Any]) -> None:
+    hits = node.extra["region_hit_ratio"]
+    shares = node.comp.regions
+    entry["regions"] = {name: {"hit_ratio": _round(hits[name])} for name in shares}
+    # of all the reads it takes (the clients of regions it does not serve miss)
+    regions = node.extra["client_regions"]
+    entry["hit_ratio"] = _round(sum(regions.get(n, 0.0) * hits[n] for n in shares))
+
+
 #: What a reached component's entry adds, by type.
 ENTRY: dict[str, Any] = {
     "cache": _cache_entry,
     "database": _database_entry,
     "load_balancer": _balancer_entry,
+    "queue": _queue_entry,
+    "cdn": _cdn_entry,
 }
+
+
+def _queue_notes(nodes: dict[str, Node]) -> list[str]:
+    """What the estimate cannot give for a queue whose consumers do not keep up."""
+    notes = []
+    for cid, node in nodes.items():
+        q = node.extra.get("queue") if node.comp.type == "queue" else None
+        if q is None or q["wait_ms"] is not None:
+            continue
+        grows = q["grows_rps"]
+        by = f" by about {grows:,.1f} msg/s" if grows is not None else ""
+        notes.append(
+            f"Estimate not available for queue {cid}'s consumer lag: its consumers "
+            f"({node.comp.consumers}, concurrency {node.comp.concurrency}) do not "
+            f"keep up with {q['rate']:g} msg/s, so the queue grows{by} for as long "
+            "as the run lasts; run it to see the depth and lag a finite run reaches, "
+            "or give it a capacity."
+        )
+    return notes
 
 
 def estimate(doc: Document) -> dict[str, Any]:
@@ -397,6 +448,7 @@ def estimate(doc: Document) -> dict[str, Any]:
             "requests even below rps). A run measures it."
         )
     notes += breaker_notes
+    notes += _queue_notes(nodes)
     unreached = [cid for cid in comps if cid not in nodes]
     if unreached:
         notes.append("Not reached by the workload: " + ", ".join(unreached) + ".")
@@ -422,7 +474,10 @@ def estimate(doc: Document) -> dict[str, Any]:
         "bottleneck": bottleneck,
         "cost_per_hour": round(total_cost, 4),
         "notes": notes,
-        "assumptions": list(ASSUMPTIONS),
+        "assumptions": list(ASSUMPTIONS)
+        + (
+            [QUEUE_ASSUMPTION] if any(c.type == "queue" for c in comps.values()) else []
+        ),
     }
     if doc.objectives is not None:
         result["objectives"] = _objectives(doc, result)

@@ -7,6 +7,7 @@ Each step dispatches on the component's ``type`` through a table (``CALLEES``,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,8 @@ from .popularity import che_hit_ratio, popularity, zipf_share_below
 from .queueing import (
     Station,
     mean_and_scv,
+    mmc_wait,
+    mmck,
     token_bucket_on_off_share,
     token_bucket_share,
     usl_capacity,
@@ -44,6 +47,8 @@ CALLEES: dict[str, Callable[[Any], Iterable[str]]] = {
     "service": lambda c: c.callees,
     "cache": lambda c: (c.backing,),
     "database": lambda c: (),
+    "queue": lambda c: (c.consumers,),
+    "cdn": lambda c: (c.origin,),
 }
 
 
@@ -322,10 +327,56 @@ def _cache_flow(doc: Document, node: Node, nodes: dict[str, Node]) -> None:
         backing.writes += node.writes
 
 
+def _queue_flow(doc: Document, node: Node, nodes: dict[str, Node]) -> None:
+    # every published message is a request to the consumer (refusals of a full
+    # queue are not taken off: they depend on the consumer's response time, which
+    # the latency step finds)
+    consumer = nodes[node.comp.consumers]
+    consumer.reads += node.reads
+    consumer.writes += node.writes
+    extra = consumer.extra
+    extra["queue_rps"] = extra.get("queue_rps", 0.0) + node.reads + node.writes
+    extra["queue_concurrency"] = (
+        extra.get("queue_concurrency", 0) + node.comp.concurrency
+    )
+
+
+def _cdn_flow(doc: Document, node: Node, nodes: dict[str, Node]) -> None:
+    """Each served region's node is an LRU cache of the reads of that region's
+    clients (Che's approximation); misses, writes and the reads of unserved
+    regions go to the origin."""
+    comp = node.comp
+    count, zipf_s, _ = keys(doc)
+    shares = doc.workload.regions or {}
+    hits: dict[str, float] = {}
+    passed = node.reads
+    for name in comp.regions:
+        reads = node.reads * shares.get(name, 0.0)
+        hit = che_hit_ratio(
+            capacity_keys=comp.capacity_keys,
+            key_count=count,
+            zipf_s=zipf_s,
+            read_rps=reads,
+            write_rps=0.0,
+            eviction="lru",
+            ttl_s=comp.ttl_s,
+            invalidate_on_write=False,
+        )
+        hits[name] = hit
+        passed -= reads * hit
+    node.extra["region_hit_ratio"] = hits
+    node.extra["client_regions"] = dict(shares)
+    origin = nodes[comp.origin]
+    origin.reads += passed
+    origin.writes += node.writes
+
+
 FLOW: dict[str, Callable[[Document, Node, dict[str, Node]], None]] = {
     "load_balancer": _balancer_flow,
     "service": _service_flow,
     "cache": _cache_flow,
+    "queue": _queue_flow,
+    "cdn": _cdn_flow,
 }
 
 
@@ -353,6 +404,17 @@ def _balancer_latency(doc: Document, node: Node, below: dict[str, Latency]) -> L
 def _service_latency(doc: Document, node: Node, below: dict[str, Latency]) -> Latency:
     comp = node.comp
     st = node.stations["instance"]
+    limit = node.extra.get("queue_concurrency")
+    if (
+        limit is not None
+        and limit <= st.servers * st.copies
+        and node.extra["queue_rps"] >= node.reads + node.writes - 1e-9
+        and st.utilization < 1.0
+    ):
+        # fed by queues only, which keep at most their concurrency in it, spread
+        # over the instances by the messages each has: a message finds a free
+        # core (the waiting happens in the broker)
+        st.wait_ms = 0.0
     return {
         kind: st.wait_ms
         + mean
@@ -435,11 +497,92 @@ def _single_shard_read(
     )
 
 
+def _queue_latency(doc: Document, node: Node, below: dict[str, Latency]) -> Latency:
+    """The producer waits for the publish only; the consumer side is solved here
+    as an M/M/c queue (c = concurrency) whose service time is the consumer's mean
+    response (its work, its waits and its calls), in ``node.extra["queue"]``."""
+    comp = node.comp
+    publish = mean_and_scv(comp.publish_ms)[0]
+    node.extra["queue"] = queue_solution(doc, node, below)
+    return {"read": publish, "write": publish}
+
+
+def queue_solution(
+    doc: Document, node: Node, below: dict[str, Latency]
+) -> dict[str, Any]:
+    """The consumer wait of a queue: Erlang C (unbounded) or M/M/c/K (capacity),
+    or how fast it grows when the consumers do not keep up."""
+    comp = node.comp
+    consumer = doc.components[comp.consumers]
+    rate = node.reads + node.writes  # messages per second
+    share = node.reads / rate if rate > 0 else doc.workload.read_ratio
+    lat = below[comp.consumers]
+    response = hop_ms(doc, comp, consumer) + (
+        share * lat["read"] + (1 - share) * lat["write"]
+    )
+    c = comp.concurrency
+    out: dict[str, Any] = {
+        "rate": rate,
+        "response_ms": response,
+        "wait_ms": None,
+        "blocking": 0.0,
+        "grows_rps": None,
+    }
+    if rate <= 0:
+        out["wait_ms"] = 0.0
+        return out
+    if not math.isfinite(response):
+        # the consumer service itself is saturated: it carries at most its cores
+        # (and the broker's concurrency) at its mean work
+        st = Node(comp.consumers, consumer)
+        _service_stations(doc, st)
+        inst = st.stations["instance"]
+        mean = inst.read_ms[0] * share + inst.write_ms[0] * (1 - share)
+        servers = min(inst.servers * inst.copies, c)
+        out["grows_rps"] = max(rate - servers * 1000.0 / mean, 0.0) if mean else None
+        return out
+    offered = rate * response / 1000.0  # consumers busy, on average
+    if comp.capacity is not None:
+        blocking, waiting = mmck(c, offered, c + comp.capacity)
+        carried = rate * (1.0 - blocking) / 1000.0  # per ms
+        out["blocking"] = blocking
+        out["wait_ms"] = waiting / carried if carried > 0 else 0.0
+    elif offered < c:
+        out["wait_ms"] = mmc_wait(c, rate / 1000.0, response)
+    else:
+        out["grows_rps"] = rate - c * 1000.0 / response
+    return out
+
+
+def _cdn_latency(doc: Document, node: Node, below: dict[str, Latency]) -> Latency:
+    """A hit costs hit_ms at the client's edge; a miss (and any write, and the
+    requests of regions it does not serve) the delay from the client's region to
+    the origin's and the origin's own latency."""
+    comp = node.comp
+    origin = doc.components[comp.origin]
+    own = mean_and_scv(comp.hit_ms)[0]
+    hits = node.extra["region_hit_ratio"]
+    net = doc.network
+    out = {"read": 0.0, "write": 0.0}
+    for name, share in (doc.workload.regions or {}).items():
+        away = net.hop_ms + (
+            net.cross_region_ms if origin.region and origin.region != name else 0.0
+        )
+        hit = hits.get(name, 0.0)
+        out["read"] += share * (
+            hit * own + (1 - hit) * (away + below[comp.origin]["read"])
+        )
+        out["write"] += share * (away + below[comp.origin]["write"])
+    return out
+
+
 LATENCY: dict[str, Callable[[Document, Node, dict[str, Latency]], Latency]] = {
     "load_balancer": _balancer_latency,
     "service": _service_latency,
     "cache": _cache_latency,
     "database": _database_latency,
+    "queue": _queue_latency,
+    "cdn": _cdn_latency,
 }
 
 

@@ -40,6 +40,9 @@ _EVENTS: dict[str, Callable[[Any, Callable[[str], float]], float]] = {
     "service": lambda c, cost: 2.0 + sum(1.0 + cost(x) for x in c.callees),
     "cache": lambda c, cost: 2.0 + cost(c.backing),
     "database": lambda c, cost: 2.0,
+    # the publish's answer, then the message's dispatch and its consumer
+    "queue": lambda c, cost: 3.0 + cost(c.consumers),
+    "cdn": lambda c, cost: 2.0 + cost(c.origin),
 }
 
 

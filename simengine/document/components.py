@@ -33,6 +33,7 @@ from .vocabulary import (
     INVALIDATIONS,
     LB_ALGORITHMS,
     LB_LAYERS,
+    QUEUE_FULL_POLICIES,
     READ_ROUTING,
     REPLICA_MODES,
     SHARD_STRATEGIES,
@@ -298,12 +299,64 @@ class Database(_Component):
         return shards * (self.primaries + replicas)
 
 
+# --- queue (a message broker) ----------------------------------------------------------
+
+
+class Queue(_Component):
+    """A broker between services: producers publish and get their answer after
+    ``publish_ms``; ``concurrency`` messages at a time go to ``consumers``."""
+
+    type: Literal["queue"]
+    consumers: Name = Field(description="service that processes the messages")
+    concurrency: PosInt = Field(
+        1, description="messages processed at once across the consumer's instances"
+    )
+    capacity: PosInt | None = Field(
+        None, description="messages waiting at most (default: unbounded)"
+    )
+    when_full: Literal[QUEUE_FULL_POLICIES] = Field(  # type: ignore[valid-type]
+        "reject", description="a full queue refuses the publish or drops the oldest"
+    )
+    publish_ms: Duration = Field(
+        1.0, validate_default=True, description="time to acknowledge a publish, ms"
+    )
+
+    def instance_count(self) -> int:
+        return 1
+
+
+# --- cdn (an edge cache per client region) --------------------------------------------
+
+
+class Cdn(_Component):
+    """An edge cache with one node per client region it serves: a hit answers
+    after ``hit_ms`` in the client's region, a miss goes to ``origin``."""
+
+    type: Literal["cdn"]
+    regions: tuple[Name, ...] = Field(
+        min_length=1, description="the workload's client regions it serves"
+    )
+    capacity_keys: PosInt = Field(100_000, description="keys each region's node holds")
+    ttl_s: PosFloat | None = Field(
+        None, description="seconds a cached key stays (default: no expiry)"
+    )
+    hit_ms: Duration = Field(
+        2.0, validate_default=True, description="time of a hit at the edge, ms"
+    )
+    origin: Name = Field(description="what a miss goes to")
+
+    def instance_count(self) -> int:
+        return len(self.regions)
+
+
 #: The model of each component type (keys in ``COMPONENT_TYPES`` order).
 MODEL_OF_TYPE: dict[str, type[_Component]] = {
     "load_balancer": LoadBalancer,
     "service": Service,
     "cache": Cache,
     "database": Database,
+    "queue": Queue,
+    "cdn": Cdn,
 }
 
 
@@ -322,7 +375,9 @@ Component = Annotated[
     Annotated[LoadBalancer, Tag("~load_balancer")]
     | Annotated[Service, Tag("~service")]
     | Annotated[Cache, Tag("~cache")]
-    | Annotated[Database, Tag("~database")],
+    | Annotated[Database, Tag("~database")]
+    | Annotated[Queue, Tag("~queue")]
+    | Annotated[Cdn, Tag("~cdn")],
     Discriminator(
         _component_tag,
         custom_error_type="component_type",

@@ -9,7 +9,7 @@ cache strategy starts with one entry here.
 from __future__ import annotations
 
 #: Component kinds, the ``type`` of a component.
-COMPONENT_TYPES = ("load_balancer", "service", "cache", "database")
+COMPONENT_TYPES = ("load_balancer", "service", "cache", "database", "queue", "cdn")
 
 #: Duration distributions (``dist`` of a duration mapping).
 DISTRIBUTIONS = (
@@ -62,6 +62,9 @@ SHARD_STRATEGIES = ("range", "hash", "consistent_hash", "geo", "directory")
 #: The nodes a database fault can name: ``primary``, ``replica-N``, ``shard-N``.
 DATABASE_FAULT_NODES = ("primary", "replica", "shard")
 
+#: What a full queue does with a new message: refuse it, or discard the oldest.
+QUEUE_FULL_POLICIES = ("reject", "drop_oldest")
+
 #: Every vocabulary by name (what the designer receives as JSON).
 VOCABULARY: dict[str, tuple] = {
     "component_types": COMPONENT_TYPES,
@@ -76,4 +79,5 @@ VOCABULARY: dict[str, tuple] = {
     "read_routing": READ_ROUTING,
     "shard_strategies": SHARD_STRATEGIES,
     "database_fault_nodes": DATABASE_FAULT_NODES,
+    "queue_full_policies": QUEUE_FULL_POLICIES,
 }

@@ -12,10 +12,12 @@ from typing import Any
 
 from ..document import Database
 from .cache import CacheRt
+from .cdn import CdnRt
 from .component import Component
 from .context import RunContext
 from .database import DatabaseRt
 from .edge import balancer_runtime
+from .queue import QueueRt
 from .service import ServiceRt
 from .sharded import ShardedDatabaseRt
 
@@ -33,4 +35,6 @@ RUNTIMES: dict[str, Callable[[RunContext, str, Any], Component]] = {
     "service": ServiceRt,
     "cache": CacheRt,
     "database": database_runtime,
+    "queue": QueueRt,
+    "cdn": CdnRt,
 }

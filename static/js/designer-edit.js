@@ -2,7 +2,7 @@
 // connect (a mode that stays on until turned off), delete, rename, duplicate.
 // Each is a change of the document tree sent through d.edit (designer-doc.js).
 
-const BASE_IDS = { load_balancer: "lb", service: "web", cache: "cache", database: "db" };
+const BASE_IDS = { load_balancer: "lb", service: "web", cache: "cache", database: "db", queue: "queue", cdn: "cdn" };
 
 function newComponent(vocab, kind) {
   switch (kind) {
@@ -13,6 +13,8 @@ function newComponent(vocab, kind) {
       type: "database",
       primary: { cores: 8, read_ms: { dist: "exponential", mean: 4 }, write_ms: { dist: "exponential", mean: 12 } },
     };
+    case "queue": return { type: "queue", concurrency: 4, when_full: vocab.queue_full_policies[0], publish_ms: 1 };
+    case "cdn": return { type: "cdn", regions: [], capacity_keys: 100000, hit_ms: 2 };
     default: return null;
   }
 }
@@ -41,6 +43,14 @@ function frontOf(tree, kind, selected) {
     for (const c of Object.values(comps)) if (c && Array.isArray(c.calls)) c.calls.forEach((x) => called.add(callee(x)));
     const dbs = ids.filter((id) => type(id) === "database");
     return dbs.find((id) => called.has(id)) || dbs[0] || null;
+  }
+  if (kind === "queue") {
+    // its consumers: the selected service, else a service nothing calls yet
+    if (selected && type(selected) === "service") return selected;
+    const called = new Set();
+    for (const c of Object.values(comps)) if (c && Array.isArray(c.calls)) c.calls.forEach((x) => called.add(x));
+    const target = tree.workload && tree.workload.target;
+    return ids.find((id) => type(id) === "service" && !called.has(id) && id !== target) || null;
   }
   if (kind === "load_balancer") {
     if (selected && type(selected) === "service") return selected;
@@ -123,6 +133,25 @@ export function installEdit(d) {
         said = "Added " + name + " in front of " + target +
           (rewired.length ? ": " + listing(rewired) + " now send to " + newId + ", which distributes to " + target + "."
             : ", distributing to it. Nothing sends to it yet: connect a caller to it.");
+      } else if (kind === "cdn") {
+        // in front of the clients: it serves every client region, its origin is
+        // what the clients called
+        const wl = tree.workload || {};
+        comp.regions = wl.regions && typeof wl.regions === "object" ? Object.keys(wl.regions) : [];
+        const origin = typeof wl.target === "string" && tree.components[wl.target] && wl.target !== newId ? wl.target : null;
+        if (origin) {
+          comp.origin = origin;
+          tree.workload.target = newId;
+        }
+        said = origin
+          ? "Added " + name + " in front of " + origin + ": the clients now call " + newId + ", which reads " + origin + " on a miss."
+          : "Added " + name + ". A CDN needs an origin: connect " + newId + " to it, and Clients to " + newId + ".";
+        if (!comp.regions.length) said += " It serves client regions: give the workload regions, then list them in its inspector.";
+      } else if (kind === "queue" && target) {
+        comp.consumers = target;
+        said = "Added " + name + ", consumed by " + target + ". Nothing publishes to it yet: connect a service (or the clients) to it.";
+      } else if (kind === "queue") {
+        said = "Added " + name + ". A queue needs a consumer: add a service, then connect " + newId + " to it.";
       } else if (kind === "cache") {
         said = "Added " + name + ". A cache needs something behind it: add a database (or select one), then connect " + newId + " to it.";
       } else if (kind === "load_balancer") {
@@ -164,6 +193,12 @@ export function installEdit(d) {
         comp.calls = Array.isArray(comp.calls) ? comp.calls : [];
         if (comp.calls.some((x) => callee(x) === target)) return false;
         comp.calls.push(target);
+      } else if (srcType === "cdn") {
+        if (tgtType === "cdn" || tgtType === "queue") { d.setStatus("A CDN's origin is a service, balancer, cache or database.", true); return false; }
+        comp.origin = target;
+      } else if (srcType === "queue") {
+        if (tgtType !== "service") { d.setStatus("A queue's consumers is a service.", true); return false; }
+        comp.consumers = target;
       } else if (srcType === "cache") {
         if (tgtType === "cache") { d.setStatus("A cache is backed by a database, service or balancer, not another cache.", true); return false; }
         comp.backing = target;
@@ -190,6 +225,8 @@ export function installEdit(d) {
           if (Array.isArray(comp[key])) comp[key] = comp[key].filter((x) => callee(x) !== id);
         }
         if (comp.backing === id) delete comp.backing;
+        if (comp.consumers === id) delete comp.consumers;
+        if (comp.origin === id) delete comp.origin;
         if (comp.weights && typeof comp.weights === "object") delete comp.weights[id];
       }
       delete d.positions[id];
@@ -202,7 +239,7 @@ export function installEdit(d) {
     d.edit((tree) => {
       const comp = tree.components[source];
       if (!comp) return false;
-      if (kind === "backing") delete comp.backing;
+      if (kind === "backing" || kind === "consumers" || kind === "origin") delete comp[kind];
       else if (Array.isArray(comp[kind])) comp[kind] = comp[kind].filter((x) => callee(x) !== target);
     }, "Removed " + source + " → " + target + ".");
   }
@@ -224,6 +261,8 @@ export function installEdit(d) {
         if (!comp || typeof comp !== "object") continue;
         for (const key of ["targets", "calls"]) if (Array.isArray(comp[key])) comp[key] = comp[key].map(swap);
         if (comp.backing === old) comp.backing = name;
+        if (comp.consumers === old) comp.consumers = name;
+        if (comp.origin === old) comp.origin = name;
         if (comp.weights && typeof comp.weights === "object" && old in comp.weights) {
           comp.weights[name] = comp.weights[old];
           delete comp.weights[old];

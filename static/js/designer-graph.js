@@ -16,7 +16,7 @@ const WIDTH = {
   default: { min: 170, max: 260, sides: 26 },
 };
 const BASE_HEIGHT = { clients: 46, database: 84, default: 70 };
-const EDGE_LABELS = { workload: "requests", targets: "distributes", calls: "calls", backing: "miss" };
+const EDGE_LABELS = { workload: "requests", targets: "distributes", calls: "calls", backing: "miss", consumers: "consumes", origin: "miss" };
 
 const STYLE = [
   { selector: "node", style: {
@@ -36,6 +36,8 @@ const STYLE = [
   { selector: "node[type = 'service']", style: { "border-color": "#2563eb" } },
   { selector: "node[type = 'cache']", style: { shape: "round-octagon", "border-color": "#c2410c" } },
   { selector: "node[type = 'database']", style: { shape: "barrel", "border-color": "#0f766e" } },
+  { selector: "node[type = 'cdn']", style: { shape: "round-pentagon", "border-color": "#0891b2" } },
+  { selector: "node[type = 'queue']", style: { shape: "cut-rectangle", "border-color": "#be185d" } },
   { selector: "node[type = 'unknown']", style: { "border-style": "dashed", "border-color": "#b91c1c" } },
   { selector: "node.lvl-ok", style: { "background-color": "#dcfce7" } },
   { selector: "node.lvl-warm", style: { "background-color": "#fef3c7" } },
@@ -59,6 +61,12 @@ const STYLE = [
   } },
   { selector: "edge[kind = 'workload']", style: { "line-color": "#0284c7", "target-arrow-color": "#0284c7", width: 3 } },
   { selector: "edge[kind = 'targets']", style: { "line-color": "#2563eb", "target-arrow-color": "#2563eb" } },
+  { selector: "edge[kind = 'origin']", style: {
+      "line-style": "dashed", "line-color": "#0891b2", "target-arrow-color": "#0891b2",
+  } },
+  { selector: "edge[kind = 'consumers']", style: {
+      "line-style": "dashed", "line-color": "#be185d", "target-arrow-color": "#be185d",
+  } },
   { selector: "edge[kind = 'backing']", style: {
       "line-style": "dashed", "line-color": "#c2410c", "target-arrow-color": "#c2410c",
   } },

@@ -846,3 +846,66 @@ def test_inspector_names_the_missing_parameter_of_a_distribution(
     )
     assert tree is None
     assert "samples[1]" in html or "must be a number" in html
+
+
+QUEUED = WEB_TIER.replace("    calls: [db]", "    calls: [db, payments]") + (
+    "  payments: {type: queue, consumers: payment, concurrency: 8, capacity: 100}\n"
+    "  payment: {type: service, cores: 8}\n"
+)
+
+
+def test_a_queue_is_drawn_with_its_consumers_and_inspected_from_the_schema():
+    import simengine
+    from dashboard.scenarios import designer, inspector
+
+    tree = yaml.safe_load(QUEUED)
+    simengine.parse_document(tree)  # the document is valid
+    graph = designer.document_graph(tree)
+    node = next(n for n in graph["nodes"] if n["id"] == "payments")
+    assert node["type"] == "queue" and node["sub"] == "8 at once · 100 max"
+    edges = {(e["source"], e["target"], e["kind"]) for e in graph["edges"]}
+    assert ("web", "payments", "calls") in edges
+    assert ("payments", "payment", "consumers") in edges
+    assert "c_payments -.->|Consume| c_payment" in designer.document_mermaid(tree)
+    fields = inspector.build_form(tree, "payments").fields
+    names = {f.name for f in fields}
+    assert {"consumers", "concurrency", "capacity", "when_full", "publish_ms"} <= names
+    assert _choices(fields, "when_full") == simengine.vocabulary.QUEUE_FULL_POLICIES
+    assert designer.vocabulary()["type_labels"]["queue"] == "Queue"
+
+
+@pytest.mark.django_db
+def test_the_palette_offers_a_queue(alice_client, scenario):
+    response = alice_client.get(reverse("scenario_detail", args=[scenario.pk]))
+    html = response.content.decode()
+    assert 'data-add="queue"' in html
+
+
+def test_a_cdn_is_drawn_in_front_of_its_origin_and_inspected_from_the_schema():
+    import simengine
+    from dashboard.scenarios import designer, inspector
+
+    tree = yaml.safe_load(
+        WEB_TIER.replace("target: lb", "target: edge").replace(
+            "read_ratio: 0.9}", "read_ratio: 0.9, regions: {eu: 0.5, us: 0.5}}"
+        )
+        + "  edge: {type: cdn, regions: [eu, us], capacity_keys: 5000, origin: lb}\n"
+    )
+    simengine.parse_document(tree)  # the document is valid
+    graph = designer.document_graph(tree)
+    node = next(n for n in graph["nodes"] if n["id"] == "edge")
+    assert node["type"] == "cdn" and node["sub"] == "5k keys · eu, us"
+    edges = {(e["source"], e["target"], e["kind"]) for e in graph["edges"]}
+    assert ("__clients__", "edge", "workload") in edges
+    assert ("edge", "lb", "origin") in edges
+    assert "c_edge -.->|Miss| c_lb" in designer.document_mermaid(tree)
+    fields = inspector.build_form(tree, "edge").fields
+    names = {f.name for f in fields}
+    assert {"regions", "capacity_keys", "ttl_s", "hit_ms", "origin"} <= names
+    assert designer.vocabulary()["type_labels"]["cdn"] == "CDN"
+
+
+@pytest.mark.django_db
+def test_the_palette_offers_a_cdn(alice_client, scenario):
+    response = alice_client.get(reverse("scenario_detail", args=[scenario.pk]))
+    assert 'data-add="cdn"' in response.content.decode()

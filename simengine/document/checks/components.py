@@ -48,6 +48,17 @@ def _database(comp: Database, base: str) -> list[FieldError]:
     return errors
 
 
+def _cdn(comp: Any, base: str) -> list[FieldError]:
+    if comp.region is not None:
+        return [
+            FieldError(
+                f"{base}.region",
+                "a cdn has a node in each region it serves: it takes no region",
+            )
+        ]
+    return []
+
+
 def _none(comp: Any, base: str) -> list[FieldError]:
     return []
 
@@ -77,6 +88,8 @@ COMPONENT_CHECKS: dict[str, Callable[[Any, str], list[FieldError]]] = {
     "service": _service,
     "cache": _none,
     "database": _database,
+    "queue": _none,
+    "cdn": _cdn,
 }
 
 

@@ -131,6 +131,15 @@ def fault_errors(
                 )
             )
         comp = comps.get(fault.component)
-        if comp is not None:
+        if comp is not None and comp.type not in FAULT_CHECKS:
+            # a kind without a fault check cannot fail (a queue's broker)
+            errors.append(
+                FieldError(
+                    f"{base}.component",
+                    f"a {comp.type} cannot fail; faults apply to: "
+                    + ", ".join(sorted(FAULT_CHECKS)),
+                )
+            )
+        elif comp is not None:
             errors += FAULT_CHECKS[comp.type](fault, comp, base)
     return errors

@@ -123,12 +123,85 @@ def _database(refs: _Refs, cid: str, comp: Any, base: str) -> None:
     """A database names no other component."""
 
 
+def _queue(refs: _Refs, cid: str, comp: Any, base: str) -> None:
+    consumers = get(comp, "consumers")
+    path = f"{base}.consumers"
+    if not isinstance(consumers, str) or not refs.link(cid, consumers, path):
+        return
+    kind = _kind(refs.comps, consumers)
+    if kind not in (None, "service"):
+        refs.err(path, f"{consumers!r} is a {kind}; a queue's consumers is a service")
+    elif kind == "service":
+        refs.edges[cid].append((consumers, path))
+
+
+def _cdn(refs: _Refs, cid: str, comp: Any, base: str) -> None:
+    origin = get(comp, "origin")
+    path = f"{base}.origin"
+    if not isinstance(origin, str) or not refs.link(cid, origin, path):
+        return
+    if _kind(refs.comps, origin) in ("cdn", "queue"):
+        refs.err(path, "must be a service, load_balancer, cache or database")
+    else:
+        refs.edges[cid].append((origin, path))
+
+
+def _cdn_regions(doc: Any, refs: _Refs) -> None:
+    """A cdn serves regions of the workload's clients, each once."""
+    regions = get(get(doc, "workload"), "regions")
+    known = list(regions) if isinstance(regions, Mapping) else []
+    for cid, comp in refs.comps.items():
+        if _kind(refs.comps, cid) != "cdn":
+            continue
+        names = list(_names(get(comp, "regions")))
+        for i, name in names:
+            if name not in known:
+                where = (
+                    "workload.regions has "
+                    + ", ".join(known)
+                    + did_you_mean(name, known)
+                    if known
+                    else "the workload has no regions (workload.regions)"
+                )
+                refs.err(
+                    f"components.{cid}.regions[{i}]",
+                    f"{name!r} is not a client region: {where}",
+                )
+        served = [n for _, n in names]
+        if len(set(served)) != len(served):
+            refs.err(f"components.{cid}.regions", "lists a region more than once")
+    # the clients reach a cdn in their own region: it is the workload's target,
+    # never another component's callee (whose caller's region it could not know)
+    cdns = {cid for cid in refs.comps if _kind(refs.comps, cid) == "cdn"}
+    if not cdns:
+        return
+    for cid, comp in refs.comps.items():
+        for field in ("calls", "targets"):
+            for i, name in _names(get(comp, field)):
+                if name in cdns:
+                    refs.err(
+                        f"components.{cid}.{field}[{i}]",
+                        f"{name!r} is a cdn: it stands in front of the clients "
+                        "(make it workload.target), not behind another component",
+                    )
+        for field in ("backing", "consumers"):
+            name = get(comp, field)
+            if isinstance(name, str) and name in cdns:
+                refs.err(
+                    f"components.{cid}.{field}",
+                    f"{name!r} is a cdn: it stands in front of the clients "
+                    "(make it workload.target), not behind another component",
+                )
+
+
 #: The reference check of each component type.
 REFERENCES: dict[str, Callable[[_Refs, str, Any, str], None]] = {
     "load_balancer": _balancer,
     "service": _service,
     "cache": _cache,
     "database": _database,
+    "queue": _queue,
+    "cdn": _cdn,
 }
 
 
@@ -154,6 +227,7 @@ def reference_errors(doc: Any) -> list[FieldError]:
         if kind is not None:
             REFERENCES[kind](refs, cid, comp, f"components.{cid}")
 
+    _cdn_regions(doc, refs)
     cycle = find_cycle(refs.edges)
     if cycle is not None:
         names, path = cycle
