@@ -12,7 +12,7 @@ from collections.abc import Callable
 from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
-from ..metrics import LatencyStats
+from ..metrics import LatencyStats, waiting_summary
 from .component import Component
 from .eventcalendar import (
     DEAD,
@@ -89,6 +89,7 @@ class Instance:
         "_eid",
         "_q",
         "active",
+        "arrived",
         "b_base",
         "busy",
         "busy_area",
@@ -106,6 +107,7 @@ class Instance:
         "name",
         "qlimit",
         "queue",
+        "queued",
         "rejected",
         "service_name",
         "sessions",
@@ -113,6 +115,7 @@ class Instance:
         "stretch",
         "uid",
         "up",
+        "wait_append",
         "work_read",
         "work_write",
         "write_work",
@@ -159,6 +162,11 @@ class Instance:
         self.down_count = 0
         self.epoch = 0
         self.lat_append = comp.lat.values.append
+        # waiting: arrivals accepted, those that found every core busy, and the
+        # waits (> 0) of queued jobs as they start (StationComponent.waiting)
+        self.arrived = 0
+        self.queued = 0
+        self.wait_append = comp.waits.values.append
         self.sessions: set[int] | None = set() if stateful else None
         self.sessions_lost = 0
         self._done = self._finish  # bound once, pushed per job
@@ -181,7 +189,9 @@ class Instance:
         v.t_arr = now
         v.epoch = self.epoch
         self.n_base -= now
+        self.arrived += 1
         if busy >= self.cores:
+            self.queued += 1
             self.queue.append(v)
             return
         busy += 1
@@ -207,6 +217,7 @@ class Instance:
         if queue:
             # the freed core starts the next job (busy count and b_base unchanged)
             nxt = queue.popleft()
+            self.wait_append(now - nxt.t_arr)
             busy = self.busy
             if nxt.req.is_read:
                 t = self.work_read() * self.stretch[busy]
@@ -285,12 +296,14 @@ class Counters:
     kept in the run's total only: a window's completions are its latency count."""
 
     __slots__ = (
+        "arrived",
         "busy",
         "cap",
         "completions",
         "errors",
         "n",
         "present",
+        "queued",
         "rejected",
         "write_work",
     )
@@ -298,16 +311,22 @@ class Counters:
     def __init__(self) -> None:
         self.busy = self.cap = self.n = self.present = self.write_work = 0.0
         self.completions = self.errors = self.rejected = 0
+        self.arrived = self.queued = 0
 
 
 class StationComponent(Component):
     """Shared by services and databases: instances, capacity and window statistics."""
+
+    #: True for processor-sharing instances: nobody waits for a core, so the
+    #: report's ``waiting`` gives only the share of arrivals finding all cores busy.
+    sharing = False
 
     def __init__(self, ctx: RunContext, cid: str) -> None:
         self.ctx = ctx
         self.env = ctx.env
         self.id = cid
         self.lat = LatencyStats()
+        self.waits = LatencyStats()  # waits > 0 at service start (FCFS)
         self.instances: list[Instance] = []
         self.active: list[Instance] = []
         self.cap_rate = 0.0
@@ -358,6 +377,8 @@ class StationComponent(Component):
             c.write_work += inst.write_work
             c.errors += inst.errors
             c.rejected += inst.rejected
+            c.arrived += inst.arrived
+            c.queued += inst.queued
         c.cap = self.cap_area + self.cap_rate * (now - self.cap_last)
         c.present = self.present_area(now, c)
         return c
@@ -383,8 +404,11 @@ class StationComponent(Component):
             t.completions += d_done
             t.errors += cur.errors - prev.errors
             t.rejected += cur.rejected - prev.rejected
+            t.arrived += cur.arrived - prev.arrived
+            t.queued += cur.queued - prev.queued
         self.prev = cur
         self.lat.close_window(measured)
+        self.waits.close_window(measured)
         out = {
             "utilization": ratio(d_busy, d_cap),
             "throughput_rps": d_done / dt if dt > 0 else 0.0,
@@ -410,6 +434,9 @@ class StationComponent(Component):
             "errors": int(t.errors),
             # busy core-time is all the work done (writes' work is summed as it starts)
             "read_work_share": ratio(t.busy - t.write_work, t.busy),
+            "waiting": waiting_summary(
+                self.waits, t.arrived, t.queued, times=not self.sharing
+            ),
         }
 
 
