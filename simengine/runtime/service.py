@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ..document import ReadWriteWork, Service
 from ..variates import duration_sampler
 from .eventcalendar import DEAD
+from .ps import PsInstance, StatefulPsInstance
 from .stations import (
     Instance,
     StatefulInstance,
@@ -45,6 +46,9 @@ class ServiceRt(StationComponent):
         stretch = stretch_table(spec.cores, spec.speed, a, b)
         top = spec.autoscale.max if spec.autoscale else spec.instances
         kind = StatefulInstance if spec.stateful else Instance
+        if spec.discipline == "ps":  # processor sharing: its own class (runtime/ps)
+            self.sharing = True
+            kind = StatefulPsInstance if spec.stateful else PsInstance
         for i in range(max(top, spec.instances)):
             inst = kind(
                 self,
