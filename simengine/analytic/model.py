@@ -19,7 +19,9 @@ ASSUMPTIONS = (
     "Allen-Cunneen correction for the service-time variability); bursty and constant "
     "arrivals, autoscaling, faults and timeouts are not modelled.",
     "Constant or renewal arrivals are used where the clients call a one-instance "
-    "service directly (Allen-Cunneen: the wait scales with (ca^2 + cs^2) / 2); "
+    "service directly (Allen-Cunneen: the wait scales with (ca^2 + cs^2) / 2, "
+    "with Kramer and Langenbach-Belz's correction for gaps more regular than "
+    "Poisson); "
     "elsewhere arrivals are Poisson. A processor-sharing service (discipline: ps) "
     "takes the M/M/c mean response whatever its work's distribution (exact for "
     "Poisson arrivals: PS is insensitive).",
@@ -301,8 +303,8 @@ def estimate(doc: Document) -> dict[str, Any]:
                 "treats them as Poisson (processor sharing has no simple closed "
                 "form for other arrivals)"
                 if ps
-                else "takes their variability into the wait (Allen-Cunneen, "
-                "approximate)"
+                else "takes their variability into the wait (Allen-Cunneen with "
+                "Kramer and Langenbach-Belz's correction, approximate)"
             )
             + "; past it arrivals are Poisson. The probability of waiting at "
             f"{wl.target} is not available: run it."
