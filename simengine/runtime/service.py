@@ -18,7 +18,9 @@ from .ps import PsInstance, StatefulPsInstance
 from .stations import (
     Instance,
     StatefulInstance,
+    StatefulWaitingInstance,
     StationComponent,
+    WaitingInstance,
     ratio,
     stretch_table,
 )
@@ -46,6 +48,8 @@ class ServiceRt(StationComponent):
         stretch = stretch_table(spec.cores, spec.speed, a, b)
         top = spec.autoscale.max if spec.autoscale else spec.instances
         kind = StatefulInstance if spec.stateful else Instance
+        if self.waits is not None:  # simulation.waiting: the counting instances
+            kind = StatefulWaitingInstance if spec.stateful else WaitingInstance
         if spec.discipline == "ps":  # processor sharing: its own class (runtime/ps)
             self.sharing = True
             kind = StatefulPsInstance if spec.stateful else PsInstance

@@ -15,6 +15,7 @@ import json
 import pytest
 from helpers_engine import rel, service_doc
 from queueing_theory import erlang_c, mmc_mean_response, mmck_blocking, usl_capacity
+from test_waiting import waiting_on
 
 import simengine
 
@@ -76,7 +77,7 @@ def test_ps_mixed_read_and_write_work_keeps_the_insensitive_mean() -> None:
 
 def test_mmc_ps_matches_mmc_response_and_erlang_c_probability() -> None:
     lam, mu, c = 320.0, 100.0, 4  # 80% load
-    doc = service_doc(rps=lam, cores=c, requests=1_000_000, discipline="ps")
+    doc = waiting_on(service_doc(rps=lam, cores=c, requests=1_000_000, discipline="ps"))
     report = simengine.run_replication(doc, seed=9)
     assert rel(report["latency_ms"]["mean"] / 1000, mmc_mean_response(lam, mu, c)) < (
         0.025

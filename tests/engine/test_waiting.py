@@ -1,4 +1,5 @@
-"""The report's ``components.<id>.waiting`` against queueing theory.
+"""The report's ``components.<id>.waiting`` (``simulation.waiting: true``) against
+queueing theory.
 
 Waiting is the time from arrival at a station to the start of service (FCFS). In
 M/M/c an arrival waits with probability C (Erlang C) and P(W > t) = C e^{-(c mu -
@@ -8,6 +9,7 @@ Pollaczek-Khinchine's. The estimate gives the same figures.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -39,10 +41,17 @@ def _waiting(report: dict, cid: str = "svc") -> dict:
     return report["components"][cid]["waiting"]
 
 
+def waiting_on(doc: simengine.Document) -> simengine.Document:
+    """The same document with ``simulation.waiting: true``."""
+    tree = doc.model_dump(mode="json")
+    tree["simulation"]["waiting"] = True
+    return simengine.parse_document(tree)
+
+
 @pytest.mark.slow
 def test_mm4_at_80_percent_waits_as_erlang_c_says() -> None:
     lam, mu, c = 320.0, 100.0, 4
-    doc = service_doc(rps=lam, cores=c, requests=1_000_000)
+    doc = waiting_on(service_doc(rps=lam, cores=c, requests=1_000_000))
     w = _waiting(simengine.run_replication(doc, seed=11))
     pw = erlang_c(c, lam / mu)  # 0.596
     assert w["probability"] == pytest.approx(pw, abs=0.015)
@@ -56,7 +65,7 @@ def test_mm4_at_80_percent_waits_as_erlang_c_says() -> None:
 
 def test_mm4_at_half_load_waits_as_erlang_c_says() -> None:
     lam, mu, c = 200.0, 100.0, 4
-    doc = service_doc(rps=lam, cores=c, requests=300_000)
+    doc = waiting_on(service_doc(rps=lam, cores=c, requests=300_000))
     report = simengine.run_replication(doc, seed=3)
     w = _waiting(report)
     pw = erlang_c(c, lam / mu)  # 0.174: the median wait is 0
@@ -81,7 +90,7 @@ def test_mm4_at_half_load_waits_as_erlang_c_says() -> None:
 )
 def test_mg1_waits_with_probability_rho_and_the_pk_mean(work, scv) -> None:
     lam, es = 80.0, 0.010  # rho 0.8
-    doc = service_doc(rps=lam, work_ms=work, requests=800_000)
+    doc = waiting_on(service_doc(rps=lam, work_ms=work, requests=800_000))
     report = simengine.run_replication(doc, seed=12)
     w = _waiting(report)
     rho = lam * es
@@ -98,7 +107,7 @@ def test_mg1_waits_with_probability_rho_and_the_pk_mean(work, scv) -> None:
 
 def test_a_queue_limit_counts_the_accepted_arrivals_that_wait() -> None:
     lam, mu, c, q = 380.0, 100.0, 4, 6
-    doc = service_doc(rps=lam, cores=c, requests=300_000, queue_limit=q)
+    doc = waiting_on(service_doc(rps=lam, cores=c, requests=300_000, queue_limit=q))
     w = _waiting(simengine.run_replication(doc, seed=5))
     expected = _mmck_wait_probability(lam, mu, c, c + q)
     assert w["probability"] == pytest.approx(expected, abs=0.015)
@@ -107,7 +116,7 @@ def test_a_queue_limit_counts_the_accepted_arrivals_that_wait() -> None:
 
 
 def test_an_idle_station_never_waits_and_one_without_arrivals_says_none() -> None:
-    doc = service_doc(rps=1.0, requests=200, work_ms=1)
+    doc = waiting_on(service_doc(rps=1.0, requests=200, work_ms=1))
     w = _waiting(simengine.run_replication(doc, seed=1))
     assert w == {
         "probability": 0.0,
@@ -146,7 +155,12 @@ def test_every_station_reports_waiting_and_replications_give_intervals() -> None
     doc = simengine.parse_document(
         {
             "scaleboard": 1,
-            "simulation": {"duration_s": 20, "seed": 2, "replications": 2},
+            "simulation": {
+                "duration_s": 20,
+                "seed": 2,
+                "replications": 2,
+                "waiting": True,
+            },
             "workload": {"target": "lb", "rps": 300, "read_ratio": 0.8},
             "components": {
                 "lb": {"type": "load_balancer", "targets": ["web"]},
@@ -166,3 +180,27 @@ def test_every_station_reports_waiting_and_replications_give_intervals() -> None
         assert w["mean_ms"] > 0.0
         assert f"components.{cid}.waiting.probability" in report["ci95"]
     assert "waiting" not in report["components"]["lb"]
+
+
+def test_without_simulation_waiting_no_station_reports_it() -> None:
+    doc = service_doc(rps=50.0, cores=2, requests=2_000)
+    assert doc.simulation.waiting is False
+    report = simengine.run_replication(doc, seed=1)
+    assert "waiting" not in report["components"]["svc"]
+    with_it = simengine.run_replication(waiting_on(doc), seed=1)
+    # the flag measures, it changes nothing else
+    del with_it["components"]["svc"]["waiting"]
+    assert json.dumps(with_it, sort_keys=True) == json.dumps(report, sort_keys=True)
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_a_bad_simulation_waiting_is_an_error_naming_the_field(value) -> None:
+    tree = {
+        "scaleboard": 1,
+        "simulation": {"waiting": value},
+        "workload": {"target": "web", "rps": 10},
+        "components": {"web": {"type": "service"}},
+    }
+    with pytest.raises(simengine.DocumentError) as err:
+        simengine.parse_document(tree)
+    assert [e.path for e in err.value.errors] == ["simulation.waiting"]
