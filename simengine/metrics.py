@@ -168,3 +168,35 @@ class LatencyStats:
             )
         out["max"] = self.max * 1000.0
         return out
+
+
+def waiting_summary(
+    waits: LatencyStats, arrived: int, queued: int, *, times: bool = True
+) -> dict[str, float | None]:
+    """A station's ``waiting`` report entry: ``probability``, the share of the
+    ``arrived`` requests (accepted, measured) that found every core busy
+    (``queued``), and, when ``times``, the wait for a core (ms) over the requests
+    that started: ``arrived - queued`` started at once (a wait of 0) and ``waits``
+    holds the others' waits (> 0). Its quantiles are those of that mixture: 0 up to
+    the share that did not wait, the waits' histogram above it."""
+    probability = queued / arrived if arrived else None
+    if not times:
+        return {"probability": probability}
+    zeros = max(arrived - queued, 0)
+    total = zeros + waits.count
+    out: dict[str, float | None] = {"probability": probability}
+    if total == 0:
+        out.update({"mean_ms": None, "p50_ms": None, "p95_ms": None, "p99_ms": None})
+        return out
+    out["mean_ms"] = waits.sum / total * 1000.0
+    for name, q in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+        rank = q * total
+        if rank <= zeros or waits.count == 0:
+            out[name] = 0.0
+        else:
+            inner = (rank - zeros) / waits.count
+            out[name] = (
+                _hist_percentile(waits.counts, waits.count, inner, waits.min, waits.max)
+                * 1000.0
+            )
+    return out

@@ -17,7 +17,11 @@ stated assumptions (listed in the result's ``assumptions``):
   key popularity, reduced by TTL expiry and by invalidation on writes.
 * Every station (a service instance's cores, a database node's cores) is an M/G/c
   queue: Erlang C for the wait, corrected for the service-time variability
-  (Allen-Cunneen), with Poisson arrivals everywhere. A balancer and a cache are
+  (Allen-Cunneen), with Poisson arrivals everywhere but at a one-instance service
+  the clients call directly, where constant or renewal gaps enter with their squared
+  cv (Kramer and Langenbach-Belz's correction for regular gaps). A processor-sharing
+  service is insensitive: M/M/c's mean response for any work. Each station also
+  gives the probability of waiting (Erlang C, M/M/c/K). A balancer and a cache are
   fixed delays.
 * Utilization = offered load x mean work / (servers x speed), with the Universal
   Scalability Law lowering a service's effective capacity when ``scaling`` is given.

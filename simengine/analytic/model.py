@@ -10,6 +10,7 @@ from ..advice import HOT_UTILIZATION, WARN_UTILIZATION, Load, advise
 from ..document import Distribution, Document
 from ..objectives import objective_specs
 from .network import CALLEES, Node, has_stations, walk
+from .network import fed_by_clients as _fed
 
 LABEL = "Estimate — a run gives the measured truth"
 
@@ -17,6 +18,13 @@ ASSUMPTIONS = (
     "Every station is an M/G/c queue with Poisson arrivals (Erlang C with the "
     "Allen-Cunneen correction for the service-time variability); bursty and constant "
     "arrivals, autoscaling, faults and timeouts are not modelled.",
+    "Constant or renewal arrivals are used where the clients call a one-instance "
+    "service directly (Allen-Cunneen: the wait scales with (ca^2 + cs^2) / 2, "
+    "with Kramer and Langenbach-Belz's correction for gaps more regular than "
+    "Poisson); "
+    "elsewhere arrivals are Poisson. A processor-sharing service (discipline: ps) "
+    "takes the M/M/c mean response whatever its work's distribution (exact for "
+    "Poisson arrivals: PS is insensitive).",
     "A balancer is a fixed delay (overhead_ms at layer 7) and a cache a fixed delay "
     "(hit_ms), not queues (as in the engine); a balancer with work_ms is also an "
     "M/G/c station per balancer instance (its cores), fed its share of the load.",
@@ -198,6 +206,32 @@ def _breakers(doc: Document, nodes: dict[str, Node]) -> tuple[list[str], set[str
     return notes, unknown
 
 
+def _waiting(node: Node) -> dict[str, float | None]:
+    """The probability of waiting for a core (arrivals finding every core busy)
+    and, for FCFS stations, the mean wait (ms), averaged over a node's stations
+    by their arrivals, as a run's ``components.<id>.waiting``."""
+    stations = [
+        s for s in node.stations.values() if s.read_rps + s.write_rps + s.apply_rps
+    ]
+    rates = [s.read_rps + s.write_rps + s.apply_rps for s in stations]
+    total = sum(rates)
+    if not total:
+        return {"probability": 0.0}
+    probs = [s.wait_probability for s in stations]
+    probability = (
+        None
+        if any(p is None for p in probs)
+        else sum(r * p for r, p in zip(rates, probs, strict=True)) / total
+    )
+    out: dict[str, float | None] = {"probability": _round(probability)}
+    if all(s.discipline != "ps" for s in stations):
+        out["mean_ms"] = _round(
+            sum(r * s.wait_ms for r, s in zip(rates, stations, strict=True)) / total,
+            3,
+        )
+    return out
+
+
 def _bottleneck(doc: Document, nodes: dict[str, Node]) -> dict[str, Any] | None:
     finding = advise(doc, {cid: load(node) for cid, node in nodes.items()})
     if finding.component is None:
@@ -349,6 +383,8 @@ def estimate(doc: Document) -> dict[str, Any]:
             }
             own = [s.wait_ms for s in node.stations.values()]
             entry["wait_ms"] = _round(max(own), 3) if own else 0.0
+            if node.stations:
+                entry["waiting"] = _waiting(node)
             extra = ENTRY.get(comp.type)
             if extra is not None:
                 extra(node, entry)
@@ -397,7 +433,29 @@ def estimate(doc: Document) -> dict[str, Any]:
                 f"At the phases' peak of {peak_rps:g} rps, {bottleneck['component']} "
                 f"would be at {at_peak:.0%}: saturated during the spike."
             )
-    if not isinstance(wl.arrivals, str):
+    direct = nodes.get(wl.target)
+    renewal = not isinstance(wl.arrivals, str) or wl.arrivals == "constant"
+    if renewal and direct is not None and _fed(doc, direct):
+        ps = direct.comp.discipline == "ps"
+        gaps, scv = (
+            ("constant", 0.0)
+            if isinstance(wl.arrivals, str)
+            else (wl.arrivals.dist, wl.arrivals.scv)
+        )
+        notes.append(
+            f"Arrivals are a renewal process ({gaps} gaps, squared cv "
+            f"{scv:.3g}); at {wl.target} the estimate "
+            + (
+                "treats them as Poisson (processor sharing has no simple closed "
+                "form for other arrivals)"
+                if ps
+                else "takes their variability into the wait (Allen-Cunneen with "
+                "Kramer and Langenbach-Belz's correction, approximate)"
+            )
+            + "; past it arrivals are Poisson. The probability of waiting at "
+            f"{wl.target} is not available: run it."
+        )
+    elif not isinstance(wl.arrivals, str):
         notes.append(
             f"Arrivals are a renewal process ({wl.arrivals.dist} gaps); the estimate "
             "treats them as Poisson: it overstates the waits for gaps more regular "

@@ -125,7 +125,30 @@ def _service_stations(doc: Document, node: Node) -> None:
         read_ms=(read_ms[0] * factor, read_ms[1]),
         write_ms=(write_ms[0] * factor, write_ms[1]),
         dispatch=node.extra.get("dispatch"),
+        discipline=svc.discipline,
+        arrival_scv=arrival_scv(doc) if fed_by_clients(doc, node) else 1.0,
     )
+
+
+def fed_by_clients(doc: Document, node: Node) -> bool:
+    """A service whose one station sees the clients' arrival process itself: the
+    workload's target, with one instance (a split stream has other gaps)."""
+    svc = node.comp
+    return (
+        node.cid == doc.workload.target
+        and svc.type == "service"
+        and svc.instances == 1
+        and svc.autoscale is None
+    )
+
+
+def arrival_scv(doc: Document) -> float:
+    """Squared cv of the clients' gaps: 1 for Poisson (and bursty: Poisson within
+    its periods), 0 for constant, the gap distribution's for a renewal process."""
+    arrivals = doc.workload.arrivals
+    if isinstance(arrivals, str):
+        return 0.0 if arrivals == "constant" else 1.0
+    return arrivals.scv
 
 
 def _database_stations(doc: Document, node: Node) -> None:

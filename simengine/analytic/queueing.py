@@ -65,6 +65,39 @@ def mmck(servers: int, offered: float, capacity: int) -> tuple[float, float]:
     return last / total, queue_weight / total
 
 
+def mmck_wait_probability(servers: int, offered: float, capacity: int) -> float:
+    """M/M/c/K: the share of accepted arrivals that find every server busy,
+    P(c <= n < K) / (1 - P(K)) (PASTA), rescaled as :func:`mmck` is."""
+    capacity = max(capacity, servers)
+    if offered <= 0:
+        return 0.0
+    rho = offered / servers
+    term = total = 1.0
+    busy = 1.0 if servers == 0 else 0.0  # sum of terms with n >= c
+    for n in range(1, capacity + 1):
+        term *= offered / n if n <= servers else rho
+        total += term
+        if n >= servers:
+            busy += term
+        if total > 1e250:
+            term /= 1e250
+            total /= 1e250
+            busy /= 1e250
+    accepted = total - term
+    return (busy - term) / accepted if accepted > 0 else 1.0
+
+
+def klb_factor(rho: float, ca2: float, cs2: float) -> float:
+    """Kramer and Langenbach-Belz's correction to Allen-Cunneen for arrivals more
+    regular than Poisson (ca2 < 1), where the plain (ca2 + cs2) / 2 overstates the
+    wait (by 16% for D/M/1 at rho 0.7; 0.03% with it). For burstier arrivals
+    (ca2 > 1) plain Allen-Cunneen is kept: against GI/M/1 with H2 gaps of cv 2 at
+    rho 0.7 it is 4% high, the correction's other branch 5% low."""
+    if not 0.0 < rho < 1.0 or ca2 >= 1.0 or ca2 + cs2 <= 0.0:
+        return 1.0
+    return math.exp(-2.0 * (1.0 - rho) * (1.0 - ca2) ** 2 / (3.0 * rho * (ca2 + cs2)))
+
+
 def supermarket_response(rho: float, d: int) -> float:
     """Mean response, in service times, of the best of ``d`` random single-server
     queues at load ``rho`` < 1, in the limit of many servers (Mitzenmacher's
@@ -116,6 +149,18 @@ class Station:
     # the best of d random choices, by the supermarket model's mean field
     # (single-core copies; several cores: as random).
     dispatch: tuple[str, int] | None = None
+    # "fcfs": one queue in front of the cores; "ps": processor sharing, a symmetric
+    # queue whose mean response and P(n >= c) do not depend on the service
+    # distribution (Poisson arrivals): the M/M/c (or M/M/c/K) values, exactly.
+    discipline: str = "fcfs"
+    # Squared cv of the arrivals' gaps (1: Poisson); a renewal workload sets it at
+    # the station the clients call directly (Allen-Cunneen's (ca^2 + cs^2) / 2).
+    arrival_scv: float = 1.0
+    # Share of (accepted) arrivals that find every core busy: Erlang C (M/M/c),
+    # M/M/c/K with a limit, rho**d for the supermarket model; exact for M/G/1 and
+    # any PS station, an approximation for M/G/c FCFS. None: not available
+    # (arrivals that are not Poisson).
+    wait_probability: float | None = 0.0
 
     def solve(self) -> None:
         total = self.read_rps + self.write_rps + self.apply_rps
@@ -123,6 +168,7 @@ class Station:
         if lam <= 0:
             self.wait_ms = 0.0
             self.utilization = self.offered_utilization = 0.0
+            self.wait_probability = 0.0
             return
         pr = self.read_rps / total
         (mr, vr), (mw, vw) = self.read_ms, self.write_ms
@@ -132,6 +178,7 @@ class Station:
         self.offered_utilization = self.utilization
         if mean <= 1e-9:  # no work to speak of (and no overflow in its square)
             self.wait_ms = 0.0
+            self.wait_probability = 0.0
             return
         scv = second / (mean * mean) - 1.0
         if self.capacity is not None:
@@ -142,9 +189,21 @@ class Station:
             self.utilization = carried * mean / 1000.0 / self.servers
             per_ms = carried / 1000.0  # zero for a vanishing rate (underflow)
             wq = queue / per_ms if per_ms > 0 else 0.0
+            self.wait_probability = mmck_wait_probability(
+                self.servers, offered, self.capacity
+            )
         else:
             wq = self._dispatched_wait(total, lam, mean)
-        self.wait_ms = wq * (1.0 + scv) / 2.0  # Allen-Cunneen, Poisson arrivals
+            self.wait_probability = self._dispatched_wait_probability(total, lam, mean)
+        if self.arrival_scv != 1.0:
+            self.wait_probability = None  # Erlang C needs Poisson arrivals
+        if self.discipline == "ps":
+            self.wait_ms = wq  # insensitive: the M/M/c value (Poisson arrivals)
+            return
+        # Allen-Cunneen (Pollaczek-Khinchine for one server with Poisson arrivals)
+        self.wait_ms = wq * (self.arrival_scv + scv) / 2.0
+        if self.arrival_scv != 1.0:
+            self.wait_ms *= klb_factor(self.utilization, self.arrival_scv, scv)
 
     def _dispatched_wait(self, total: float, lam: float, mean: float) -> float:
         """Mean wait (ms) of an exponential job, as the copies share the load."""
@@ -158,6 +217,19 @@ class Station:
             d = 2 if kind == "jsq_2" else max(d, 2)
             return supermarket_response(rho, d) * mean - mean
         return mmc_wait(self.servers, lam / 1000.0, mean)  # rate per ms
+
+    def _dispatched_wait_probability(
+        self, total: float, lam: float, mean: float
+    ) -> float:
+        """P(an arrival finds every core of its copy busy), as the copies share."""
+        kind, d = self.dispatch or ("random", 1)
+        if self.copies > 1 and kind == "pooled":
+            return erlang_c(self.servers * self.copies, total * mean / 1000.0)
+        if self.copies > 1 and kind.startswith("jsq") and self.servers == 1:
+            # supermarket model: the best of d queues is busy with prob. rho**d
+            d = 2 if kind == "jsq_2" else max(d, 2)
+            return min(self.utilization, 1.0) ** d
+        return erlang_c(self.servers, lam * mean / 1000.0)
 
 
 def token_bucket_on_off_share(

@@ -29,6 +29,7 @@ from .fields import (
 from .vocabulary import (
     CACHE_STRATEGIES,
     COMPONENT_TYPES,
+    DISCIPLINES,
     EVICTIONS,
     INVALIDATIONS,
     LB_ALGORITHMS,
@@ -189,6 +190,10 @@ class Service(_Component):
     )
     stateful: StrictBool = Field(False, description="sessions live on the instance")
     autoscale: Autoscale | None = None
+    discipline: Literal[DISCIPLINES] = Field(  # type: ignore[valid-type]
+        "fcfs",
+        description="fcfs: one queue in front of the cores; ps: processor sharing",
+    )
 
     def instance_count(self) -> int:
         return max(self.instances, self.autoscale.max if self.autoscale else 0)

@@ -70,6 +70,10 @@ class Simulation(_Model):
         None,
         description="add replications until a metric's 95% interval is this narrow",
     )
+    waiting: StrictBool = Field(
+        False,
+        description="report each station's waiting (probability, wait percentiles)",
+    )
 
     @property
     def planned_replications(self) -> int:

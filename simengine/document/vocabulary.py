@@ -38,6 +38,9 @@ LB_ALGORITHMS = (
     "power_of_d",
 )
 
+#: How a service instance shares its cores: one FCFS queue, or processor sharing.
+DISCIPLINES = ("fcfs", "ps")
+
 #: OSI layers a balancer works at (layer 7 adds ``overhead_ms``).
 LB_LAYERS = (4, 7)
 
@@ -72,6 +75,7 @@ VOCABULARY: dict[str, tuple] = {
     "arrivals": ARRIVALS,
     "lb_algorithms": LB_ALGORITHMS,
     "lb_layers": LB_LAYERS,
+    "disciplines": DISCIPLINES,
     "cache_strategies": CACHE_STRATEGIES,
     "evictions": EVICTIONS,
     "invalidations": INVALIDATIONS,

@@ -30,6 +30,8 @@ class Component(ABC):
     needs_keys: bool = False
     #: The latencies this component records, bounded by the driver's spills.
     lat: LatencyStats | None = None
+    #: The waits for a core a station records (spilled like ``lat``).
+    waits: LatencyStats | None = None
     id: str
 
     @abstractmethod

@@ -11,7 +11,14 @@ from ..document import Database
 from ..variates import duration_sampler
 from .context import plural
 from .eventcalendar import NORMAL, OK, fire_entry
-from .stations import Counters, Instance, StationComponent, ratio, stretch_table
+from .stations import (
+    Counters,
+    Instance,
+    StationComponent,
+    WaitingInstance,
+    ratio,
+    stretch_table,
+)
 
 if TYPE_CHECKING:
     from ..document import Fault
@@ -170,7 +177,8 @@ class DatabaseRt(StationComponent):
         its cores (at most its connections), the rest of the connections to queue."""
         p = self.spec.primary
         cores = min(p.cores, p.connections)
-        inst = Instance(
+        kind = Instance if self.waits is None else WaitingInstance
+        inst = kind(
             self,
             name,
             index,

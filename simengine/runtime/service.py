@@ -15,10 +15,13 @@ from ..document import ReadWriteWork, Service
 from ..variates import duration_sampler
 from .calls import BreakerCall, ProbableCall, build_calls
 from .eventcalendar import DEAD
+from .ps import PsInstance, StatefulPsInstance
 from .stations import (
     Instance,
     StatefulInstance,
+    StatefulWaitingInstance,
     StationComponent,
+    WaitingInstance,
     ratio,
     stretch_table,
 )
@@ -46,6 +49,11 @@ class ServiceRt(StationComponent):
         stretch = stretch_table(spec.cores, spec.speed, a, b)
         top = spec.autoscale.max if spec.autoscale else spec.instances
         kind = StatefulInstance if spec.stateful else Instance
+        if self.waits is not None:  # simulation.waiting: the counting instances
+            kind = StatefulWaitingInstance if spec.stateful else WaitingInstance
+        if spec.discipline == "ps":  # processor sharing: its own class (runtime/ps)
+            self.sharing = True
+            kind = StatefulPsInstance if spec.stateful else PsInstance
         for i in range(max(top, spec.instances)):
             inst = kind(
                 self,

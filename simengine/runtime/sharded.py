@@ -104,6 +104,8 @@ class ShardedDatabaseRt(StationComponent):
         inner.lat_append = self.lat.values.append  # its queries are this one's
         for inst in inner.instances:
             inst.comp = self
+            if self.waits is not None:  # its waits are this one's
+                inst.wait_append = self.waits.values.append
             if not inner.needs_keys:  # else the shard times its queries itself
                 inst.lat_append = self.lat.values.append
             if inst is inner.primary:

@@ -149,6 +149,7 @@ class Sim:
         stats = [source.lat] + [
             rt.lat for rt in self.components.values() if rt.lat is not None
         ]
+        stats += [rt.waits for rt in self.components.values() if rt.waits is not None]
         t_prev = 0.0
         if self.warmup == 0:
             self._start_measuring(0.0)
