@@ -9,8 +9,9 @@ from .. import pricing
 from ..advice import HOT_UTILIZATION, WARN_UTILIZATION, Load, advise
 from ..document import Distribution, Document
 from ..objectives import objective_specs
-from .network import CALLEES, Node, has_stations, walk
-from .network import fed_by_clients as _fed
+from .network import CALLEES, Node, walk
+from .stations import fed_by_clients as _fed
+from .stations import has_stations
 
 LABEL = "Estimate — a run gives the measured truth"
 
