@@ -74,6 +74,12 @@ class Window(TypedDict):
     rejected: int
     latency_ms: WindowLatency
     components: dict[str, ComponentWindow]
+    # only with workload.retry: re-sends, requests given up, attempts (first sends
+    # and re-sends: the load offered to the servers) in the window
+    retries: NotRequired[int]
+    retries_rps: NotRequired[float]
+    attempts_rps: NotRequired[float]
+    gave_up: NotRequired[int]
 
 
 class Event(TypedDict):

@@ -244,4 +244,6 @@ class Sim:
             },
             "components": comps,  # type: ignore[typeddict-item]
         }
+        if src.retrying is not None:  # workload.retry: re-sends and attempts
+            src.retrying.close_window(window, counts, dt)
         return window, counts
