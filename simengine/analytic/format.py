@@ -24,6 +24,13 @@ def format_estimate(result: dict[str, Any]) -> str:
         f"{num(lat['mean'], 2) + ' ms' if lat else why}; "
         f"cost {result['cost_per_hour']:,.2f} per hour"
     )
+    retry = result.get("retry")
+    if retry and retry["available"]:
+        lines.append(
+            f"retries: {retry['attempts_per_request']:.3f} attempts per request "
+            f"({retry['attempts_rps']:,.1f}/s; {retry['failure_probability']:.2%} of "
+            f"attempts refused); {retry['gave_up_ratio']:.2%} of requests give up"
+        )
     lines.append("")
     lines.append(
         f"{'component':<16}{'type':<15}{'load rps':>11}{'busy':>8}{'latency ms':>12}"

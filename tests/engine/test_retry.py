@@ -13,6 +13,7 @@ from helpers_engine import document
 
 import simengine
 from simengine import DocumentError, parse_document
+from simengine.analytic import estimate, format_estimate
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -191,3 +192,97 @@ def test_retry_runs_are_deterministic():
     other = copy.deepcopy(tree)
     other["simulation"]["seed"] = 2
     assert one != json.dumps(simengine.simulate(parse_document(other)), sort_keys=True)
+
+
+def _mm1k_doc(retry, **workload):
+    """M/M/1/3 (one core, 10 ms, queue_limit 2) at 60 req/s: about 10% refused."""
+    return document(
+        workload={"target": "web", "rps": 60, "retry": retry, **workload},
+        components={
+            "web": {"type": "service", "work_ms": {"mean": 10}, "queue_limit": 2}
+        },
+        duration_s=3000,
+        warmup_s=20,
+        seed=5,
+        snapshot_s=100,
+    )
+
+
+def _measured(doc) -> dict[str, float]:
+    rep = simengine.simulate(doc)
+    req = rep["requests"]
+    return {
+        "attempts": req["attempts"] / req["offered"],
+        "gave_up": req["gave_up"] / req["offered"],
+        "utilization": rep["components"]["web"]["utilization"],
+    }
+
+
+def test_estimate_of_refusals_retried_after_a_backoff_is_the_mmck_fixed_point():
+    """Re-sends after a long jittered backoff arrive independently of the full
+    queue that refused them: p = blocking(lambda (1 + p + p^2 + p^3))."""
+    doc = _mm1k_doc({"max": 3, "backoff_ms": 1000})
+    est = estimate(doc)
+    retry = est["retry"]
+    p = retry["failure_probability"]
+    assert p == pytest.approx(0.1321, abs=1e-4)
+    assert retry["attempts_per_request"] == pytest.approx(1 + p + p**2 + p**3)
+    assert retry["gave_up_ratio"] == pytest.approx(p**4, rel=0.01)
+    assert est["rps"] == 60  # the clients' rate; the station carries the attempts
+    assert est["components"]["web"]["offered_rps"] == pytest.approx(
+        60 * (1 + p + p * p + p**3), abs=1e-3
+    )
+    run = _measured(doc)
+    assert run["attempts"] == pytest.approx(retry["attempts_per_request"], rel=0.01)
+    assert run["utilization"] == pytest.approx(
+        est["components"]["web"]["utilization"], abs=0.01
+    )
+
+
+def test_estimate_of_instant_resends_into_a_full_queue_refuses_them_again():
+    """backoff_ms 0: the re-send finds the same full queue, so A = 1 + max x p and
+    every refused request gives up (p of them), with no extra load."""
+    doc = _mm1k_doc({"max": 3, "backoff_ms": 0})
+    retry = estimate(doc)["retry"]
+    p = retry["failure_probability"]
+    assert p == pytest.approx(0.0993, abs=1e-4)  # M/M/1/3 at rho 0.6
+    assert retry["attempts_per_request"] == pytest.approx(1 + 3 * p)
+    run = _measured(doc)
+    assert run["attempts"] == pytest.approx(1 + 3 * p, rel=0.01)
+    assert run["gave_up"] == pytest.approx(p, rel=0.03)
+
+
+def test_estimate_of_a_retry_budget_caps_the_attempts():
+    doc = _mm1k_doc({"max": 3, "backoff_ms": 1000, "budget": 0.05})
+    retry = estimate(doc)["retry"]
+    assert retry["attempts_per_request"] == pytest.approx(1.05)
+    run = _measured(doc)
+    assert run["attempts"] == pytest.approx(1.05, abs=0.002)
+    assert run["gave_up"] == pytest.approx(retry["gave_up_ratio"], rel=0.05)
+
+
+def test_estimate_without_any_failure_is_the_estimate_without_retry():
+    plain = _service_doc(None)
+    retried = _service_doc({"max": 3})
+    est = estimate(retried)
+    assert est.pop("retry")["attempts_per_request"] == 1.0
+    assert est == estimate(plain)
+
+
+@pytest.mark.parametrize(
+    ("timeout_ms", "faults", "reason"),
+    [
+        (100, None, "response-time tail"),
+        (None, [{"at_s": 5, "component": "web"}], "faults"),
+    ],
+)
+def test_estimate_says_when_it_cannot_give_retries(timeout_ms, faults, reason):
+    doc = _service_doc({"max": 3}, timeout_ms=timeout_ms, faults=faults)
+    est = estimate(doc)
+    assert est["retry"]["available"] is False
+    assert reason in est["retry"]["reason"]
+    notes = [
+        n for n in est["notes"] if n.startswith("Estimate not available with retries")
+    ]
+    assert len(notes) == 1 and "run it" in notes[0]
+    assert "attempts per request" not in format_estimate(est)
