@@ -151,13 +151,17 @@ def _last_third(report: dict) -> dict[str, float]:
 
 
 def test_the_retry_storm_stays_down_after_the_spike_and_the_budget_breaks_it():
-    storm = _last_third(simengine.simulate(parse_document(_tree("retry-storm.yaml"))))
+    report = simengine.simulate(parse_document(_tree("retry-storm.yaml")))
+    assert any(w.startswith("clients made 3.4 attempts") for w in report["warnings"])
+    storm = _last_third(report)
     assert storm["goodput"] < 0.05  # nearly nothing completes, 100 s after the spike
     assert storm["timeouts"] > 0.95  # every request times out after 4 attempts
     assert storm["attempts"] == pytest.approx(4.0, rel=0.02)
     assert storm["utilization"] > 0.99  # the server is busy with abandoned work
     tree = _tree("retry-storm-backoff.yaml")
-    fixed = _last_third(simengine.simulate(parse_document(tree)))
+    report = simengine.simulate(parse_document(tree))
+    assert not any(w.startswith("clients made") for w in report["warnings"])
+    fixed = _last_third(report)
     assert fixed["goodput"] == pytest.approx(1.0, abs=0.01)
     assert fixed["timeouts"] < 0.01
     assert fixed["utilization"] == pytest.approx(0.7, abs=0.03)
