@@ -256,6 +256,12 @@ def summary(report: dict[str, Any]) -> str:
             else ""
         )
     )
+    if "retries" in req:  # workload.retry: the re-sends and the load they add
+        lines.append(
+            f"retries    {_fmt(req['retries'], 0)} re-sends  gave up "
+            f"{_fmt(req['gave_up'], 0)}  attempts {_fmt(req['attempts'], 0)} "
+            f"({_fmt(req['attempts'] / report['duration_s'])}/s at the servers)"
+        )
     lines.append(f"throughput {_fmt(report['throughput_rps'])} requests/s")
     lines.append(
         "latency ms mean {}  p50 {}  p90 {}  p95 {}  p99 {}  max {}".format(

@@ -95,6 +95,8 @@ def _replication(
     totals = {"offered": 0, "completed": 0, "errors": 0, "timeouts": 0, "rejected": 0}
     if sim.source.rate_limits:
         totals["rate_limited"] = 0  # 429s, counted in rejected too
+    if doc.workload.retry is not None:  # re-sends, give-ups and attempts
+        totals.update(retries=0, gave_up=0, attempts=0)
     event_log = sim.ctx.event_log
     events_sent = 0
     watch = WindowWatch(objective_specs(doc.objectives))

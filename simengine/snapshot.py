@@ -80,6 +80,12 @@ class Window(TypedDict):
     components: dict[str, ComponentWindow]
     # only when a balancer has a rate_limit: 429s per second (part of rejected_rps)
     rate_limited_rps: NotRequired[float]
+    # only with workload.retry: re-sends, requests given up, attempts (first sends
+    # and re-sends: the load offered to the servers) in the window
+    retries: NotRequired[int]
+    retries_rps: NotRequired[float]
+    attempts_rps: NotRequired[float]
+    gave_up: NotRequired[int]
 
 
 class Event(TypedDict):

@@ -122,6 +122,7 @@ def run_warnings(doc: Document, report: dict[str, Any]) -> list[str]:
             + f", {req['in_flight']} still in flight)"
         )
     out.extend(_orphaned_work(report))
+    out.extend(_retry_load(report))
     out.extend(_caches_warming(report))
     out.extend(_queues_growing(report))
     if doc.workload.regions and not any(c.region for c in doc.components.values()):
@@ -181,6 +182,28 @@ def _orphaned_work(report: dict[str, Any]) -> list[str]:
                 "queue); a queue_limit on the service would refuse them early instead"
             )
     return out
+
+
+#: Attempts per request from which the re-sends are worth a warning.
+RETRY_WARN_ATTEMPTS = 1.5
+
+
+def _retry_load(report: dict[str, Any]) -> list[str]:
+    """Clients whose re-sends (workload.retry) multiplied the load on the servers."""
+    req = report["requests"]
+    if "attempts" not in req or not req["offered"]:
+        return []
+    per_request = req["attempts"] / req["offered"]
+    if per_request < RETRY_WARN_ATTEMPTS:
+        return []
+    duration = report["duration_s"]
+    attempts_rps = req["attempts"] / duration if duration else 0.0
+    return [
+        f"clients made {per_request:.1f} attempts per request ({req['retries']:,} "
+        f"re-sends, {attempts_rps:,.1f} attempts/s at the servers): retries "
+        "multiplied the load; when that outlasts its cause it is a retry storm "
+        "(docs/resilience.md: a retry budget or a queue_limit breaks it)"
+    ]
 
 
 def _slope_t(xs: list[float], ys: list[float]) -> tuple[float, float]:

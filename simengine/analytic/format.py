@@ -31,6 +31,13 @@ def format_estimate(result: dict[str, Any]) -> str:
             f" ms, response {num(closed['response_ms'], 2)} ms, cycle "
             f"{num(closed['cycle_ms']['mean'], 2)} ms ({closed['method']})"
         )
+    retry = result.get("retry")
+    if retry and retry["available"]:
+        lines.append(
+            f"retries: {retry['attempts_per_request']:.3f} attempts per request "
+            f"({retry['attempts_rps']:,.1f}/s; {retry['failure_probability']:.2%} of "
+            f"attempts refused); {retry['gave_up_ratio']:.2%} of requests give up"
+        )
     lines.append("")
     lines.append(
         f"{'component':<16}{'type':<15}{'load rps':>11}{'busy':>8}{'latency ms':>12}"

@@ -335,6 +335,13 @@ def estimate(doc: Document) -> dict[str, Any]:
         from .closed import closed_estimate
 
         return closed_estimate(doc)
+    retry_section: dict[str, Any] | None = None
+    retry_note = None
+    asked = doc.workload
+    if asked.retry is not None:  # the stations carry the attempts (analytic/retry)
+        from .retry import retry_attempts
+
+        doc, retry_section, retry_note = retry_attempts(doc)
     comps = doc.components
     wl = doc.workload
     nodes, latency = walk(doc)
@@ -522,9 +529,13 @@ def estimate(doc: Document) -> dict[str, Any]:
             "on-demand rates, the same a run's report uses). To use your own, set "
             "a component's Cost ($ per hour) in the inspector."
         )
+    if retry_note:
+        notes.append(retry_note)
+    if retry_section is not None:  # the clients' rates, not the attempts'
+        peak_rps = max([asked.rps, *(p.rps for p in asked.phases)])
     result = {
         "label": LABEL,
-        "rps": wl.rps,
+        "rps": asked.rps,
         "peak_rps": peak_rps,
         "read_ratio": wl.read_ratio,
         "components": out_components,
@@ -538,6 +549,8 @@ def estimate(doc: Document) -> dict[str, Any]:
             [QUEUE_ASSUMPTION] if any(c.type == "queue" for c in comps.values()) else []
         ),
     }
+    if retry_section is not None:
+        result["retry"] = retry_section
     if doc.objectives is not None:
         result["objectives"] = _objectives(doc, result)
     return result
@@ -553,6 +566,9 @@ def _objectives(doc: Document, result: dict[str, Any]) -> list[dict[str, Any]]:
     busiest = max(peaks, default=0.0)
     overloaded = bool(result["saturated"])
     refused = max((c.get("refused_ratio") or 0.0 for c in comps), default=0.0)
+    retry = result.get("retry")
+    if retry and retry["available"]:  # a refused attempt is re-sent: give-ups fail
+        refused = retry["gave_up_ratio"]
     # a saturated station that refuses nothing queues without bound: its failures
     # are client timeouts, which only a run measures
     unbounded = any(

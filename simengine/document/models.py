@@ -124,6 +124,30 @@ class Keys(_Model):
     shuffle: StrictBool = Field(False, description="spread popularity over key numbers")
 
 
+class Retry(_Model):
+    """Clients that re-send a request after a timeout or an error (5xx, 503): at
+    most ``max`` times, the k-th re-send after ``backoff_ms x factor^(k-1)`` (with
+    ``jitter``, a uniform draw in [0, that wait]: "full jitter")."""
+
+    max: Annotated[int, Field(strict=True, ge=0, le=20)] = Field(
+        3, description="re-sends at most per request (0 .. 20)"
+    )
+    backoff_ms: Annotated[
+        float, Field(strict=True, ge=0, le=3_600_000, allow_inf_nan=False)
+    ] = Field(100.0, description="wait before the first re-send, ms (0: at once)")
+    factor: Annotated[float, Field(strict=True, ge=1, le=100, allow_inf_nan=False)] = (
+        Field(2.0, description="each further re-send waits this many times longer")
+    )
+    jitter: StrictBool = Field(
+        True, description="wait a uniform draw in [0, the wait] (full jitter)"
+    )
+    budget: Ratio | None = Field(
+        None,
+        description="re-sends at most this share of first sends (a token bucket "
+        "over all clients, at most 10 saved up); default: no budget",
+    )
+
+
 class ArrivalGaps(_Model):
     """Arrivals as a renewal process: the gaps between them drawn from a distribution
     whose mean is 1/rps (phases and spikes change it); ``{dist: erlang, k: 4}`` is
@@ -217,6 +241,9 @@ class Workload(_Model):
     )
     scatter_ratio: Ratio = Field(
         0.0, description="share of reads that need every shard (part 2)"
+    )
+    retry: Retry | None = Field(
+        None, description="clients re-send after a timeout or an error (default: no)"
     )
 
     @model_validator(mode="wrap")

@@ -251,4 +251,6 @@ class Sim:
         }
         if src.rate_limits:
             window["rate_limited_rps"] = _per_s(counts["rate_limited"], dt)
+        if src.retrying is not None:  # workload.retry: re-sends and attempts
+            src.retrying.close_window(window, counts, dt)
         return window, counts

@@ -125,6 +125,12 @@ class Source:
         # resume that counts them is chosen here, so other runs never see it
         self.rate_limits = has_rate_limit(doc)
         self.w_rate_limited = 0
+        # workload.retry: attempts, timeouts and counts live in runtime/retry.py
+        self.retrying: Any = None
+        if wl.retry is not None:
+            from .retry import RetryRequest
+
+            base = warm = RetryRequest
         # ``src`` is a class attribute of a per-run subclass: no store per request
         self.measured_class = type(base.__name__, (base,), self._namespace(base))
         self.measure_from = ctx.warmup
@@ -145,7 +151,9 @@ class Source:
             )
         self.read_ratio = wl.read_ratio
         self.timeout_s = wl.timeout_ms / 1000.0 if wl.timeout_ms else math.inf
-        self.sweep: deque[ClientRequest] | None = deque() if wl.timeout_ms else None
+        self.sweep: deque[ClientRequest] | None = (
+            deque() if wl.timeout_ms and wl.retry is None else None
+        )
         self.entry: Any = None
         self.delay = 0.0
         self.region_bounds: list[tuple[int, float]] = []
@@ -291,6 +299,11 @@ class Source:
             or self.sweep is not None
             or self.region_bounds
         )
+        if wl.retry is not None:
+            from .retry import RetryClient
+
+            self.retrying = RetryClient(self, ctx, self.entry, wl.retry)
+            self.entry = self.retrying
 
     def rates_process(self, horizon: float) -> Iterator[Any]:
         """Set the arrival rate at every change before ``horizon``."""

@@ -256,4 +256,13 @@ def simulated_documents(draw):
                 fault["instance"] = 0
             faults.append(fault)
     tree["faults"] = faults
+    if draw(st.integers(0, 3)) == 0:  # clients that re-send (workload.retry)
+        wl["retry"] = {
+            "max": draw(st.integers(0, 3)),
+            "backoff_ms": draw(st.sampled_from([0.0, 1.0, 20.0])),
+            "factor": draw(st.floats(1, 3)),
+            "jitter": draw(st.booleans()),
+        }
+        if draw(st.booleans()):
+            wl["retry"]["budget"] = draw(st.floats(0, 1))
     return tree

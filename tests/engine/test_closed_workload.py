@@ -439,3 +439,21 @@ def test_a_station_of_very_many_cores_is_labelled_approximate() -> None:
     )
     method = estimate(doc)["closed"]["method"]
     assert "Seidmann's approximation (approximate) for the stations of big" in method
+
+
+def test_retries_with_closed_users_are_a_clear_error_naming_the_field():
+    from simengine import DocumentError, parse_document
+
+    tree = {
+        "scaleboard": 1,
+        "name": "closed with retry",
+        "workload": {
+            "target": "web",
+            "users": {"count": 5, "think_ms": 100},
+            "retry": {"max": 2},
+        },
+        "components": {"web": {"type": "service"}},
+    }
+    with pytest.raises(DocumentError) as caught:
+        parse_document(tree)
+    assert "workload.retry" in str(caught.value)

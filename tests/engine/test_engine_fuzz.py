@@ -31,6 +31,10 @@ def test_any_valid_document_simulates_to_a_sane_repeatable_report(tree) -> None:
     req = report["requests"]
     for key in ("offered", "completed", "errors", "timeouts", "rejected"):
         assert req[key] >= 0, (key, req)
+    assert req["in_flight"] >= 0, req
+    if "retries" in req:  # workload.retry: a request gives up once, as it ends
+        assert req["gave_up"] == req["errors"] + req["timeouts"] + req["rejected"]
+        assert req["attempts"] == req["offered"] + req["retries"]
     for cid, comp in report["components"].items():
         if comp["type"] in simengine.UTILIZATION_NOTES:  # nothing to measure
             assert comp["utilization"] is None and comp["utilization_note"], cid

@@ -87,6 +87,14 @@ def closed_workload_errors(wl: Workload) -> list[FieldError]:
                     "next request when they have thought (workload.users.think_ms)",
                 )
             )
+    if wl.retry is not None:
+        errors.append(
+            FieldError(
+                "workload.retry",
+                "not available with a closed workload (users) yet: a closed user "
+                "sends its next request after thinking; use rps to model re-sends",
+            )
+        )
     for i, phase in enumerate(wl.phases):
         if phase.rps is not None:
             errors.append(
