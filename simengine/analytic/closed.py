@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..document import Document
-from .network import Node, call_shares, hop_ms, walk
+from .network import CALLEES, Node, call_shares, hop_ms, walk
 
 #: The exact multi-server recursion costs N x c per station; beyond this many
 #: servers at one station the estimate uses Seidmann's approximation for it.
@@ -193,6 +193,8 @@ def _delay_ms(doc: Document, nodes: dict[str, Node], rate: float) -> float:
             passed = 1.0 - node.stations["instance"].blocking
             for callee, p in call_shares(comp):
                 total += calls * passed * p * hop_ms(doc, comp, comps[callee])
+        elif comp.type == "queue":  # the publish: the answer comes after it
+            total += calls * (comp.publish_ms.mean or 0.0)
         elif comp.type == "cache":
             total += calls * (comp.hit_ms.mean or 0.0)
             hit = node.extra["hit_ratio"]
@@ -219,8 +221,11 @@ def network_stations(doc: Document, rate: float) -> tuple[list[MvaStation], floa
     rate matters only where hit ratios depend on it: a cache's TTL)."""
     unit = _open_copy(doc, rate)
     nodes, _ = walk(unit)
+    on_path = _response_path(doc)
     stations: list[MvaStation] = []
     for cid, node in nodes.items():
+        if cid not in on_path:  # a queue's consumers work after the user's answer
+            continue
         for name, st in node.stations.items():
             # a replica's applied writes load it but are not on a request's way:
             # left out of the demand (the estimate says it is approximate then)
@@ -241,6 +246,22 @@ def network_stations(doc: Document, rate: float) -> tuple[list[MvaStation], floa
                 )
             )
     return stations, _delay_ms(unit, nodes, rate) / 1000.0
+
+
+def _response_path(doc: Document) -> set[str]:
+    """The components a user's request waits on: reached from the target through
+    calls, but not past a queue (it answers at publish; its consumers work later)."""
+    seen = {doc.workload.target}
+    todo = [doc.workload.target]
+    while todo:
+        comp = doc.components.get(todo.pop())
+        if comp is None or comp.type == "queue":
+            continue
+        for callee in CALLEES[comp.type](comp):
+            if callee not in seen:
+                seen.add(callee)
+                todo.append(callee)
+    return seen
 
 
 def _open_copy(doc: Document, rate: float) -> Document:
