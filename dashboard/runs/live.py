@@ -38,6 +38,13 @@ def _component_facts(comp: Any) -> dict[str, Any]:
         facts["primaries"] = comp.primaries
     elif comp.type == "load_balancer":
         facts["instances"] = getattr(comp, "instances", 1)
+        facts["rate_limit"] = comp.rate_limit is not None
+        facts["works"] = comp.work_ms is not None  # a capacity of its own
+    elif comp.type == "queue":
+        facts["consumers"] = comp.consumers
+        facts["concurrency"] = comp.concurrency
+    elif comp.type == "cdn":
+        facts["regions"] = list(comp.regions)
     return facts
 
 
@@ -94,6 +101,15 @@ def run_live_view(run) -> dict[str, Any]:
             for cid, facts in view["components"].items()
             if facts.get("shards_max", 1) > 1
         ],
+        "queues": [
+            cid for cid, facts in view["components"].items() if facts["type"] == "queue"
+        ],
+        # a retrying workload: attempts and re-sends per second beside the offered
+        "retries": doc.workload.retry is not None,
+        # a balancer's rate limit: 429s per second on the failures chart
+        "rate_limited": any(
+            facts.get("rate_limit") for facts in view["components"].values()
+        ),
     }
     view["type_labels"] = vocabulary()["type_labels"]
     return view

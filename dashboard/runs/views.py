@@ -24,6 +24,18 @@ def _whatif(run, user) -> dict:
     return whatif_context(run=run, user=user)
 
 
+def report_waiting(report) -> list[tuple[str, dict]]:
+    """The components of a report that measured waiting (simulation.waiting)."""
+    comps = report.get("components") if isinstance(report, dict) else None
+    if not isinstance(comps, dict):
+        return []
+    return [
+        (str(cid), c["waiting"])
+        for cid, c in comps.items()
+        if isinstance(c, dict) and isinstance(c.get("waiting"), dict)
+    ]
+
+
 def run_context(run, *, page: bool = True, user=None) -> dict:
     """The run page's context (`page`), or its report region's (`page=False`: the
     region run.js fetches when the run ends, with the header's verdict swapped in
@@ -34,6 +46,7 @@ def run_context(run, *, page: bool = True, user=None) -> dict:
         "report": run.report,
         "verdict": run_verdict(run),
         "replications": replications_summary(run.report),
+        "report_waiting": report_waiting(run.report),
     }
     if not page:
         context["verdict_oob"] = True

@@ -36,10 +36,11 @@ function badgeParts(facts, c, gone) {
   const parts = [];
   const u = lastOf(c.utilization), q = lastOf(c.queue_mean), n = lastOf(c.instances);
   const hit = lastOf(c.hit_ratio), err = lastOf(c.errors_rps), thr = lastOf(c.throughput_rps);
-  const lag = lastOf(c.lag_mean_ms);
+  const lag = lastOf(c.lag_mean_ms), depth = lastOf(c.depth), oldest = lastOf(c.lag_ms);
   if (u !== null) parts.push(pct(u) + " busy");
   if (hit !== null) parts.push(pct(hit) + " hits");
   if (lag !== null) parts.push("lag " + short(lag) + " ms");
+  if (depth !== null) parts.push("depth " + short(depth) + (oldest !== null ? " · oldest " + short(oldest) + " ms" : ""));
   if (q !== null) parts.push("queue " + short(q));
   if (n !== null && facts.type === "service") {
     // While some are down, how many of them still serve.
@@ -159,6 +160,7 @@ export function createCanvas(live, { getModel, getEvents }) {
         ...(f.type === "cache" ? [["hit_ratio", "Hit ratio", "#0891b2", { percent: true }]] : []),
         ...(f.type === "load_balancer" ? [["errors_rps", "Requests it failed (per s)", "#dc2626", {}]] : []),
         ...(f.replicas ? [["lag_mean_ms", "Replication lag, mean (ms)", "#0d9488", {}]] : []),
+        ...(f.type === "queue" ? [["depth", "Messages waiting", "#7c3aed", {}], ["lag_ms", "Oldest message (ms)", "#0d9488", {}]] : []),
       ];
       const model = getModel();
       for (const [key, title, stroke, options] of specs) {

@@ -94,11 +94,26 @@ export function headlineCharts(live, getEvents) {
     { label: "p95 ms", stroke: "#ca8a04" },
     { label: "p99 ms", stroke: "#ea580c" },
   ], (m) => [m.p50, m.p95, m.p99]);
+  const limits = Boolean(live.charts && live.charts.rate_limited);
   add("chart-failures", [
     { label: "errors/s", stroke: "#dc2626" },
     { label: "timeouts/s", stroke: "#9333ea" },
     { label: "rejected/s", stroke: "#f59e0b" },
-  ], (m) => [m.errors, m.timeouts, m.rejected]);
+    // 429s are part of rejected: drawn dashed beside it
+    ...(limits ? [{ label: "rate limited (429)/s", stroke: "#b45309", width: 1, dash: [6, 4] }] : []),
+  ], (m) => [m.errors, m.timeouts, m.rejected, ...(limits ? [m.limited] : [])]);
+  if (live.charts && live.charts.retries) {
+    add("chart-retries", [
+      { label: "attempts/s (at the servers)", stroke: "#db2777" },
+      { label: "offered/s (first sends)", stroke: "#64748b", width: 1, dash: [6, 4] },
+      { label: "re-sends/s", stroke: "#ea580c" },
+    ], (m) => [m.attempts, m.offered, m.retries]);
+  }
+  const queues = (live.charts && live.charts.queues) || [];
+  add("chart-queue-depth", queues.map((id, i) => ({ label: id + " depth", stroke: PALETTE[i % PALETTE.length] })),
+    (m) => queues.map((id) => m.comps[id].depth));
+  add("chart-queue-lag", queues.map((id, i) => ({ label: id + " oldest message ms", stroke: PALETTE[i % PALETTE.length] })),
+    (m) => queues.map((id) => m.comps[id].lag_ms));
   const scaled = (live.charts && live.charts.instances) || [];
   add("chart-instances", scaled.map((id, i) => ({ label: id + " instances", stroke: PALETTE[i % PALETTE.length] })),
     (m) => scaled.map((id) => m.comps[id].instances));

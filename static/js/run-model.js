@@ -32,18 +32,22 @@ function num(v) { return typeof v === "number" && Number.isFinite(v) ? v : null;
 export const DOWN_KINDS = { instance_down: true, primary_down: true, replica_down: true, cache_node_lost: true };
 export const UP_KINDS = { instance_up: true, primary_up: true, replica_up: true, cache_node_restored: true };
 
-const SCALAR_KEYS = ["utilization", "throughput_rps", "queue_mean", "instances", "hit_ratio", "errors_rps"];
+const SCALAR_KEYS = [
+  "utilization", "throughput_rps", "queue_mean", "instances", "hit_ratio", "errors_rps",
+  "depth", "lag_ms",  // a queue: messages waiting, the oldest one's age (ms)
+];
 
 // The series of every chart, the events (each with its x), and the latest state
 // of every component, from snapshots in seq order.
 export function derive(snapshots, componentIds) {
   const x = [], rps = [], offered = [], errors = [], timeouts = [], rejected = [];
   const failed = [], p50 = [], p95 = [], p99 = [], events = [];
+  const limited = [], retries = [], attempts = [];  // only when the run has them
   const comps = {};
   for (const id of componentIds) {
     comps[id] = {
       utilization: [], throughput_rps: [], queue_mean: [], instances: [], hit_ratio: [], errors_rps: [],
-      lag_mean_ms: [], lag_max_ms: [], shard_share: [],
+      lag_mean_ms: [], lag_max_ms: [], shard_share: [], depth: [], lag_ms: [],
     };
   }
   let offset = 0, prevT = 0, prev = null;
@@ -60,6 +64,9 @@ export function derive(snapshots, componentIds) {
     const rj = rate(s, prev, "rejected_rps", "rejected");
     errors.push(e); timeouts.push(to); rejected.push(rj);
     failed.push(e === null ? null : e + (to || 0) + (rj || 0));
+    limited.push(num(s.rate_limited_rps));
+    retries.push(num(s.retries_rps));
+    attempts.push(num(s.attempts_rps));
     const lat = s.latency_ms || {};
     p50.push(num(lat.p50)); p95.push(num(lat.p95)); p99.push(num(lat.p99));
     for (const ev of s.event_log || []) events.push({ ...ev, x: offset + ev.t_s });
@@ -79,7 +86,10 @@ export function derive(snapshots, componentIds) {
     }
     prev = s;
   }
-  return { x, rps, offered, errors, timeouts, rejected, failed, p50, p95, p99, events, comps, last: prev };
+  return {
+    x, rps, offered, errors, timeouts, rejected, failed, limited, retries, attempts,
+    p50, p95, p99, events, comps, last: prev,
+  };
 }
 
 // Which instances or nodes of each component are down at the end of what is held,

@@ -422,3 +422,61 @@ def test_a_sharded_replicated_database_gets_live_lag_and_shard_share_charts(
     page.locator("#chart-lag").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "live-lag-shards.png"), full_page=True)
     assert page_errors == []
+
+
+EXAMPLES = STEP4.parent
+
+
+@pytest.mark.parametrize(
+    ("example", "chart", "series"),
+    [
+        ("retry-storm", "chart-retries", "attempts/s (at the servers)"),
+        ("checkout-payment-queue", "chart-queue-depth", "payments depth"),
+        ("rate-limited-api", "chart-failures", "rate limited (429)/s"),
+        ("login-flow-closed", "chart-rps", "throughput rps"),
+    ],
+)
+def test_the_new_models_draw_their_live_charts(
+    page: Page, page_errors, example: str, chart: str, series: str
+):
+    # A retry storm, a payment queue, a rate limit and closed users, each run from
+    # its example and watched: its own chart is drawn with data, its legend named.
+    from django.contrib.auth.models import User
+
+    from dashboard.scenarios.services import scenario_create
+
+    SHOTS.mkdir(exist_ok=True)
+    user = f"u-{example}"[:30]
+    sign_up(page, user)
+    text = (EXAMPLES / f"{example}.yaml").read_text()
+    scenario = scenario_create(owner=User.objects.get(username=user), text=text)
+    page.goto(f"/scenarios/{scenario.pk}/")
+    press_run(page)
+    expect(status(page)).to_have_text("succeeded", timeout=180_000)
+    expect(page.locator(f"#{chart} .u-legend")).to_contain_text(series)
+    drawn = page.evaluate(
+        """(label) => {
+          const el = [...document.querySelectorAll(".u-legend .u-series")]
+            .find((s) => s.textContent.includes(label));
+          return Boolean(el);
+        }""",
+        series,
+    )
+    assert drawn
+    if example == "retry-storm":
+        # after the spike the servers see about four attempts per first send
+        m = page.evaluate("() => window.scaleboardRun.stream()")
+        assert m["held"] > 50
+    if example == "checkout-payment-queue":
+        depth = page.evaluate("() => window.scaleboardRun.component('payments').depth")
+        assert any(v is not None for v in depth)
+        expect(page.get_by_test_id("badge-payments")).to_contain_text("depth")
+    if example == "login-flow-closed":
+        label = page.evaluate(
+            "() => window.scaleboardRun.cy().getElementById('__clients__')"
+            ".data('display')"
+        )
+        assert "400 users" in label, label
+    page.locator(f"#{chart}").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / f"live-{example}.png"), full_page=True)
+    assert page_errors == []

@@ -189,9 +189,42 @@ def test_instances_and_hit_ratio_charts_appear_when_the_document_has_them(
         "hit_ratio": ["cache"],
         "replication_lag": [],
         "shards": [],
+        "queues": [],
+        "retries": False,
+        "rate_limited": False,
     }
     assert 'id="chart-instances"' in html and 'id="chart-hit-ratio"' in html
     assert 'id="chart-lag"' not in html and 'id="chart-shards"' not in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("example", "charts", "ids"),
+    [
+        ("retry-storm", {"retries": True}, ["chart-retries"]),
+        ("rate-limited-api", {"rate_limited": True}, []),
+        (
+            "checkout-payment-queue",
+            {"queues": ["payments"]},
+            ["chart-queue-depth", "chart-queue-lag"],
+        ),
+    ],
+)
+def test_retries_rate_limits_and_queues_get_their_live_charts(
+    alice, alice_client, example, charts, ids
+):
+    text = (ROOT / "examples" / f"{example}.yaml").read_text()
+    scenario = scenario_create(owner=alice, text=text)
+    run = make_run(alice, scenario, text=text)
+    html = alice_client.get(f"/runs/{run.pk}/").content.decode()
+    live = json.loads(re.search(r'id="run-live"[^>]*>(.*?)</script>', html).group(1))
+    for key, value in charts.items():
+        assert live["charts"][key] == value, key
+    for chart in ids:
+        assert f'id="{chart}"' in html
+    others = {"chart-retries", "chart-queue-depth", "chart-queue-lag"} - set(ids)
+    for chart in others:
+        assert f'id="{chart}"' not in html
 
 
 @pytest.mark.django_db

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from dashboard.runs import execution, services
 from dashboard.runs.models import Run, RunSnapshot
-from tests.web.factories import long_doc, make_run, make_scenario
+from tests.web.factories import SMALL_DOC, long_doc, make_run, make_scenario
 
 
 @pytest.fixture(autouse=True)
@@ -297,3 +298,49 @@ def test_the_run_list_reads_its_figures_out_of_the_reports(alice, bob, alice_cli
 
     listed = selectors.run_list_for_user(user=alice)
     assert {"report", "document_text"} <= listed[0].get_deferred_fields()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("example", "card", "texts"),
+    [
+        ("checkout-payment-queue", "queue-payments", ["Consumer lag", "End to end"]),
+        ("global-api-cdn", "cdn-edge", ["Cross-region time saved"]),
+        ("retry-storm", "retries", ["Attempts at the servers", "Gave up"]),
+        ("login-flow-closed", "closed-users", ["Cycle (response + think)"]),
+    ],
+)
+def test_the_run_page_reports_queues_cdns_retries_and_closed_users(
+    alice, alice_client, example, card, texts
+):
+    # each example's golden report, as its worker would have stored it
+    from pathlib import Path
+
+    from django.urls import reverse
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "examples" / f"{example}.yaml").read_text()
+    report = json.loads((root / "tests/engine/golden" / f"{example}.json").read_text())
+    run = make_run(alice, text=text, status=Run.Status.SUCCEEDED)
+    Run.objects.filter(pk=run.pk).update(report=report)
+    page = alice_client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert f'data-testid="{card}"' in page
+    for t in texts:
+        assert t in page
+
+
+@pytest.mark.django_db
+def test_the_run_page_shows_waiting_when_the_document_measured_it(alice, alice_client):
+    from django.urls import reverse
+
+    text = SMALL_DOC.replace("seed: 7", "seed: 7, waiting: true")
+    assert "waiting: true" in text
+    run = make_run(alice, text=text)
+    assert execution.run_execute(run_id=run.pk) == Run.Status.SUCCEEDED
+    run.refresh_from_db()
+    page = alice_client.get(reverse("run_detail", args=[run.pk])).content.decode()
+    assert 'data-testid="waiting"' in page and "Probability of waiting" in page
+    plain = make_run(alice)
+    assert execution.run_execute(run_id=plain.pk) == Run.Status.SUCCEEDED
+    page = alice_client.get(reverse("run_detail", args=[plain.pk])).content.decode()
+    assert 'data-testid="waiting"' not in page
