@@ -194,15 +194,15 @@ def _fields_of(model: str, values: Any, prefix: str = "") -> list[Field]:
                     for r in (value if isinstance(value, list) else [])
                     if isinstance(r, dict)
                 ]
-            elif items.get("type") == "string" or any(
-                o.get("type") == "string" for o in items.get("oneOf", ())
+            elif name == "calls" and any(
+                _ref_name(o) == "Call" for o in items.get("oneOf", ())
             ):
-                # ids; a list that also holds mappings (a service's calls in the
-                # mapping form) stays the YAML view's to edit
-                if isinstance(value, list) and not all(
-                    isinstance(v, str) for v in value
-                ):
-                    continue
+                # a service's calls: a row each (the id, a probability, a breaker)
+                f.kind = "calls"
+                f.rows = [
+                    _call_row(c) for c in (value if isinstance(value, list) else [])
+                ]
+            elif items.get("type") == "string":
                 f.kind = "names"
                 f.value = (
                     ", ".join(str(v) for v in value) if isinstance(value, list) else ""
@@ -413,6 +413,18 @@ def _read(fields: list[Field], post: Any, current: dict) -> dict:
                 out[key] = rows
             else:
                 out.pop(key, None)
+        elif f.kind == "calls":
+            if f.name + ".__rows" not in post and f.name not in post:
+                continue  # a form without the table (a script's post): as it was
+            calls = (
+                _read_calls(f, post, current.get(key))
+                if f.name + ".__rows" in post
+                else [n.strip() for n in raw.split(",") if n.strip()]  # ids as text
+            )
+            if calls:
+                out[key] = calls
+            else:
+                out.pop(key, None)
         elif f.kind == "bool":
             checked = post.get(f.name) == "on"
             if checked == bool(f.default) and key not in current:
@@ -437,6 +449,54 @@ def _read(fields: list[Field], post: Any, current: dict) -> dict:
         else:
             out[key] = raw
     return out
+
+
+def _call_row(entry: Any) -> dict[str, Any]:
+    """One row of the calls table: a plain id, or the mapping form's fields."""
+    if not isinstance(entry, dict):
+        return {"to": str(entry), "probability": "", "breaker": False}
+    breaker = entry.get("breaker")
+    return {
+        "to": str(entry.get("to", "")),
+        "probability": designer._num(entry.get("probability", "")),
+        "breaker": isinstance(breaker, dict),
+        "error_rate": designer._num(breaker.get("error_rate", ""))
+        if isinstance(breaker, dict)
+        else "",
+        "open_s": designer._num(breaker.get("open_s", ""))
+        if isinstance(breaker, dict)
+        else "",
+    }
+
+
+def _read_calls(f: Field, post: Any, current: Any) -> list[Any]:
+    """The calls table back to ``calls``: a plain id where a row sets nothing else
+    (so a document without probabilities or breakers keeps its plain list); the
+    breaker fields the form does not show (window_s, min_calls) kept from before."""
+    old = current if isinstance(current, list) else []
+    calls: list[Any] = []
+    for i in range(_row_count(post.get(f.name + ".__rows")) + 1):
+        to = post.get(f"{f.name}.{i}.to", "").strip()
+        if not to:
+            continue  # a cleared row is removed
+        probability = post.get(f"{f.name}.{i}.probability", "").strip()
+        entry: dict[str, Any] = {"to": to}
+        if probability:
+            entry["probability"] = _number(probability, False)
+        if post.get(f"{f.name}.{i}.breaker") == "on":
+            was = old[i] if i < len(old) else None  # the row drawn from it
+            same = isinstance(was, dict) and str(was.get("to")) == to
+            kept = was.get("breaker") if same else None
+            breaker = dict(kept) if isinstance(kept, dict) else {}
+            for part in ("error_rate", "open_s"):
+                raw = post.get(f"{f.name}.{i}.{part}", "").strip()
+                if raw:
+                    breaker[part] = _number(raw, False)
+                else:
+                    breaker.pop(part, None)
+            entry["breaker"] = breaker
+        calls.append(to if list(entry) == ["to"] else entry)
+    return calls
 
 
 def _row_count(raw: Any) -> int:

@@ -422,44 +422,71 @@ def test_objectives_panel_sets_and_clears_the_objectives(alice_client, scenario)
 
 
 @pytest.mark.django_db
-def test_inspector_leaves_calls_in_the_mapping_form_to_the_yaml_view(
+def test_inspector_edits_calls_with_probabilities_and_breakers_in_a_table(
     alice_client, scenario
 ):
-    calls = "calls: [db, {to: db, probability: 0.5, breaker: {open_s: 20}}]"
+    calls = (
+        "calls: [db, {to: db, probability: 0.5, breaker: {open_s: 20, window_s: 5}}]"
+    )
     document = WEB_TIER.replace("calls: [db]", calls)
-    shown = alice_client.post(
-        reverse("designer_inspect", args=[scenario.pk]),
-        {"document": document, "subject": "web"},
-    ).content.decode()
-    assert 'name="instances"' in shown and 'name="calls"' not in shown
-    plain = alice_client.post(
-        reverse("designer_inspect", args=[scenario.pk]),
-        {"document": WEB_TIER, "subject": "web"},
-    ).content.decode()
-    assert 'name="calls"' in plain  # plain ids stay editable as names
-    response = alice_client.post(
-        reverse("designer_inspect", args=[scenario.pk]),
+    url = reverse("designer_inspect", args=[scenario.pk])
+    shown = alice_client.post(url, {"document": document, "subject": "web"})
+    html = shown.content.decode()
+    assert 'data-testid="calls-table"' in html
+    assert re.search(r'name="calls\.1\.probability"[^>]*value="0.5"', html)
+    assert re.search(r'name="calls\.1\.open_s"[^>]*value="20"', html)
+    assert re.search(r'name="calls\.1\.breaker"[^>]*checked', html)
+    assert not re.search(r'name="calls\.0\.breaker"[^>]*checked', html)
+
+    def apply(fields: dict) -> tuple[dict, str]:
+        response = alice_client.post(
+            url,
+            {
+                "document": document,
+                "subject": "web",
+                "apply": "1",
+                "instances": "3",
+                "work_ms.dist": "exponential",
+                "work_ms.mean": "8",
+                **fields,
+            },
+        )
+        page = response.content.decode()
+        match = re.search(
+            r'<script id="inspector-result" type="application/json">(.*?)</script>',
+            page,
+        )
+        tree = yaml.safe_load(json.loads(match.group(1))) if match else {}
+        return tree, page
+
+    # the first call gets a probability and a breaker; the second loses its
+    # probability (its hidden window_s stays) and changes its error rate
+    tree, page = apply(
         {
-            "document": document,
-            "subject": "web",
-            "apply": "1",
-            "instances": "5",
-            "cores": "4",
-            "work_ms.dist": "exponential",
-            "work_ms.mean": "8",
-        },
+            "calls.__rows": "2",
+            "calls.0.to": "db",
+            "calls.0.probability": "0.3",
+            "calls.0.breaker": "on",
+            "calls.0.error_rate": "0.25",
+            "calls.1.to": "db",
+            "calls.1.breaker": "on",
+            "calls.1.error_rate": "0.4",
+            "calls.1.open_s": "20",
+        }
     )
-    html = response.content.decode()
-    match = re.search(
-        r'<script id="inspector-result" type="application/json">(.*?)</script>', html
-    )
-    assert match, html[:2000]
-    web = yaml.safe_load(json.loads(match.group(1)))["components"]["web"]
-    assert web["instances"] == 5
-    assert web["calls"] == [
-        "db",
-        {"to": "db", "probability": 0.5, "breaker": {"open_s": 20}},
+    assert tree, page[:2000]
+    assert tree["components"]["web"]["calls"] == [
+        {"to": "db", "probability": 0.3, "breaker": {"error_rate": 0.25}},
+        {"to": "db", "breaker": {"open_s": 20, "window_s": 5, "error_rate": 0.4}},
     ]
+    # a row with nothing but its id is a plain id again; a cleared row is removed
+    tree, _ = apply({"calls.__rows": "2", "calls.0.to": "db", "calls.1.to": ""})
+    assert tree["components"]["web"]["calls"] == ["db"]
+    # a bad probability is refused beside the field, naming its path
+    tree, page = apply(
+        {"calls.__rows": "1", "calls.0.to": "db", "calls.0.probability": "1.5"}
+    )
+    assert tree == {} and "components.web.calls[0].probability" in page
 
 
 @pytest.mark.django_db
