@@ -23,7 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parents[1]
 
 #: The tests that start real Celery workers against Redis, and others of about their
-#: weight, in one shard; every other web test in the next; the browser tests in the last.
+#: weight, in one shard; every other web test in the next; the browser tests in the last
+#: (but for BROWSER_IN_WORKERS).
 WORKERS = [
     "tests/web/test_fanout.py",
     "tests/web/test_sweep_workers.py",
@@ -37,10 +38,16 @@ WORKERS = [
     "tests/web/test_api_races.py",
     "tests/web/test_serving.py",
 ]
+#: The two longest browser files run in the workers shard, so that the three shards
+#: end at about the same time (the browser shard was the longest by minutes).
+BROWSER_IN_WORKERS = [
+    "tests/browser/test_run_live.py",
+    "tests/browser/test_sweep_capacity.py",
+]
 SHARDS = {
-    "workers": WORKERS,
+    "workers": [*WORKERS, *BROWSER_IN_WORKERS],
     "web": ["tests/web", *(f"--ignore={path}" for path in WORKERS)],
-    "browser": ["tests/browser"],
+    "browser": ["tests/browser", *(f"--ignore={p}" for p in BROWSER_IN_WORKERS)],
 }
 
 
