@@ -50,6 +50,26 @@ class _FlushRequest:
         pass
 
 
+def hit_window(
+    rt: Any, dt: float, measured: bool, hits: int, misses: int
+) -> dict[str, Any]:
+    """The window of a component that answers hits itself (a cache, a CDN): its
+    requests and hit ratio since the last window (``rt`` keeps ``count``, ``prev``,
+    ``total``, ``lat``, ``prev_hits`` and ``prev_misses``)."""
+    d = rt.count - rt.prev
+    rt.prev = rt.count
+    if measured:
+        rt.total += d
+    rt.lat.close_window(measured)
+    dh, dm = hits - rt.prev_hits, misses - rt.prev_misses
+    rt.prev_hits, rt.prev_misses = hits, misses
+    return {
+        "utilization": None,  # no capacity of its own in this model
+        "throughput_rps": d / dt if dt > 0 else 0.0,
+        "hit_ratio": ratio(dh, dh + dm),
+    }
+
+
 class CacheRt(Component):
     """A cache in front of a backing store (``simengine.datatier`` blocks).
 
@@ -250,20 +270,9 @@ class CacheRt(Component):
         return self.nodes.counter(name)
 
     def window(self, now: float, dt: float, measured: bool) -> dict[str, Any]:
-        d = self.count - self.prev
-        self.prev = self.count
-        if measured:
-            self.total += d
-        self.lat.close_window(measured)
-        hits = self._counter("hits")
-        misses = self._counter("misses")
-        dh, dm = hits - self.prev_hits, misses - self.prev_misses
-        self.prev_hits, self.prev_misses = hits, misses
-        return {
-            "utilization": None,  # no capacity of its own in this model
-            "throughput_rps": d / dt if dt > 0 else 0.0,
-            "hit_ratio": ratio(dh, dh + dm),
-        }
+        return hit_window(
+            self, dt, measured, self._counter("hits"), self._counter("misses")
+        )
 
     def start_measuring(self, now: float) -> None:
         for c in self.caches:

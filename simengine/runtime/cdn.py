@@ -19,6 +19,7 @@ from ..document import Cdn
 from ..metrics import LatencyStats
 from ..snapshot import UTILIZATION_NOTES
 from ..variates import duration_sampler
+from .cache import hit_window
 from .component import Component
 from .eventcalendar import NORMAL, OK, fire_pending
 from .stations import ratio
@@ -142,19 +143,7 @@ class CdnRt(Component):
         return sum(c.hits for c in self.caches), sum(c.misses for c in self.caches)
 
     def window(self, now: float, dt: float, measured: bool) -> dict[str, Any]:
-        d = self.count - self.prev
-        self.prev = self.count
-        if measured:
-            self.total += d
-        self.lat.close_window(measured)
-        hits, misses = self._hits_misses()
-        dh, dm = hits - self.prev_hits, misses - self.prev_misses
-        self.prev_hits, self.prev_misses = hits, misses
-        return {
-            "utilization": None,  # no capacity of its own in this model
-            "throughput_rps": d / dt if dt > 0 else 0.0,
-            "hit_ratio": ratio(dh, dh + dm),
-        }
+        return hit_window(self, dt, measured, *self._hits_misses())
 
     def start_measuring(self, now: float) -> None:
         for c in self.caches:
