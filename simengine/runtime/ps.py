@@ -30,7 +30,7 @@ from heapq import heappop, heappush
 from itertools import count
 from typing import TYPE_CHECKING, Any
 
-from .eventcalendar import DEAD, ERROR, NORMAL, OK, REJECTED, fire_pending
+from .eventcalendar import DEAD, ERROR, NORMAL, OK, REJECTED
 from .stations import Instance, Visit
 
 if TYPE_CHECKING:
@@ -177,19 +177,8 @@ class PsInstance(Instance):
             v.parent.resume(ERROR)
             return
         self.lat_append(now - v.t_arr)
-        calls = self.calls
-        if calls:
-            v.step = 1
-            target, delay = calls[0]
-            if delay:
-                v.pending = target
-                heappush(
-                    self._q, (now + delay, NORMAL, next(self._eid), fire_pending, v)
-                )
-            else:
-                target.call(v.req, v)
-        else:
-            v.parent.resume(OK)
+        v.step = 0
+        v.resume(OK)  # the visit goes on: its first call, or the answer
 
     def touch(self, now: float) -> None:
         self._advance(now)
