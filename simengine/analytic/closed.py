@@ -67,6 +67,11 @@ class MvaResult:
     schweitzer: bool = False  # the approximate MVA (too many users for the exact)
 
 
+def _utilizations(stations: list[MvaStation], x: float) -> dict[str, float]:
+    """Each station's utilization at throughput ``x`` (the utilization law)."""
+    return {s.name: x * s.demand_s / s.servers for s in stations}
+
+
 def mva(
     stations: list[MvaStation], users: int, think_s: float, delay_s: float = 0.0
 ) -> MvaResult:
@@ -122,10 +127,9 @@ def mva(
         response_s=response,
         residence_s=residence,
         queue=dict(q),
+        utilization=_utilizations(stations, x),
         approximate=[s.component for s in approx],
     )
-    for s in stations:
-        result.utilization[s.name] = x * s.demand_s / s.servers
     return result
 
 
@@ -163,10 +167,9 @@ def schweitzer_mva(
         response_s=response,
         residence_s=residence,
         queue={s.name: x * residence[s.name] / s.copies for s in stations},
+        utilization=_utilizations(stations, x),
         approximate=[s.component for s in stations],
     )
-    for s in stations:
-        result.utilization[s.name] = x * s.demand_s / s.servers
     return result
 
 
